@@ -1,0 +1,427 @@
+/**
+ * `npm run bench`: Tessera's training and inference throughput (images/s) on one model, then
+ * PyTorch's on the same model, batch and thread count (bench/torch_bench.py run by Debian's
+ * /usr/bin/python3 as a child process, after Tessera is done: never concurrently), and the
+ * results written into BENCHMARKS.md at the repository root (one section per model; a rerun
+ * replaces only that model's section).
+ *
+ * Both engines reuse one fixed random batch (seeded) for every step: the numbers measure the
+ * engine, not data loading or augmentation.
+ *
+ *   npm run bench -- --model cifar_resnet18 --batch 128 --threads 2 --steps 20 --warmup 3
+ *   node dist/bench/train_bench.js --model cifar_lenet --no-torch
+ *   node dist/bench/train_bench.js --profile      # ORT per-op profile of the training step, top 15 ops
+ *
+ * Flags: --model NAME, --batch N, --threads N, --steps N, --warmup N, --no-torch, --profile,
+ * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
+ * With --profile the timings include ORT's profiling overhead, so BENCHMARKS.md is not written.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createModel, modelInfo } from '../src/models/index.js';
+import { sgd } from '../src/optim/sgd.js';
+import { InferenceModel } from '../src/runtime/inference.js';
+import { ort } from '../src/runtime/ort.js';
+import { TrainingSession } from '../src/runtime/training-session.js';
+
+// ---------------------------------------------------------------- arguments
+
+interface Args {
+  model: string;
+  batch: number;
+  threads: number;
+  steps: number;
+  warmup: number;
+  torch: boolean;
+  profile: boolean;
+  write: boolean;
+  python: string;
+}
+
+const USAGE = `usage: node dist/bench/train_bench.js [--model cifar_resnet18] [--batch 128] [--threads 2] [--steps 20] [--warmup 3]
+                                       [--no-torch] [--profile] [--no-write] [--python /usr/bin/python3]`;
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, write: true, python: '/usr/bin/python3' };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--model': a.model = value() ?? fail('--model needs a name'); break;
+      case '--batch': a.batch = int(flag, value(), 1); break;
+      case '--threads': a.threads = int(flag, value(), 1); break;
+      case '--steps': a.steps = int(flag, value(), 1); break;
+      case '--warmup': a.warmup = int(flag, value(), 0); break;
+      case '--python': a.python = value() ?? fail('--python needs a path'); break;
+      case '--no-torch': a.torch = false; break;
+      case '--profile': a.profile = true; break;
+      case '--no-write': a.write = false; break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+      default: fail(`unknown argument ${argv[i]}`);
+    }
+  }
+  return a;
+}
+
+function fail(msg: string): never {
+  console.error(`train_bench: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** The repository root: the nearest folder above this file holding package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+/** mulberry32: a small seeded generator, so every run feeds the same batch. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomBatch(shape: readonly number[], classes: number, seed = 0): { images: Float32Array; labels: BigInt64Array } {
+  const r = rng(seed);
+  const images = new Float32Array(shape.reduce((x, y) => x * y, 1));
+  for (let i = 0; i < images.length; i += 2) {
+    // Box-Muller: standard normal pixels, like torch.randn
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    images[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < images.length) images[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  const labels = new BigInt64Array(shape[0]);
+  for (let i = 0; i < labels.length; i++) labels[i] = BigInt(Math.floor(r() * classes));
+  return { images, labels };
+}
+
+interface Timing {
+  imagesPerSec: number;
+  totalSec: number;
+  stepMs: number[];
+}
+
+async function measure(label: string, a: Args, step: () => Promise<unknown>): Promise<Timing> {
+  for (let i = 0; i < a.warmup; i++) {
+    const t0 = performance.now();
+    await step();
+    console.log(`[tessera] ${label} warmup ${i + 1}/${a.warmup}: ${(performance.now() - t0).toFixed(1)} ms`);
+  }
+  const stepMs: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < a.steps; i++) {
+    const t0 = performance.now();
+    await step();
+    stepMs.push(performance.now() - t0);
+    console.log(`[tessera] ${label} step ${i + 1}/${a.steps}: ${stepMs[i].toFixed(1)} ms`);
+  }
+  const totalSec = (performance.now() - start) / 1000;
+  return { imagesPerSec: (a.steps * a.batch) / totalSec, totalSec, stepMs };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const fmt = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const ratio = (x: number, y: number | null | undefined): string => (y ? `${(x / y).toFixed(2)}x` : 'n/a');
+
+// ---------------------------------------------------------------- ORT profile
+
+interface ProfileEvent {
+  cat?: string;
+  name?: string;
+  dur?: number;
+  args?: { op_name?: string };
+}
+
+/** Top ops of an ORT JSON profile, aggregated by op_name over kernel-time events. */
+function summarizeProfile(file: string, stepsProfiled: number, top = 15): string[] {
+  const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
+  const nodes = events.filter((e) => e.cat === 'Node' && typeof e.dur === 'number');
+  // each node has *_fence_before, *_kernel_time, *_fence_after events; count the kernel time only
+  const kernels = nodes.filter((e) => e.name?.endsWith('_kernel_time'));
+  const used = kernels.length ? kernels : nodes;
+  const byOp = new Map<string, { us: number; calls: number }>();
+  for (const e of used) {
+    const op = e.args?.op_name ?? e.name ?? '?';
+    const agg = byOp.get(op) ?? { us: 0, calls: 0 };
+    agg.us += e.dur!;
+    agg.calls++;
+    byOp.set(op, agg);
+  }
+  const total = [...byOp.values()].reduce((s, x) => s + x.us, 0);
+  const rows = [...byOp.entries()].sort((x, y) => y[1].us - x[1].us).slice(0, top);
+  const lines = [
+    `ORT profile ${file}`,
+    `  ${used.length} kernel events over ${stepsProfiled} steps (warmup + measured), ${(total / 1000).toFixed(1)} ms of kernel time, ${(total / 1000 / stepsProfiled).toFixed(1)} ms/step`,
+    `  ${'op'.padEnd(28)} ${'total ms'.padStart(10)} ${'ms/step'.padStart(9)} ${'share'.padStart(7)} ${'calls'.padStart(7)} ${'avg us'.padStart(9)}`,
+  ];
+  for (const [op, { us, calls }] of rows) {
+    lines.push(
+      `  ${op.padEnd(28)} ${(us / 1000).toFixed(1).padStart(10)} ${(us / 1000 / stepsProfiled).toFixed(2).padStart(9)} ${`${((100 * us) / total).toFixed(1)}%`.padStart(7)} ${String(calls).padStart(7)} ${(us / calls).toFixed(0).padStart(9)}`,
+    );
+  }
+  return lines;
+}
+
+/** The newest file in `dir` starting with `prefix` and ending .json (ORT appends a timestamp). */
+function findProfile(dir: string, prefix: string): string | null {
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
+    .map((f) => join(dir, f))
+    .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs);
+  return files[0] ?? null;
+}
+
+// ---------------------------------------------------------------- PyTorch
+
+interface TorchResult {
+  trainImagesPerSec: number;
+  inferImagesPerSec: number;
+  torch: string;
+  threads: number;
+  blas: string;
+}
+
+const TORCH_MODELS: Record<string, string> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet' };
+
+function runTorch(a: Args, root: string): { result: TorchResult | null; note: string; command: string | null } {
+  const torchModel = TORCH_MODELS[a.model];
+  if (!torchModel) return { result: null, note: `no PyTorch counterpart in bench/torch_bench.py for ${a.model} (only ${Object.keys(TORCH_MODELS).join(', ')}); PyTorch skipped`, command: null };
+  const script = join(root, 'bench', 'torch_bench.py');
+  const pyArgs = [script, '--model', torchModel, '--batch', String(a.batch), '--threads', String(a.threads), '--steps', String(a.steps), '--warmup', String(a.warmup), '--json'];
+  const command = `${a.python} bench/torch_bench.py ${pyArgs.slice(1).join(' ')}`;
+  if (!existsSync(a.python)) return { result: null, note: `${a.python} not found; PyTorch skipped, Tessera reported alone`, command };
+  console.log(`\nrunning PyTorch: ${command}`);
+  // progress (stderr) streams through; stdout carries the JSON
+  const child = spawnSync(a.python, pyArgs, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (child.error) return { result: null, note: `could not run ${a.python}: ${child.error.message}; PyTorch skipped`, command };
+  if (child.status !== 0) {
+    const why = child.status === 1 ? ' (is torch installed for this Python?)' : '';
+    return { result: null, note: `torch_bench.py exited with ${child.status ?? child.signal}${why}; PyTorch skipped, Tessera reported alone`, command };
+  }
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  try {
+    const r = JSON.parse(line) as TorchResult;
+    if (typeof r.trainImagesPerSec !== 'number' || typeof r.inferImagesPerSec !== 'number') throw new Error('missing fields');
+    return { result: r, note: '', command };
+  } catch (e) {
+    return { result: null, note: `could not parse torch_bench.py output (${(e as Error).message}): ${line.slice(0, 200)}`, command };
+  }
+}
+
+// ---------------------------------------------------------------- machine
+
+function cpuModel(): string {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1].trim();
+  } catch {
+    /* not Linux */
+  }
+  return cpus()[0]?.model ?? 'unknown';
+}
+
+function ortVersion(root: string): string {
+  const v = (ort.env.versions as Record<string, string | undefined>).node;
+  if (v) return v;
+  try {
+    return (JSON.parse(readFileSync(join(root, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------- BENCHMARKS.md
+
+const HEADER = `# Benchmarks
+
+Training and inference throughput of Tessera (the whole training step in onnxruntime-node) and
+PyTorch on the CPU, same model, batch, thread count and dtype. Written by \`npm run bench\`
+(bench/train_bench.ts, with bench/torch_bench.py for PyTorch); rerunning a model replaces only
+that model's section. Both engines reuse one fixed random batch for every step, so the numbers
+measure the engine, not data loading.
+`;
+
+function updateBenchmarks(file: string, model: string, section: string): void {
+  const begin = `<!-- bench:${model} -->`;
+  const end = `<!-- /bench:${model} -->`;
+  const block = `${begin}\n${section.trim()}\n${end}`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : HEADER;
+  const i = text.indexOf(begin);
+  const j = i >= 0 ? text.indexOf(end, i) : -1;
+  if (i >= 0 && j >= 0) text = text.slice(0, i) + block + text.slice(j + end.length);
+  else text = `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const root = repoRoot();
+  const info = modelInfo(a.model);
+  const inputShape = [a.batch, 3, info.inputSize, info.inputSize];
+  const load0 = loadavg()[0];
+  console.log(`Tessera bench: ${a.model}, input [${inputShape.join(', ')}], float32, ${a.threads} threads, ${a.warmup} warmup + ${a.steps} measured steps`);
+  console.log(`(one fixed random batch reused every step; load average at start ${load0.toFixed(2)})`);
+
+  const { images, labels } = randomBatch(inputShape, info.numClasses);
+  const model = createModel(a.model);
+
+  // ---- training
+  let profileDir: string | null = null;
+  const profileName = 'tessera-train';
+  if (a.profile) profileDir = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
+  let t0 = performance.now();
+  const session = await TrainingSession.create(model, {
+    inputShape,
+    optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4, nesterov: true }),
+    threads: a.threads,
+    profilePrefix: profileDir ? join(profileDir, profileName) : undefined,
+  });
+  const trainBuildSec = (performance.now() - t0) / 1000;
+  console.log(`training session built in ${trainBuildSec.toFixed(2)} s`);
+  let lastLoss = NaN;
+  const train = await measure('train', a, async () => {
+    lastLoss = (await session.step(images, labels, 0.1)).loss;
+  });
+  console.log(`[tessera] last loss ${lastLoss.toFixed(4)}`);
+  let profileLines: string[] = [];
+  if (profileDir) {
+    session.session.endProfiling();
+    const file = findProfile(profileDir, profileName);
+    profileLines = file ? summarizeProfile(file, a.warmup + a.steps) : [`no ORT profile found in ${profileDir}`];
+  }
+  await session.release();
+
+  // ---- inference (built after training, so it bakes in the trained weights; any weights do)
+  t0 = performance.now();
+  const net = await InferenceModel.create(model, { inputShape, threads: a.threads });
+  const inferBuildSec = (performance.now() - t0) / 1000;
+  console.log(`inference model built in ${inferBuildSec.toFixed(2)} s`);
+  const input = { dtype: 'float32' as const, shape: inputShape, data: images };
+  const infer = await measure('infer', a, () => net.run(input));
+  await net.release();
+
+  // ---- PyTorch, strictly after Tessera
+  let torch: TorchResult | null = null;
+  let torchNote = '';
+  let torchCommand: string | null = null;
+  if (a.torch) {
+    const r = runTorch(a, root);
+    torch = r.result;
+    torchNote = r.note;
+    torchCommand = r.command;
+  } else torchNote = 'PyTorch not run (--no-torch)';
+  if (torchNote) console.log(`note: ${torchNote}`);
+
+  // ---- report
+  const rows: [string, string, string][] = [
+    ['engine', 'train img/s', 'infer img/s'],
+    ['Tessera (onnxruntime-node)', fmt(train.imagesPerSec), fmt(infer.imagesPerSec)],
+  ];
+  if (torch) {
+    rows.push([`PyTorch ${torch.torch}`, fmt(torch.trainImagesPerSec), fmt(torch.inferImagesPerSec)]);
+    rows.push(['Tessera / PyTorch', ratio(train.imagesPerSec, torch.trainImagesPerSec), ratio(infer.imagesPerSec, torch.inferImagesPerSec)]);
+  }
+  const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
+  console.log('');
+  for (const [k, r] of rows.entries()) {
+    console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padStart(w[2])}`);
+    if (k === 0) console.log(`${'-'.repeat(w[0])}  ${'-'.repeat(w[1])}  ${'-'.repeat(w[2])}`);
+  }
+  console.log(
+    `Tessera step time: train median ${fmt(median(train.stepMs))} ms, infer median ${fmt(median(infer.stepMs))} ms (batch ${a.batch}); session build: train ${trainBuildSec.toFixed(2)} s, infer ${inferBuildSec.toFixed(2)} s`,
+  );
+  if (profileLines.length) console.log(`\n${profileLines.join('\n')}`);
+
+  if (!a.write) return;
+  if (a.profile) {
+    console.log('\nBENCHMARKS.md not updated: --profile timings include ORT profiling overhead');
+    return;
+  }
+
+  const npm = process.env.npm_lifecycle_event === 'bench';
+  const argv = process.argv.slice(2).join(' ');
+  const command = npm ? `npm run bench${argv ? ` -- ${argv}` : ''}` : `node dist/bench/train_bench.js${argv ? ` ${argv}` : ''}`;
+  const envVars = ['OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'TESSERA_THREADS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  const md: string[] = [
+    `## ${a.model}`,
+    '',
+    `Measured ${new Date().toISOString()}.`,
+    '',
+    '| engine | train img/s | infer img/s |',
+    '| --- | ---: | ---: |',
+    `| Tessera (onnxruntime-node ${ortVersion(root)}) | ${fmt(train.imagesPerSec)} | ${fmt(infer.imagesPerSec)} |`,
+  ];
+  if (torch) {
+    md.push(`| PyTorch ${torch.torch} | ${fmt(torch.trainImagesPerSec)} | ${fmt(torch.inferImagesPerSec)} |`);
+    md.push(`| **Tessera / PyTorch** | **${ratio(train.imagesPerSec, torch.trainImagesPerSec)}** | **${ratio(infer.imagesPerSec, torch.inferImagesPerSec)}** |`);
+  }
+  md.push(
+    '',
+    'Command:',
+    '',
+    '```sh',
+    `${envVars.length ? `${envVars.join(' ')} ` : ''}${command}`,
+    '```',
+    '',
+  );
+  if (torchCommand && torch) md.push(`PyTorch was run afterwards (not concurrently) as \`${torchCommand}\`.`, '');
+  md.push(
+    'Settings:',
+    '',
+    `- model \`${a.model}\`${TORCH_MODELS[a.model] ? ` (PyTorch: pytorch-cifar \`${TORCH_MODELS[a.model] === 'resnet18' ? 'ResNet18' : 'LeNet'}\` defined in bench/torch_bench.py)` : ''}, input [${inputShape.join(', ')}], dtype float32`,
+    `- batch ${a.batch}, threads ${a.threads} (ORT intra-op threads; \`torch.set_num_threads\`)`,
+    `- ${a.warmup} warmup steps, then ${a.steps} measured steps; images/s = steps × batch / measured wall time`,
+    '- training: train mode, cross-entropy, forward + backward + SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4)',
+    '- inference: eval mode (Tessera: weights baked in as initializers, ORT graph optimization `all`; PyTorch: `torch.no_grad()`)',
+    '- data: one fixed random batch (seeded, normal pixels, random labels) reused for every step',
+    `- Tessera median step: train ${fmt(median(train.stepMs))} ms, infer ${fmt(median(infer.stepMs))} ms; session build: train ${trainBuildSec.toFixed(2)} s, infer ${inferBuildSec.toFixed(2)} s`,
+    '',
+    'Machine:',
+    '',
+    `- CPU: ${cpuModel()}, ${cpus().length} logical cores; memory ${gib(totalmem())} (${gib(freemem())} free at the end)`,
+    `- load average (1 min) at start: ${load0.toFixed(2)}`,
+    `- Node ${process.version}, onnxruntime-node ${ortVersion(root)}`,
+    `- PyTorch: ${torch ? `${torch.torch}, ${torch.threads} threads; BLAS: ${torch.blas}` : torchNote}`,
+  );
+  const file = join(root, 'BENCHMARKS.md');
+  updateBenchmarks(file, a.model, md.join('\n'));
+  console.log(`\nwrote the ${a.model} section of ${resolve(file)}`);
+}
+
+await main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,89 @@
+/**
+ * `tessera models [--json] [--filter TEXT]`: lists the registered models with their family,
+ * reference source, input size, parameter count, year and paper. Parameter counts need each
+ * model built, which takes a while for the large ones, so rows are printed as they are computed.
+ */
+import { ModelInfo, createModel, listModels } from '../models/index.js';
+import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+
+const FLAGS: Record<string, FlagSpec> = {
+  json: { type: 'boolean' },
+  filter: { type: 'string' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera models`. */
+export const MODELS_USAGE = `usage: tessera models [--filter TEXT] [--json]
+
+Lists every registered model: name, family, reference source, input size, parameters, year, paper.
+
+options:
+  --filter TEXT       only models whose name, family, source or paper contains TEXT (any case)
+  --json              print a JSON array (one object per line, written as each is computed)
+  -h, --help          show this help`;
+
+/** Whether `info` matches a `--filter` text (case-insensitive substring of name, family, source or paper). */
+export function matchesFilter(info: ModelInfo, text: string): boolean {
+  const t = text.toLowerCase();
+  return [info.name, info.family, info.source, info.paper].some((s) => s.toLowerCase().includes(t));
+}
+
+/** 11173962 → "11,173,962" */
+const withCommas = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/**
+ * Runs `tessera models` with its arguments (the command name already removed); resolves to the
+ * exit status: 0, or 1 when some model failed to build (its row says so and the listing goes on).
+ */
+export async function modelsCommand(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv, FLAGS, 'tessera models');
+  if (boolFlag(parsed, 'help')) {
+    process.stdout.write(`${MODELS_USAGE}\n`);
+    return 0;
+  }
+  if (parsed.positionals.length) throw new UsageError(`tessera models: unexpected argument ${parsed.positionals[0]} (use --filter TEXT)`);
+  const filter = stringFlag(parsed, 'filter');
+  const json = boolFlag(parsed, 'json');
+  const infos = listModels().filter((m) => filter === undefined || matchesFilter(m, filter));
+  if (!infos.length && !json) {
+    process.stdout.write(filter === undefined ? 'no models registered\n' : `no model matches "${filter}"\n`);
+    return 0;
+  }
+
+  const header = ['name', 'family', 'source', 'input', 'params', 'year', 'paper'];
+  const widths = [
+    Math.max(4, ...infos.map((m) => m.name.length)),
+    Math.max(6, ...infos.map((m) => m.family.length)),
+    Math.max(6, ...infos.map((m) => m.source.length)),
+    5,
+    12,
+    4,
+  ];
+  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? (i === 3 || i === 4 ? c.padStart(widths[i]) : c.padEnd(widths[i])) : c)).join('  ').trimEnd();
+  if (json) process.stdout.write('[\n');
+  else process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)).concat('-----'))}\n`);
+
+  let failures = 0;
+  for (const [i, m] of infos.entries()) {
+    let params: number | null = null;
+    let error: string | null = null;
+    try {
+      params = createModel(m.name).parameterCount();
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      failures++;
+    }
+    if (json) {
+      const row = { name: m.name, family: m.family, source: m.source, reference: m.reference, inputSize: m.inputSize, numClasses: m.numClasses, params, year: m.year, paper: m.paper, ...(error ? { error } : {}) };
+      process.stdout.write(`  ${JSON.stringify(row)}${i < infos.length - 1 ? ',' : ''}\n`);
+    } else {
+      const p = params === null ? 'error' : withCommas(params);
+      process.stdout.write(`${line([m.name, m.family, m.source, `${m.inputSize}`, p, String(m.year), m.paper])}\n`);
+      if (error) process.stderr.write(`tessera: cannot build ${m.name}: ${error.replace(/\s*\n\s*/g, ' ')}\n`);
+    }
+    // let the row reach the terminal before the next (possibly slow) build
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (json) process.stdout.write(']\n');
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,191 @@
+/**
+ * `tessera verify FIXTURE.safetensors --model NAME [--args JSON] [--source S] [--precision P] [--json]`:
+ * loads a PyTorch reference fixture into a model and reports, per kind of reference tensor,
+ * how close our outputs, loss, gradients and running statistics come to it.
+ */
+import { existsSync } from 'node:fs';
+import { readSafetensors } from '../io/safetensors.js';
+import { JsonArgs, ModelInfo, UnknownModelError, resolveModel } from '../models/index.js';
+import type { Module } from '../nn/module.js';
+import { FixtureError, ParityReport, TensorCheck, checkFixture } from '../verify/parity.js';
+import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+
+type Source = ModelInfo['source'];
+type Precision = 'float64' | 'float32';
+
+const SOURCES: readonly Source[] = ['torchvision', 'pytorch-cifar'];
+const PRECISIONS: readonly Precision[] = ['float64', 'float32'];
+
+const FLAGS: Record<string, FlagSpec> = {
+  model: { type: 'string' },
+  args: { type: 'string' },
+  source: { type: 'string', choices: SOURCES },
+  precision: { type: 'string', choices: PRECISIONS },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera verify`. */
+export const VERIFY_USAGE = `usage: tessera verify FIXTURE.safetensors --model NAME [options]
+
+Checks a model against a PyTorch reference fixture: eval and train logits, loss, gradients
+and BatchNorm running statistics, each within the fixture's own tolerance.
+
+options:
+  --model NAME        a registered model (tessera models) or a reference constructor (LeNet, ResNet, ...)
+  --args JSON         constructor arguments as a JSON object, e.g. '{"numClasses": 10}'
+  --source S          torchvision or pytorch-cifar (default: from the fixture's "constructor" metadata)
+  --precision P       float64 (default) or float32
+  --json              print the report as JSON
+  -h, --help          show this help
+
+exit status: 0 all tensors within tolerance, 1 some outside, 2 usage or input error`;
+
+/** The table's row label of a check: the 'logits' kind splits by key (logits.eval, logits.train). */
+const rowOf = (c: TensorCheck): string => (c.kind === 'logits' ? c.key : c.kind);
+const ROW_ORDER = ['logits.eval', 'logits.train', 'loss', 'grad', 'running'];
+
+/** A check's error as a fraction of what its tolerance allows (> 1 fails). */
+export function errorRatio(c: TensorCheck): number {
+  if (Number.isNaN(c.maxError)) return Infinity;
+  if (c.allowed > 0) return c.maxError / c.allowed;
+  return c.maxError === 0 ? 0 : Infinity;
+}
+
+/**
+ * Runs `tessera verify` with its arguments (the command name already removed); resolves to the
+ * exit status: 0 when every reference tensor is within tolerance, 1 otherwise. Usage and input
+ * errors are thrown for `main` to report.
+ */
+export async function verifyCommand(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv, FLAGS, 'tessera verify');
+  if (boolFlag(parsed, 'help')) {
+    process.stdout.write(`${VERIFY_USAGE}\n`);
+    return 0;
+  }
+  const { fixturePath, name, args, source: givenSource, precision, json } = readOptions(parsed);
+
+  if (!existsSync(fixturePath)) throw new UsageError(`fixture ${fixturePath} does not exist`);
+  const file = readSafetensors(fixturePath);
+  // metadata is a plain object: `.constructor` of one without the key would be Object itself
+  const constructor = Object.hasOwn(file.metadata, 'constructor') ? file.metadata['constructor'] : undefined;
+  const inferred = inferSource(constructor);
+  const source = givenSource ?? inferred;
+  const model = buildModel(name, args, source);
+
+  const report = await checkFixture(model, file, { precision });
+  if (report.checks.length === 0) throw new FixtureError(`fixture ${fixturePath} holds no reference tensors (logits.*, loss.*, grad.*, running.*)`);
+
+  const context = { fixture: fixturePath, model: name, args: args ?? null, source: source ?? null, constructor: constructor ?? null, precision };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(reportJson(report, context), null, 2)}\n`);
+  } else {
+    const from = givenSource ? '' : inferred ? ' (from the fixture)' : '';
+    process.stdout.write(`${fixturePath}: model ${name}${args ? ` ${JSON.stringify(args)}` : ''}, source ${source ?? 'any'}${from}, precision ${precision}\n`);
+    if (constructor) process.stdout.write(`reference: ${constructor}\n`);
+    process.stdout.write(`\n${formatTable(report)}\n\n${summaryLine(report)}\n`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+function readOptions(parsed: ParsedArgs) {
+  if (parsed.positionals.length === 0) throw new UsageError('tessera verify: missing FIXTURE.safetensors (see tessera verify --help)');
+  if (parsed.positionals.length > 1) throw new UsageError(`tessera verify: expected one fixture, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
+  const name = stringFlag(parsed, 'model');
+  if (!name) throw new UsageError('tessera verify: --model NAME is required (a registered model or a constructor; see tessera models)');
+  const argsText = stringFlag(parsed, 'args');
+  return {
+    fixturePath: parsed.positionals[0],
+    name,
+    args: argsText === undefined ? undefined : parseJsonArgs(argsText),
+    source: stringFlag(parsed, 'source') as Source | undefined,
+    precision: (stringFlag(parsed, 'precision') ?? 'float64') as Precision,
+    json: boolFlag(parsed, 'json'),
+  };
+}
+
+function parseJsonArgs(text: string): JsonArgs {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--args is not valid JSON (${(e as Error).message}): ${text}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError(`--args must be a JSON object, got ${text}`);
+  return v as JsonArgs;
+}
+
+/** The reference library a fixture's `constructor` metadata names, if it names one we know. */
+function inferSource(constructor: string | undefined): Source | undefined {
+  return SOURCES.find((s) => constructor?.startsWith(s));
+}
+
+/**
+ * Builds the model; a plain `Error` thrown while building comes from the constructors' argument
+ * checks (`checkArgs`, `arg`), so it is the caller's mistake and is reported as a usage error.
+ */
+function buildModel(name: string, args: JsonArgs | undefined, source: Source | undefined): Module {
+  try {
+    return resolveModel(name, args, source);
+  } catch (e) {
+    if (e instanceof UnknownModelError || !(e instanceof Error) || e.constructor !== Error) throw e;
+    const prefix = e.message.startsWith(name) ? '' : `${name}: `;
+    throw new UsageError(`${prefix}${e.message}${args ? '' : ' (pass constructor arguments with --args JSON)'}`);
+  }
+}
+
+interface Row {
+  label: string;
+  count: number;
+  worst: TensorCheck;
+  ok: boolean;
+}
+
+function rows(report: ParityReport): Row[] {
+  const groups = new Map<string, TensorCheck[]>();
+  for (const c of report.checks) {
+    const g = groups.get(rowOf(c)) ?? [];
+    g.push(c);
+    groups.set(rowOf(c), g);
+  }
+  const order = [...ROW_ORDER.filter((k) => groups.has(k)), ...[...groups.keys()].filter((k) => !ROW_ORDER.includes(k))];
+  return order.map((label) => {
+    const g = groups.get(label)!;
+    const worst = g.reduce((a, b) => (errorRatio(b) > errorRatio(a) ? b : a));
+    return { label, count: g.length, worst, ok: g.every((c) => c.ok) };
+  });
+}
+
+const fmtRatio = (r: number): string => (!Number.isFinite(r) ? 'inf' : r !== 0 && r < 0.001 ? r.toExponential(1) : r.toFixed(3));
+const fmtSci = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : 'inf');
+
+/** The per-kind table: kind, tensors checked, worst error/allowed, the worst tensor with its error and rtol, PASS/FAIL. */
+export function formatTable(report: ParityReport): string {
+  const header = ['kind', 'tensors', 'worst err/allowed', 'worst tensor', 'max error', 'rtol', 'result'];
+  const body = rows(report).map((r) => [r.label, String(r.count), fmtRatio(errorRatio(r.worst)), r.worst.key, fmtSci(r.worst.maxError), r.worst.rtol.toExponential(), r.ok ? 'PASS' : 'FAIL']);
+  const numeric = [false, true, true, false, true, true, false];
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** "N tensors checked: all within tolerance", or "K of N tensors outside tolerance: key1, key2, …". */
+export function summaryLine(report: ParityReport): string {
+  const n = report.checks.length;
+  const failed = report.checks.filter((c) => !c.ok).map((c) => c.key);
+  if (!failed.length) return `${n} tensor${n === 1 ? '' : 's'} checked: all within tolerance`;
+  const shown = failed.slice(0, 12).join(', ');
+  return `${failed.length} of ${n} tensors outside tolerance: ${shown}${failed.length > 12 ? `, … (${failed.length - 12} more)` : ''}`;
+}
+
+function reportJson(report: ParityReport, context: Record<string, unknown>) {
+  const finite = (x: number) => (Number.isFinite(x) ? x : String(x));
+  return {
+    ...context,
+    ok: report.ok,
+    checked: report.checks.length,
+    failed: report.checks.filter((c) => !c.ok).map((c) => c.key),
+    kinds: rows(report).map((r) => ({ kind: r.label, tensors: r.count, worstRatio: finite(errorRatio(r.worst)), worstKey: r.worst.key, ok: r.ok })),
+    checks: report.checks.map((c) => ({ ...c, maxError: finite(c.maxError), ratio: finite(errorRatio(c)) })),
+  };
+}

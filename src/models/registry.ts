@@ -1,0 +1,130 @@
+/**
+ * The model registry, in timm's manner: named configs (`createModel('resnet50', { numClasses })`)
+ * and family constructors callable with JSON arguments (`createFromConstructor('ResNet', {...})`,
+ * what `tessera verify --args` uses).
+ *
+ * @example
+ * import { createModel } from 'tessera';
+ * const net = createModel('cifar_resnet18');
+ * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 });
+ */
+import type { Module } from '../nn/module.js';
+
+export type JsonArgs = Record<string, unknown>;
+
+export interface ModelInfo {
+  /** registry name, e.g. 'resnet18' or 'cifar_resnet18' */
+  readonly name: string;
+  /** family name, e.g. 'resnet' */
+  readonly family: string;
+  /** default input size (square) */
+  readonly inputSize: number;
+  readonly numClasses: number;
+  readonly year: number;
+  readonly paper: string;
+  /** where the reference implementation lives */
+  readonly source: 'torchvision' | 'pytorch-cifar' | 'timm';
+  /** the reference constructor, for parameter-count lookups (e.g. 'ResNet18') */
+  readonly reference: string;
+  readonly create: (opts: { numClasses?: number }) => Module;
+}
+
+export interface FamilyConstructor {
+  /** the reference class or function name, e.g. 'ResNet', 'mobilenet_v2', 'MobileNetV2' */
+  readonly name: string;
+  readonly source: ModelInfo['source'];
+  /** builds from JSON arguments (the reference's arguments in camelCase) */
+  readonly fromJson: (args: JsonArgs) => Module;
+}
+
+const models = new Map<string, ModelInfo>();
+const constructors = new Map<string, FamilyConstructor>();
+
+export class UnknownModelError extends Error {}
+
+export function registerModel(info: ModelInfo): void {
+  if (models.has(info.name)) throw new Error(`model ${info.name} registered twice`);
+  models.set(info.name, info);
+}
+
+export function registerConstructor(c: FamilyConstructor): void {
+  const key = `${c.source}:${c.name}`;
+  if (constructors.has(key)) throw new Error(`constructor ${key} registered twice`);
+  constructors.set(key, c);
+}
+
+export function listModels(): ModelInfo[] {
+  return [...models.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function listConstructors(): FamilyConstructor[] {
+  return [...constructors.values()];
+}
+
+export function modelInfo(name: string): ModelInfo {
+  const info = models.get(name);
+  if (!info) throw new UnknownModelError(`unknown model "${name}"${suggest(name, [...models.keys(), ...[...constructors.values()].map((c) => c.name)])}`);
+  return info;
+}
+
+/** Builds a registered model (`numClasses` overrides the config's default). */
+export function createModel(name: string, opts: { numClasses?: number } = {}): Module {
+  return modelInfo(name).create(opts);
+}
+
+/**
+ * Builds a model by family constructor name with JSON arguments. `source` disambiguates names
+ * both references use (pytorch-cifar's `ResNet18` vs torchvision's `resnet18`: names are case-sensitive).
+ */
+export function createFromConstructor(name: string, args: JsonArgs = {}, source?: ModelInfo['source']): Module {
+  const matches = [...constructors.values()].filter((c) => c.name === name && (!source || c.source === source));
+  if (!matches.length) throw new UnknownModelError(`unknown constructor "${name}"${suggest(name, [...constructors.values()].map((c) => c.name))}`);
+  if (matches.length > 1) throw new UnknownModelError(`constructor "${name}" exists in ${matches.map((c) => c.source).join(' and ')}; say which (source)`);
+  return matches[0].fromJson(args);
+}
+
+/**
+ * Resolves a registry name or a constructor name (with JSON args) to a model; `source` picks
+ * between references that share a constructor name (pytorch-cifar's and torchvision's `ResNet`).
+ */
+export function resolveModel(name: string, args?: JsonArgs, source?: ModelInfo['source']): Module {
+  const onlyClasses = !args || Object.keys(args).every((k) => k === 'numClasses');
+  if (models.has(name) && onlyClasses) return createModel(name, { numClasses: args?.numClasses as number | undefined });
+  if ([...constructors.values()].some((c) => c.name === name)) return createFromConstructor(name, args ?? {}, source);
+  return modelInfo(name).create({});
+}
+
+function suggest(name: string, candidates: string[]): string {
+  const scored = [...new Set(candidates)].map((c) => [c, editDistance(name.toLowerCase(), c.toLowerCase())] as const).sort((a, b) => a[1] - b[1]);
+  const close = scored.filter(([, d]) => d <= Math.max(2, name.length / 3)).slice(0, 5);
+  return close.length ? `; did you mean ${close.map(([c]) => c).join(', ')}?` : '; run `tessera models` for the list';
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** Reads a typed argument from JSON args, with a clear error for the wrong type. */
+export function arg<T>(args: JsonArgs, key: string, fallback: T, check: (v: unknown) => v is T, what: string): T {
+  const v = args[key];
+  if (v === undefined) return fallback;
+  if (!check(v)) throw new Error(`argument ${key} must be ${what}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+export const isString = (v: unknown): v is string => typeof v === 'string';
+export const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+export const isNumberArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isNumber);
+
+/** Rejects JSON arguments the constructor does not know. */
+export function checkArgs(family: string, args: JsonArgs, known: readonly string[]): void {
+  const extra = Object.keys(args).filter((k) => !known.includes(k));
+  if (extra.length) throw new Error(`${family}: unknown argument(s) ${extra.join(', ')}; accepted: ${known.join(', ')}`);
+}

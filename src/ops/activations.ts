@@ -1,0 +1,124 @@
+/**
+ * Activations: ReLU, Clip/ReLU6, LeakyReLU, HardSigmoid and HardSwish as their ONNX ops, GELU
+ * (exact erf form, emitted as Erf arithmetic since opset 17 has no Gelu) and SiLU (a composite of
+ * Sigmoid and Mul). Tanh and Sigmoid live in elementwise.ts. Gradients at the kinks follow
+ * PyTorch's backward kernels.
+ */
+import { TensorType, Value } from '../graph/ir.js';
+import { defineOp } from './registry.js';
+import { isFloat } from './shape-rules.js';
+import { add, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
+
+function floatInfer([x]: readonly TensorType[]): TensorType[] {
+  if (!isFloat(x.dtype)) throw new Error(`needs a float input, got ${x.dtype}`);
+  return [{ shape: x.shape, dtype: x.dtype }];
+}
+
+const reluOp = defineOp({
+  type: 'Relu',
+  infer: floatInfer,
+  emit: (e, ins, outs) => e.node('Relu', ins, outs),
+  // from the output, so the forward Relu stays fusable into a preceding Conv
+  grad: (n, [g], { needs }) => [needs[0] && g ? where(greater(n.outputs[0], 0), g, 0) : null],
+});
+
+/** max(x, 0) */
+export const relu = (x: Value): Value => reluOp([x], {})[0];
+
+const clipOp = defineOp<{ min: number; max: number }>({
+  type: 'Clip',
+  infer: ([x], { min, max }) => {
+    if (!(min < max)) throw new Error(`min ${min} must be below max ${max}`);
+    return floatInfer([x]);
+  },
+  emit: (e, ins, outs, { min, max }, node) => {
+    const dtype = node.inputs[0].dtype;
+    e.node('Clip', [ins[0], e.scalar(min, dtype), e.scalar(max, dtype)], outs);
+  },
+  // PyTorch's hardtanh_backward: the gradient passes where min < x < max
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    const { min, max } = n.attrs as { min: number; max: number };
+    let gx = g;
+    if (Number.isFinite(max)) gx = where(less(x, max), gx, 0);
+    if (Number.isFinite(min)) gx = where(greater(x, min), gx, 0);
+    return [gx];
+  },
+});
+
+/** min(max(x, min), max); either bound may be infinite */
+export const clip = (x: Value, min: number, max: number): Value => clipOp([x], { min, max })[0];
+
+/** min(max(x, 0), 6) */
+export const relu6 = (x: Value): Value => clip(x, 0, 6);
+
+const leakyReluOp = defineOp<{ alpha: number }>({
+  type: 'LeakyRelu',
+  infer: floatInfer,
+  emit: (e, ins, outs, { alpha }) => e.node('LeakyRelu', ins, outs, { alpha: { float: alpha } }),
+  grad: (n, [g], { needs }) => [needs[0] && g ? where(greater(n.inputs[0], 0), g, mul(g, n.attrs.alpha as number)) : null],
+});
+
+/** x for x > 0, slope·x otherwise (torch default slope 0.01) */
+export const leakyRelu = (x: Value, slope = 0.01): Value => leakyReluOp([x], { alpha: slope })[0];
+
+/** x·sigmoid(x), composed from Sigmoid and Mul (ONNX has no SiLU before opset 22's Swish) */
+export const silu = (x: Value): Value => mul(x, sigmoid(x));
+
+const geluOp = defineOp({
+  type: 'Gelu',
+  infer: floatInfer,
+  // 0.5·x·(1 + erf(x/√2)), in the order ORT's Gelu fusion matches
+  emit: (e, ins, outs, _attrs, node) => {
+    const dtype = node.inputs[0].dtype;
+    const [d, f, a, m] = [e.tmp('gelu_div'), e.tmp('gelu_erf'), e.tmp('gelu_add'), e.tmp('gelu_mul')];
+    e.node('Div', [ins[0], e.scalar(Math.SQRT2, dtype)], [d]);
+    e.node('Erf', [d], [f]);
+    e.node('Add', [f, e.scalar(1, dtype)], [a]);
+    e.node('Mul', [ins[0], a], [m]);
+    e.node('Mul', [m, e.scalar(0.5, dtype)], outs);
+  },
+  // g·(Φ(x) + x·φ(x))
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+    return [mul(g, add(cdf, mul(x, pdf)))];
+  },
+});
+
+/** exact (erf) GELU, torch.nn.functional.gelu's default */
+export const gelu = (x: Value): Value => geluOp([x], {})[0];
+
+const hardsigmoidOp = defineOp({
+  type: 'HardSigmoid',
+  infer: floatInfer,
+  emit: (e, ins, outs) => e.node('HardSigmoid', ins, outs, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }),
+  // PyTorch: g/6 where -3 < x < 3, else 0
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    return [where(greater(x, -3), where(less(x, 3), mul(g, 1 / 6), 0), 0)];
+  },
+});
+
+/** relu6(x + 3) / 6, as torch.nn.functional.hardsigmoid */
+export const hardsigmoid = (x: Value): Value => hardsigmoidOp([x], {})[0];
+
+const hardswishOp = defineOp({
+  type: 'HardSwish',
+  infer: floatInfer,
+  emit: (e, ins, outs) => e.node('HardSwish', ins, outs),
+  // PyTorch's hardswish_backward: 0 for x < -3, g·(2x+3)/6 for x <= 3, else g
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    const mid = mul(g, add(mul(x, 1 / 3), 0.5));
+    return [where(less(x, -3), 0, where(greater(x, 3), g, mid))];
+  },
+});
+
+/** x·relu6(x + 3) / 6, as torch.nn.functional.hardswish */
+export const hardswish = (x: Value): Value => hardswishOp([x], {})[0];

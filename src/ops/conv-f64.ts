@@ -1,0 +1,130 @@
+/**
+ * Float64 emissions of Conv and ConvTranspose. ONNX Runtime's CPU Conv kernels are float32-only,
+ * so reference-precision graphs (parity checks against float64 PyTorch references) compute
+ * convolutions as im2col (Pad, strided Slices, Concat) followed by a batched MatMul, which ORT
+ * runs in double.
+ */
+import type { Emitter } from './registry.js';
+
+export interface ConvGeometry {
+  readonly x: readonly number[];
+  readonly w: readonly number[];
+  readonly strides: readonly number[];
+  /** [top, left, bottom, right]; negative entries crop */
+  readonly pads: readonly number[];
+  readonly dilations: readonly number[];
+  readonly group: number;
+}
+
+/** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
+function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho: number; wo: number } {
+  const [n, , h, wd] = g.x;
+  const [, cg, kh, kw] = g.w;
+  const padded = padOrCrop(e, x, g.pads);
+  const hp = h + g.pads[0] + g.pads[2];
+  const wp = wd + g.pads[1] + g.pads[3];
+  const ho = Math.floor((hp - g.dilations[0] * (kh - 1) - 1) / g.strides[0]) + 1;
+  const wo = Math.floor((wp - g.dilations[1] * (kw - 1) - 1) / g.strides[1]) + 1;
+  const windows: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const r0 = i * g.dilations[0];
+      const c0 = j * g.dilations[1];
+      const [s, u] = [e.tmp('win'), e.tmp('win')];
+      e.node('Slice', [padded, e.ints([r0, c0]), e.ints([r0 + g.strides[0] * (ho - 1) + 1, c0 + g.strides[1] * (wo - 1) + 1]), e.ints([2, 3]), e.ints([...g.strides])], [s]);
+      e.node('Unsqueeze', [s, e.ints([2])], [u]);
+      windows.push(u);
+    }
+  }
+  const stacked = e.tmp('cols');
+  if (windows.length === 1) e.node('Identity', windows, [stacked]);
+  else e.node('Concat', windows, [stacked], { axis: 2 });
+  // [N, C, K, Ho, Wo] -> [N, G, C/G·K, Ho·Wo]
+  const cols = e.tmp('colmat');
+  e.node('Reshape', [stacked, e.ints([n, g.group, cg * kh * kw, ho * wo])], [cols]);
+  return { cols, ho, wo };
+}
+
+/** y = Conv(x, w) + b in double, as im2col + MatMul */
+export function emitConvF64(e: Emitter, x: string, w: string, b: string | undefined, y: string, g: ConvGeometry): void {
+  const n = g.x[0];
+  const [o, cg, kh, kw] = g.w;
+  const { cols, ho, wo } = emitIm2col(e, x, g);
+  const wMat = e.tmp('wmat');
+  e.node('Reshape', [w, e.ints([g.group, o / g.group, cg * kh * kw])], [wMat]);
+  const prod = e.tmp('prod');
+  e.node('MatMul', [wMat, cols], [prod]);
+  const out = b ? e.tmp('nobias') : y;
+  e.node('Reshape', [prod, e.ints([n, o, ho, wo])], [out]);
+  if (b) {
+    const b4 = e.tmp('bias');
+    e.node('Reshape', [b, e.ints([1, o, 1, 1])], [b4]);
+    e.node('Add', [out, b4], [y]);
+  }
+}
+
+/** dW = Σ_n dY · im2col(x)ᵀ in double (`g.w` is the weight's shape) */
+export function emitConvWeightGradF64(e: Emitter, x: string, dy: string, dw: string, g: ConvGeometry, dyShape: readonly number[]): void {
+  const [n, o, ho, wo] = dyShape;
+  const { cols } = emitIm2col(e, x, g);
+  const [dyMat, colsT, prod, summed] = [e.tmp('dymat'), e.tmp('colsT'), e.tmp('prod'), e.tmp('sum')];
+  e.node('Reshape', [dy, e.ints([n, g.group, o / g.group, ho * wo])], [dyMat]);
+  e.node('Transpose', [cols], [colsT], { perm: [0, 1, 3, 2] });
+  e.node('MatMul', [dyMat, colsT], [prod]);
+  e.node('ReduceSum', [prod, e.ints([0])], [summed], { keepdims: 0 });
+  e.node('Reshape', [summed, e.ints([...g.w])], [dw]);
+}
+
+/**
+ * y = ConvTranspose(x, w) + b in double: zero-upsample x by the stride, pad by
+ * dilation·(k−1) − pad, and convolve with the spatially flipped, in/out-swapped kernel.
+ */
+export function emitConvTransposeF64(e: Emitter, x: string, w: string, b: string | undefined, y: string, g: ConvGeometry & { outputPadding: readonly number[] }): void {
+  const [n, cin, h, wd] = g.x;
+  const [, cog, kh, kw] = g.w;
+  const [sh, sw] = g.strides;
+  let up = x;
+  if (sh > 1 || sw > 1) {
+    const r = e.tmp('up');
+    e.node('Reshape', [x, e.ints([n, cin, h, 1, wd, 1])], [r]);
+    const p = e.tmp('up');
+    e.node('Pad', [r, e.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1]), e.scalar(0, 'float64')], [p], { mode: 'constant' });
+    const flat = e.tmp('up');
+    e.node('Reshape', [p, e.ints([n, cin, h * sh, wd * sw])], [flat]);
+    up = e.tmp('up');
+    e.node('Slice', [flat, e.ints([0, 0]), e.ints([(h - 1) * sh + 1, (wd - 1) * sw + 1]), e.ints([2, 3])], [up]);
+  }
+  const [dh, dw] = g.dilations;
+  const pads = [dh * (kh - 1) - g.pads[0], dw * (kw - 1) - g.pads[1], dh * (kh - 1) - g.pads[2] + g.outputPadding[0], dw * (kw - 1) - g.pads[3] + g.outputPadding[1]];
+  // weight [Cin, Cout/G, kh, kw] -> [Cout, Cin/G, kh, kw], flipped in space
+  const G = g.group;
+  const w5 = e.tmp('wt');
+  e.node('Reshape', [w, e.ints([G, cin / G, cog, kh, kw])], [w5]);
+  const wT = e.tmp('wt');
+  e.node('Transpose', [w5], [wT], { perm: [0, 2, 1, 3, 4] });
+  const w4 = e.tmp('wt');
+  e.node('Reshape', [wT, e.ints([G * cog, cin / G, kh, kw])], [w4]);
+  const flipped = e.tmp('wt');
+  e.node('Slice', [w4, e.ints([-1, -1]), e.ints([-kh - 1, -kw - 1]), e.ints([2, 3]), e.ints([-1, -1])], [flipped]);
+  const hu = (h - 1) * sh + 1;
+  const wu = (wd - 1) * sw + 1;
+  emitConvF64(e, up, flipped, b, y, { x: [n, cin, hu, wu], w: [G * cog, cin / G, kh, kw], strides: [1, 1], pads, dilations: g.dilations, group: G });
+}
+
+/** zero-pads (positive entries) and crops (negative entries) the two spatial axes */
+function padOrCrop(e: Emitter, x: string, pads: readonly number[]): string {
+  let cur = x;
+  if (pads.some((p) => p > 0)) {
+    const p = pads.map((v) => Math.max(v, 0));
+    const out = e.tmp('pad');
+    e.node('Pad', [cur, e.ints([0, 0, p[0], p[1], 0, 0, p[2], p[3]]), e.scalar(0, 'float64')], [out], { mode: 'constant' });
+    cur = out;
+  }
+  if (pads.some((p) => p < 0)) {
+    const c = pads.map((v) => Math.max(-v, 0));
+    const out = e.tmp('crop');
+    e.node('Slice', [cur, e.ints([c[0], c[1]]), e.ints([-c[2] || Number.MAX_SAFE_INTEGER, -c[3] || Number.MAX_SAFE_INTEGER]), e.ints([2, 3])], [out]);
+    cur = out;
+  }
+  return cur;
+}

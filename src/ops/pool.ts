@@ -1,0 +1,176 @@
+/**
+ * MaxPool, AveragePool and GlobalAveragePool (2-D, NCHW). MaxPool's gradient scatters dY
+ * through the Indices output; AveragePool's is a ConvTranspose with a constant 1/area kernel.
+ */
+import { Value, sizeOf } from '../graph/ir.js';
+import { constant, hostTensor, scalar } from '../graph/constants.js';
+import { defineOp } from './registry.js';
+import { expectRank, windowOut } from './shape-rules.js';
+import { expand, reshape } from './shape.js';
+import { div, mul } from './elementwise.js';
+import { convTranspose } from './conv.js';
+import { emitConvF64 } from './conv-f64.js';
+
+export interface PoolAttrs {
+  readonly [k: string]: readonly number[] | number | boolean;
+  readonly kernel: readonly number[];
+  readonly strides: readonly number[];
+  /** [top, left, bottom, right] */
+  readonly pads: readonly number[];
+  readonly ceil: boolean;
+}
+
+export interface AvgPoolAttrs extends PoolAttrs {
+  readonly countIncludePad: boolean;
+}
+
+function poolShape(x: readonly number[], a: PoolAttrs): number[] {
+  if (a.pads[0] * 2 > a.kernel[0] || a.pads[1] * 2 > a.kernel[1]) throw new Error(`padding [${a.pads}] must be at most half the kernel [${a.kernel}]`);
+  return [x[0], x[1], windowOut(x[2], a.kernel[0], a.strides[0], a.pads[0], a.pads[2], 1, a.ceil), windowOut(x[3], a.kernel[1], a.strides[1], a.pads[1], a.pads[3], 1, a.ceil)];
+}
+
+const onnxPool = (a: PoolAttrs) => ({ kernel_shape: [...a.kernel], strides: [...a.strides], pads: [...a.pads], ceil_mode: a.ceil ? 1 : 0 });
+
+const maxPoolOp = defineOp<PoolAttrs>({
+  type: 'MaxPool',
+  infer: ([x], a) => {
+    expectRank(x, 4, 'input');
+    const shape = poolShape(x.shape, a);
+    return [
+      { shape, dtype: x.dtype },
+      { shape, dtype: 'int64' },
+    ];
+  },
+  emit: (e, ins, outs, a, _n, live) => e.node('MaxPool', ins, live[1] ? outs : [outs[0]], onnxPool(a)),
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    const flat = scatterAdd(sizeOf(x.shape), reshape(n.outputs[1], [g.size]), reshape(g, [g.size]));
+    return [reshape(flat, x.shape)];
+  },
+});
+
+const scatterAddOp = defineOp<{ size: number }>({
+  type: 'ScatterAdd',
+  infer: ([idx, upd], { size }) => {
+    if (idx.dtype !== 'int64' || idx.shape.length !== 1 || upd.shape.length !== 1 || idx.shape[0] !== upd.shape[0]) throw new Error('needs int64 indices [n] and updates [n]');
+    return [{ shape: [size], dtype: upd.dtype }];
+  },
+  emit: (e, [idx, upd], outs, { size }, node) => {
+    const zeros = e.tmp('zeros');
+    e.node('Expand', [e.scalar(0, node.inputs[1].dtype), e.ints([size])], [zeros]);
+    e.node('ScatterElements', [zeros, idx, upd], outs, { axis: 0, reduction: 'add' });
+  },
+  grad: (n, [g], { needs }) => [null, needs[1] && g ? gatherElements(g, n.inputs[0]) : null],
+});
+
+/** zeros[size] with `updates` added at `indices` (1-D ScatterElements, reduction add) */
+export const scatterAdd = (size: number, indices: Value, updates: Value): Value => scatterAddOp([indices, updates], { size })[0];
+
+const gatherElementsOp = defineOp({
+  type: 'GatherElements',
+  infer: ([x, idx]) => {
+    if (idx.dtype !== 'int64') throw new Error('indices must be int64');
+    return [{ shape: idx.shape, dtype: x.dtype }];
+  },
+  emit: (e, ins, outs) => e.node('GatherElements', ins, outs, { axis: 0 }),
+  grad: (n, [g], { needs }) => [needs[0] && g ? scatterAdd(n.inputs[0].size, n.inputs[1], g) : null, null],
+});
+
+/** 1-D gather: x[indices] */
+export const gatherElements = (x: Value, indices: Value): Value => gatherElementsOp([x, indices], {})[0];
+
+/** per-output-position divisor of an average pool, as PyTorch computes it */
+function poolDivisors(x: readonly number[], out: readonly number[], a: AvgPoolAttrs): number[] {
+  const counts: number[] = [];
+  const axis = (i: number, o: number) => {
+    const start = o * a.strides[i] - a.pads[i];
+    const end = Math.min(start + a.kernel[i], x[2 + i] + a.pads[i + 2]);
+    return a.countIncludePad ? end - start : Math.min(end, x[2 + i]) - Math.max(start, 0);
+  };
+  for (let oh = 0; oh < out[2]; oh++) for (let ow = 0; ow < out[3]; ow++) counts.push(axis(0, oh) * axis(1, ow));
+  return counts;
+}
+
+const avgPoolOp = defineOp<AvgPoolAttrs>({
+  type: 'AveragePool',
+  infer: ([x], a) => {
+    expectRank(x, 4, 'input');
+    return [{ shape: poolShape(x.shape, a), dtype: x.dtype }];
+  },
+  emit: (e, ins, outs, a, node) => {
+    const x = node.inputs[0];
+    if (x.dtype !== 'float64') return e.node('AveragePool', ins, outs, { ...onnxPool(a), count_include_pad: a.countIncludePad ? 1 : 0 });
+    // ORT's AveragePool is float32-only: a depthwise convolution with a constant kernel
+    if (!a.countIncludePad && a.pads.some((p) => p)) throw new Error('float64 AveragePool with count_include_pad=false and padding is not supported');
+    const c = x.shape[1];
+    const k = e.tmp('avgk');
+    e.node('Expand', [e.scalar(1 / (a.kernel[0] * a.kernel[1]), 'float64'), e.ints([c, 1, a.kernel[0], a.kernel[1]])], [k]);
+    emitConvF64(e, ins[0], k, undefined, outs[0], { x: x.shape, w: [c, 1, ...a.kernel], strides: a.strides, pads: a.pads, dilations: [1, 1], group: c });
+  },
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    const a = n.attrs as AvgPoolAttrs;
+    const c = x.shape[1];
+    const divisors = constant(hostTensor(g.dtype, [1, 1, g.shape[2], g.shape[3]], poolDivisors(x.shape, g.shape, a)));
+    const ones = constant(hostTensor(g.dtype, [c, 1, ...a.kernel], new Array<number>(c * a.kernel[0] * a.kernel[1]).fill(1)));
+    const outputPadding = [0, 1].map((i) => x.shape[2 + i] - (a.strides[i] * (g.shape[2 + i] - 1) + a.kernel[i] - a.pads[i] - a.pads[i + 2]));
+    return [convTranspose(div(g, divisors), ones, null, { strides: a.strides, pads: a.pads, dilations: [1, 1], group: c, outputPadding })];
+  },
+});
+
+const globalAvgPoolOp = defineOp({
+  type: 'GlobalAveragePool',
+  infer: ([x]) => {
+    if (x.shape.length < 3) throw new Error('input must be [N, C, ...spatial]');
+    return [{ shape: x.shape.map((d, i) => (i < 2 ? d : 1)), dtype: x.dtype }];
+  },
+  emit: (e, ins, outs, _a, node) => {
+    const x = node.inputs[0];
+    if (x.dtype === 'float64') e.node('ReduceMean', ins, outs, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: 1 });
+    else e.node('GlobalAveragePool', ins, outs);
+  },
+  grad: (n, [g], { needs }) => {
+    if (!needs[0] || !g) return [null];
+    const x = n.inputs[0];
+    return [expand(mul(g, scalar(1 / sizeOf(x.shape.slice(2)), g.dtype)), x.shape)];
+  },
+});
+
+export interface Pool2dOptions {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  ceilMode?: boolean;
+}
+
+const pair = (v: number | readonly number[] | undefined, d: readonly number[]): number[] => (v === undefined ? [...d] : typeof v === 'number' ? [v, v] : [...v]);
+
+function poolAttrs(kernel: number | readonly number[], o: Pool2dOptions): PoolAttrs {
+  const k = pair(kernel, []);
+  const p = pair(o.padding, [0, 0]);
+  return { kernel: k, strides: pair(o.stride, k), pads: [p[0], p[1], p[0], p[1]], ceil: o.ceilMode ?? false };
+}
+
+/** torch.nn.functional.max_pool2d (stride defaults to the kernel) */
+export function maxPool2d(x: Value, kernel: number | readonly number[], opts: Pool2dOptions = {}): Value {
+  return maxPoolOp([x], poolAttrs(kernel, opts))[0];
+}
+
+/** torch.nn.functional.avg_pool2d (stride defaults to the kernel; count_include_pad defaults to true) */
+export function avgPool2d(x: Value, kernel: number | readonly number[], opts: Pool2dOptions & { countIncludePad?: boolean } = {}): Value {
+  return avgPoolOp([x], { ...poolAttrs(kernel, opts), countIncludePad: opts.countIncludePad ?? true })[0];
+}
+
+/** mean over all spatial positions, keeping them as size-1 dims */
+export const globalAvgPool = (x: Value): Value => globalAvgPoolOp([x], {})[0];
+
+/** torch.nn.functional.adaptive_avg_pool2d for outputs that divide the input evenly (and 1x1) */
+export function adaptiveAvgPool2d(x: Value, size: number | readonly number[]): Value {
+  const [oh, ow] = pair(size, []);
+  if (oh === 1 && ow === 1) return globalAvgPool(x);
+  const [h, w] = [x.shape[2], x.shape[3]];
+  if (h % oh || w % ow) throw new Error(`adaptiveAvgPool2d: input ${h}x${w} is not a multiple of output ${oh}x${ow}`);
+  if (h === oh && w === ow) return x;
+  return avgPool2d(x, [h / oh, w / ow]);
+}

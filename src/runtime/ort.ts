@@ -1,0 +1,56 @@
+/** ONNX Runtime sessions (onnxruntime-node) and conversion between host tensors and ORT tensors. */
+import * as ort from 'onnxruntime-node';
+import { HostTensor, TypedData } from '../graph/ir.js';
+
+export { ort };
+
+export interface SessionOptions {
+  /** intra-op threads (default: 2 or the machine's cores, whichever is smaller... see defaultThreads) */
+  readonly threads?: number;
+  /** 'all' (default) or 'basic' or 'disabled' */
+  readonly optimization?: 'all' | 'basic' | 'extended' | 'disabled';
+  /** write ORT's per-op profile to this file prefix */
+  readonly profilePrefix?: string;
+}
+
+export function defaultThreads(): number {
+  const env = Number(process.env.TESSERA_THREADS);
+  return env > 0 ? env : Math.max(1, navigatorCores());
+}
+
+function navigatorCores(): number {
+  return typeof globalThis.navigator !== 'undefined' && globalThis.navigator.hardwareConcurrency ? globalThis.navigator.hardwareConcurrency : 2;
+}
+
+/** Creates an ORT CPU session from ONNX bytes. */
+export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    intraOpNumThreads: opts.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    enableProfiling: opts.profilePrefix !== undefined,
+    profileFilePrefix: opts.profilePrefix,
+    extra: { session: { set_denormal_as_zero: '1' } },
+  });
+}
+
+const ORT_TYPES = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+  uint8: 'uint8',
+} as const;
+
+export function toOrt(t: HostTensor): ort.Tensor {
+  return new ort.Tensor(ORT_TYPES[t.dtype], t.data, [...t.shape]);
+}
+
+export function fromOrt(t: ort.Tensor): HostTensor {
+  const dtype = t.type === 'float32' || t.type === 'float64' || t.type === 'int64' || t.type === 'int32' || t.type === 'bool' || t.type === 'uint8' ? t.type : null;
+  if (!dtype) throw new Error(`unsupported ORT tensor type ${t.type}`);
+  return { dtype, shape: [...t.dims], data: t.data as TypedData };
+}

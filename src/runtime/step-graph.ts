@@ -1,0 +1,122 @@
+/**
+ * Builds the one-graph training step: batch, labels, learning rate, step count, weights,
+ * optimizer state and BatchNorm buffers in; loss, logits, new weights, new state and new
+ * buffers out. Without an optimizer the graph returns the gradients instead (what parity
+ * checks and custom update rules need).
+ */
+import { DType, HostTensor, Value } from '../graph/ir.js';
+import { crossEntropy, CrossEntropyOptions } from '../ops/loss.js';
+import { gradients } from '../autodiff/grad.js';
+import { GraphOutput, writeOnnx } from '../onnx/write.js';
+import { Module, Parameter, StateTensor } from '../nn/module.js';
+import { Trace, traceWith } from '../nn/trace.js';
+import { OptimizerEmitter } from '../optim/optimizer.js';
+
+export interface StepGraphOptions {
+  /** [N, C, H, W] */
+  readonly inputShape: readonly number[];
+  /** 'hard': int64 class indices [N]; 'soft': float probabilities [N, classes] (mixup, cutmix) */
+  readonly target?: 'hard' | 'soft';
+  readonly labelSmoothing?: number;
+  /** per-class loss weights (class-imbalance weighting) */
+  readonly classWeights?: Float32Array;
+  /** appended update rule; without one the graph outputs `grad.<key>` for every trainable parameter */
+  readonly optimizer?: OptimizerEmitter;
+  /** 'float64' computes in double (reference-precision parity checks; slow) */
+  readonly precision?: 'float32' | 'float64';
+}
+
+/** A named graph input or output bound to a model tensor. */
+export interface Binding {
+  readonly name: string;
+  readonly tensor: StateTensor;
+}
+
+export interface StepGraph {
+  readonly onnx: Uint8Array;
+  /** trainable parameters in state-dict order (graph inputs named by key, outputs `new.<key>` or `grad.<key>`) */
+  readonly params: readonly [string, Parameter][];
+  /** parameters the model reads but does not train, and buffers that are not updated */
+  readonly fixed: readonly [string, StateTensor][];
+  /** buffers updated by the step (inputs by key, outputs `new.<key>`) */
+  readonly buffers: readonly [string, StateTensor][];
+  /** optimizer state inputs `<key>.<slot>`, outputs `new.<key>.<slot>`, per parameter in slot order */
+  readonly slots: readonly string[];
+  readonly logitsShape: readonly number[];
+  readonly targetShape: readonly number[];
+  readonly targetDtype: DType;
+}
+
+/**
+ * Traces `model` in training mode and writes the step graph.
+ *
+ * @example
+ * const g = buildStepGraph(new LeNet(), { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ */
+export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph {
+  model.train();
+  const trace = new Trace(model, { weights: 'inputs', precision: opts.precision });
+  const float = trace.floatType;
+  const g = trace.graph;
+  const outputs: GraphOutput[] = [];
+  let logitsShape: readonly number[] = [];
+  const soft = opts.target === 'soft';
+  let targetShape: number[] = [opts.inputShape[0]];
+  const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
+
+  traceWith(trace, () => {
+    const input = g.addInput('input', opts.inputShape, float);
+    const logits = model.call(input);
+    logitsShape = logits.shape;
+    if (soft) targetShape = [...logits.shape];
+    const target = g.addInput('target', targetShape, soft ? float : 'int64');
+    const ceOpts: CrossEntropyOptions = {
+      labelSmoothing: opts.labelSmoothing,
+      weight: opts.classWeights ? g.addConst({ dtype: float, shape: [opts.classWeights.length], data: float === 'float64' ? Float64Array.from(opts.classWeights) : opts.classWeights }, 'class_weights') : undefined,
+    };
+    const loss = crossEntropy(logits, target, ceOpts);
+    outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
+    const paramValues = trainable.map(([, p]) => trace.value(p));
+    const grads = gradients(loss, paramValues);
+    const optimizer = opts.optimizer;
+    const hyper = optimizer ? { lr: g.addInput('lr', [], float), step: g.addInput('step', [], float) } : null;
+    trainable.forEach(([key, p], i) => {
+      const grad = grads[i] ?? zerosFor(trace, p);
+      if (!optimizer || !hyper) {
+        outputs.push({ name: `grad.${key}`, value: grad });
+        return;
+      }
+      const state = optimizer.slots.map((s) => g.addInput(`${key}.${s}`, p.shape, float));
+      const next = optimizer.update(paramValues[i], grad, state, hyper);
+      outputs.push({ name: `new.${key}`, value: next.param });
+      next.state.forEach((v, k) => outputs.push({ name: `new.${key}.${optimizer.slots[k]}`, value: v }));
+    });
+    for (const [t, v] of trace.bufferUpdates) outputs.push({ name: `new.${trace.keys.get(t)}`, value: v });
+  });
+
+  const updated = new Set(trace.bufferUpdates.keys());
+  const trainableSet = new Set<StateTensor>(trainable.map(([, p]) => p));
+  const fixed: [string, StateTensor][] = [];
+  const buffers: [string, StateTensor][] = [];
+  for (const [t, v] of trace.values) {
+    const key = v.name!;
+    if (updated.has(t)) buffers.push([key, t]);
+    else if (!trainableSet.has(t)) fixed.push([key, t]);
+  }
+  return {
+    onnx: writeOnnx(g, outputs),
+    params: trainable,
+    fixed,
+    buffers,
+    slots: opts.optimizer?.slots ?? [],
+    logitsShape,
+    targetShape,
+    targetDtype: soft ? float : 'int64',
+  };
+}
+
+function zerosFor(trace: Trace, p: Parameter): Value {
+  const n = p.data.length;
+  const zeros: HostTensor = trace.floatType === 'float64' ? { dtype: 'float64', shape: p.shape, data: new Float64Array(n) } : { dtype: 'float32', shape: p.shape, data: new Float32Array(n) };
+  return trace.graph.addConst(zeros);
+}

@@ -1,0 +1,131 @@
+/**
+ * Runs the training-step graph in onnxruntime-node. Weights, optimizer state and buffers live in
+ * two sets of JS buffers: one is fed, the other receives the outputs (pre-allocated), then they
+ * swap; a step allocates no tensors. The model's Parameter/Buffer objects always point at the
+ * current set, so `model.stateDict()` is up to date after every step.
+ */
+import { Module, StateTensor } from '../nn/module.js';
+import { OptimizerEmitter } from '../optim/optimizer.js';
+import { SessionOptions, createSession, ort } from './ort.js';
+import { StepGraph, StepGraphOptions, buildStepGraph } from './step-graph.js';
+
+type Data = Float32Array | BigInt64Array;
+
+interface Slot {
+  /** graph input name; output is `new.<name>` */
+  readonly name: string;
+  readonly dims: number[];
+  /** the model tensor this slot mirrors (optimizer state has none) */
+  readonly owner: StateTensor | null;
+  cur: Data;
+  next: Data;
+  curT: ort.Tensor;
+  nextT: ort.Tensor;
+}
+
+export interface TrainingSessionOptions extends Omit<StepGraphOptions, 'optimizer'>, SessionOptions {
+  readonly optimizer: OptimizerEmitter;
+}
+
+export interface StepResult {
+  readonly loss: number;
+  /** logits of this batch (valid until the next step) */
+  readonly logits: Float32Array;
+}
+
+/**
+ * One compiled training step.
+ *
+ * @example
+ * const session = await TrainingSession.create(model, { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ * const { loss } = await session.step(images, labels, 0.1);
+ */
+export class TrainingSession {
+  private readonly slots: Slot[];
+  private readonly fixedFeeds: Record<string, ort.Tensor>;
+  private readonly loss = new ort.Tensor('float32', new Float32Array(1), []);
+  private readonly logits: ort.Tensor;
+  private readonly lrData = new Float32Array(1);
+  private readonly stepData = new Float32Array(1);
+  private readonly lrT = new ort.Tensor('float32', this.lrData, []);
+  private readonly stepT = new ort.Tensor('float32', this.stepData, []);
+  /** optimizer steps taken so far */
+  stepCount = 0;
+
+  private constructor(
+    readonly model: Module,
+    readonly graph: StepGraph,
+    readonly session: ort.InferenceSession,
+    readonly inputShape: readonly number[],
+  ) {
+    this.logits = new ort.Tensor('float32', new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1)), [...graph.logitsShape]);
+    const slots: Slot[] = [];
+    const add = (name: string, owner: StateTensor | null, template: StateTensor) => {
+      const cur: Data = owner ? owner.data : new Float32Array(template.data.length);
+      const next: Data = cur instanceof BigInt64Array ? new BigInt64Array(cur.length) : new Float32Array(cur.length);
+      const dims = [...template.shape];
+      slots.push({ name, dims, owner, cur, next, curT: tensor(cur, dims), nextT: tensor(next, dims) });
+    };
+    for (const [key, p] of graph.params) {
+      add(key, p, p);
+      for (const s of graph.slots) add(`${key}.${s}`, null, p);
+    }
+    for (const [key, b] of graph.buffers) add(key, b, b);
+    this.slots = slots;
+    this.fixedFeeds = Object.fromEntries(graph.fixed.map(([key, t]) => [key, tensor(t.data, [...t.shape])]));
+  }
+
+  static async create(model: Module, opts: TrainingSessionOptions): Promise<TrainingSession> {
+    const graph = buildStepGraph(model, opts);
+    const session = await createSession(graph.onnx, opts);
+    return new TrainingSession(model, graph, session, opts.inputShape);
+  }
+
+  /** One optimizer step on a batch; `target` is int64 labels or float soft targets. */
+  async step(input: Float32Array, target: BigInt64Array | Float32Array, lr: number): Promise<StepResult> {
+    this.lrData[0] = lr;
+    this.stepData[0] = this.stepCount + 1;
+    const feeds: Record<string, ort.Tensor> = {
+      ...this.fixedFeeds,
+      input: new ort.Tensor('float32', input, [...this.inputShape]),
+      target: target instanceof BigInt64Array ? new ort.Tensor('int64', target, [...this.graph.targetShape]) : new ort.Tensor('float32', target, [...this.graph.targetShape]),
+      lr: this.lrT,
+      step: this.stepT,
+    };
+    const fetches: Record<string, ort.Tensor> = { loss: this.loss, logits: this.logits };
+    for (const s of this.slots) {
+      feeds[s.name] = s.curT;
+      fetches[`new.${s.name}`] = s.nextT;
+    }
+    await this.session.run(feeds, fetches);
+    for (const s of this.slots) {
+      [s.cur, s.next] = [s.next, s.cur];
+      [s.curT, s.nextT] = [s.nextT, s.curT];
+      if (s.owner) s.owner.data = s.cur;
+    }
+    this.stepCount++;
+    return { loss: (this.loss.data as Float32Array)[0], logits: this.logits.data as Float32Array };
+  }
+
+  /** Optimizer state as `<key>.<slot>` → data (for checkpoints). */
+  optimizerState(): Map<string, Float32Array> {
+    return new Map(this.slots.filter((s) => !s.owner).map((s) => [s.name, s.cur as Float32Array]));
+  }
+
+  /** Restores optimizer state saved by `optimizerState` (and the step count). */
+  loadOptimizerState(state: ReadonlyMap<string, Float32Array>, stepCount: number): void {
+    for (const s of this.slots) {
+      const src = s.owner ? null : state.get(s.name);
+      if (src) (s.cur as Float32Array).set(src);
+    }
+    this.stepCount = stepCount;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function tensor(data: Data, dims: number[]): ort.Tensor {
+  return data instanceof BigInt64Array ? new ort.Tensor('int64', data, dims) : new ort.Tensor('float32', data, dims);
+}

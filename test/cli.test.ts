@@ -1,0 +1,150 @@
+/**
+ * The `tessera` CLI end to end: every case spawns `node bin/tessera.js ...` from the repo root
+ * and checks the exit status and what it printed. Error cases must print exactly one line
+ * `tessera: ...` on stderr and never a stack trace.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** relative to ROOT, as a user in the repo would type it */
+const FIXTURES = '../shared/fixtures';
+const LENET = `${FIXTURES}/pc_lenet.safetensors`;
+const haveFixtures = existsSync(join(ROOT, LENET));
+
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+const GARBAGE = join(scratch, 'garbage.safetensors');
+writeFileSync(GARBAGE, 'this is not a safetensors file, just some text\n');
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with `args` from the repo root, TESSERA_DEBUG cleared unless `extraEnv` sets it. */
+function runCli(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.TESSERA_DEBUG;
+    Object.assign(env, extraEnv);
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Case {
+  name: string;
+  args: string[];
+  code: number;
+  stdout?: RegExp;
+  stderr?: RegExp;
+  /** a user error: exactly one line `tessera: ...` on stderr, no stack frames */
+  oneLineError?: boolean;
+  /** strings that must not appear in stderr */
+  stderrLacks?: string[];
+  needsFixtures?: boolean;
+}
+
+const cases: Case[] = [
+  { name: '--help prints the usage', args: ['--help'], code: 0, stdout: /usage: tessera <command>[\s\S]*verify[\s\S]*models/ },
+  { name: 'help verify prints the verify usage', args: ['help', 'verify'], code: 0, stdout: /usage: tessera verify FIXTURE/ },
+  { name: 'an unknown command is named with the list of commands', args: ['frobnicate'], code: 2, stderr: /unknown command "frobnicate"; commands: verify, models, help/, oneLineError: true },
+  {
+    name: 'verify a pytorch-cifar fixture by registry name',
+    args: ['verify', LENET, '--model', 'cifar_lenet'],
+    code: 0,
+    stdout: /logits\.eval[\s\S]*PASS[\s\S]*\d+ tensors checked: all within tolerance/,
+    needsFixtures: true,
+  },
+  {
+    name: 'verify by constructor name, source inferred from the fixture',
+    args: ['verify', LENET, '--model', 'LeNet'],
+    code: 0,
+    stdout: /source pytorch-cifar \(from the fixture\)[\s\S]*PASS[\s\S]*all within tolerance/,
+    needsFixtures: true,
+  },
+  {
+    name: 'verify --json prints the report as JSON',
+    args: ['verify', LENET, '--model=cifar_lenet', '--json', '--precision', 'float64'],
+    code: 0,
+    stdout: /^\{[\s\S]*"ok": true[\s\S]*\}\s*$/,
+    needsFixtures: true,
+  },
+  {
+    name: 'an unknown model suggests the close name',
+    args: ['verify', LENET, '--model', 'cifar_resnt18'],
+    code: 2,
+    stderr: /^tessera: unknown model "cifar_resnt18"; did you mean [^\n]*cifar_resnet18/,
+    oneLineError: true,
+    stderrLacks: ['at '],
+    needsFixtures: true,
+  },
+  {
+    name: 'a missing fixture file',
+    args: ['verify', join(scratch, 'no-such.safetensors'), '--model', 'cifar_lenet'],
+    code: 2,
+    stderr: /no-such\.safetensors does not exist/,
+    oneLineError: true,
+  },
+  {
+    name: 'a malformed safetensors file',
+    args: ['verify', GARBAGE, '--model', 'cifar_lenet'],
+    code: 2,
+    stderr: /garbage\.safetensors: header length/,
+    oneLineError: true,
+  },
+  {
+    name: 'a fixture of another architecture lists missing and unexpected keys',
+    args: ['verify', LENET, '--model', 'cifar_resnet18'],
+    code: 2,
+    stderr: /state dict does not match the model: \d+ missing: [^\n]*; \d+ unexpected: [^\n]*fc1\.weight/,
+    oneLineError: true,
+    needsFixtures: true,
+  },
+  { name: '--args with bad JSON', args: ['verify', LENET, '--model', 'LeNet', '--args', '{bad json'], code: 2, stderr: /--args is not valid JSON/, oneLineError: true },
+  { name: '--args with an unknown constructor argument', args: ['verify', LENET, '--model', 'LeNet', '--args', '{"depth": 3}'], code: 2, stderr: /unknown argument\(s\) depth/, oneLineError: true, needsFixtures: true },
+  { name: 'an unknown option suggests the right one', args: ['verify', LENET, '--modle', 'LeNet'], code: 2, stderr: /unknown option --modle; did you mean --model\?/, oneLineError: true },
+  { name: 'verify without --model', args: ['verify', LENET], code: 2, stderr: /--model NAME is required/, oneLineError: true },
+  { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /--precision must be one of float64, float32/, oneLineError: true },
+  { name: 'models --filter lists the matching models with parameter counts', args: ['models', '--filter', 'lenet'], code: 0, stdout: /cifar_lenet\s+lenet\s+pytorch-cifar\s+32\s+62,006\s+1998/ },
+  { name: 'models --filter with no match', args: ['models', '--filter', 'no-such-model-xyz'], code: 0, stdout: /no model matches "no-such-model-xyz"/ },
+];
+
+for (const c of cases) {
+  test(`tessera ${c.args.join(' ')}: ${c.name}`, async (t) => {
+    if (c.needsFixtures && !haveFixtures) {
+      t.skip(`needs the PyTorch fixtures at ${FIXTURES} (beside the repo root), absent here`);
+      return;
+    }
+    const r = await runCli(c.args);
+    const shown = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, c.code, shown);
+    if (c.stdout) assert.match(r.stdout, c.stdout, shown);
+    if (c.stderr) assert.match(r.stderr, c.stderr, shown);
+    if (c.oneLineError) {
+      assert.match(r.stderr, /^tessera: [^\n]+\n$/, `expected one line "tessera: ..." on stderr\n${shown}`);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace printed\n${shown}`);
+      assert.doesNotMatch(r.stderr, /internal error/, shown);
+    }
+    for (const s of c.stderrLacks ?? []) assert.ok(!r.stderr.includes(s), `stderr must not contain "${s}"\n${shown}`);
+  });
+}
+
+test('TESSERA_DEBUG=1 adds the stack to a user error', async () => {
+  const r = await runCli(['verify', GARBAGE, '--model', 'cifar_lenet'], { TESSERA_DEBUG: '1' });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^tessera: [^\n]+\n[\s\S]*\n\s+at /, r.stderr);
+});

@@ -32,6 +32,8 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   const inits: ProtoWriter[] = [];
   const intConsts = new Map<string, string>();
   let tmpCount = 0;
+  /** ONNX node names carry the IR node's module path and op, so ORT profiles read like the model */
+  let namePrefix = '';
 
   const addInit = (name: string, t: HostTensor) => inits.push(tensorProto(name, t));
   const emitter: Emitter = {
@@ -39,7 +41,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
       const w = new ProtoWriter();
       for (const i of inputs) w.string(1, i);
       for (const o of outs) w.string(2, o);
-      w.string(3, `n${nodes.length}_${opType}`);
+      w.string(3, `${namePrefix}${opType}_${nodes.length}`);
       w.string(4, opType);
       writeAttrs(w, attrs);
       nodes.push(w);
@@ -83,9 +85,11 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   for (const node of live) {
     const ins = node.inputs.map(nameOf);
     const outs = node.outputs.map(nameOf);
+    namePrefix = `${node.scope || 'model'}/${node.op}/`;
     getOp(node.op).emit(emitter, ins, outs, node.attrs, node, node.outputs.map((o) => used.has(o)));
   }
   // outputs that are not a node's own named output (inputs, constants, duplicates) go through Identity
+  namePrefix = 'outputs/';
   for (const o of outputs) {
     if (nameOf(o.value) !== o.name) emitter.node('Identity', [nameOf(o.value)], [o.name]);
   }

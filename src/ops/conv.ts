@@ -4,7 +4,7 @@
  */
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
-import { emitConvF64, emitConvTransposeF64, emitConvWeightGradF64 } from './conv-f64.js';
+import { emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
 import { expectRank, sameDtype, windowOut } from './shape-rules.js';
 import { reduceSum } from './shape.js';
 
@@ -68,7 +68,9 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
   },
   emit: (e, [x, dy], [dw], a, node) => {
     const [xv, dyv] = node.inputs;
-    if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, { x: xv.shape, w: node.outputs[0].shape, ...a }, dyv.shape);
+    const geometry = { x: xv.shape, w: node.outputs[0].shape, ...a };
+    if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, geometry, dyv.shape);
+    else if (a.group === 1 && process.env.TESSERA_WGRAD !== 'conv') emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
     else emitConvWeightGrad(e, x, dy, dw, xv.shape, dyv.shape, a);
   },
   // dW is bilinear in (x, dy): its cotangent flows back as a ConvTranspose and a Conv
@@ -138,7 +140,7 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
   },
   emit: (e, ins, outs, a, node) => {
     if (node.inputs[0].dtype === 'float64') emitConvTransposeF64(e, ins[0], ins[1], ins[2], outs[0], { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a });
-    else e.node('ConvTranspose', ins, outs, { ...convAttrs(a, node.inputs[1].shape.slice(2)), output_padding: [...a.outputPadding] });
+    else if (!emitAsConv(e, ins, outs, a, node.inputs[1].shape)) e.node('ConvTranspose', ins, outs, { ...convAttrs(a, node.inputs[1].shape.slice(2)), output_padding: [...a.outputPadding] });
   },
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
@@ -152,6 +154,22 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
     return b ? [dx, dw, db] : [dx, dw];
   },
 });
+
+/**
+ * A stride-1 ungrouped ConvTranspose is a Conv with the kernel transposed and flipped and the
+ * padding mirrored; ORT's Conv kernel is markedly faster than its ConvTranspose, which matters
+ * because every conv's input gradient is one. Returns false where the rewrite does not apply.
+ */
+function emitAsConv(e: Emitter, ins: readonly string[], outs: readonly string[], a: ConvTransposeAttrs, wShape: readonly number[]): boolean {
+  const [, , kh, kw] = wShape;
+  const pads = [a.dilations[0] * (kh - 1) - a.pads[0], a.dilations[1] * (kw - 1) - a.pads[1], a.dilations[0] * (kh - 1) - a.pads[2] + a.outputPadding[0], a.dilations[1] * (kw - 1) - a.pads[3] + a.outputPadding[1]];
+  if (a.group !== 1 || a.strides.some((s) => s !== 1) || pads.some((p) => p < 0)) return false;
+  const [wT, wF] = [e.tmp('wT'), e.tmp('wflip')];
+  e.node('Transpose', [ins[1]], [wT], { perm: [1, 0, 2, 3] });
+  e.node('Slice', [wT, e.ints([-1, -1]), e.ints([-kh - 1, -kw - 1]), e.ints([2, 3]), e.ints([-1, -1])], [wF]);
+  e.node('Conv', [ins[0], wF, ...ins.slice(2)], outs, { kernel_shape: [kh, kw], strides: [1, 1], pads, dilations: [...a.dilations], group: 1 });
+  return true;
+}
 
 export interface Conv2dOptions {
   stride?: number | readonly number[];

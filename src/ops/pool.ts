@@ -9,7 +9,7 @@ import { expectRank, windowOut } from './shape-rules.js';
 import { expand, reshape } from './shape.js';
 import { div, mul } from './elementwise.js';
 import { convTranspose } from './conv.js';
-import { emitConvF64 } from './conv-f64.js';
+import { emitConvF64 } from './conv-im2col.js';
 
 export interface PoolAttrs {
   readonly [k: string]: readonly number[] | number | boolean;

@@ -30,6 +30,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     intraOpNumThreads: opts.threads ?? defaultThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    logSeverityLevel: 3,
     enableProfiling: opts.profilePrefix !== undefined,
     profileFilePrefix: opts.profilePrefix,
     extra: { session: { set_denormal_as_zero: '1' } },

@@ -1,8 +1,8 @@
 /**
- * Float64 emissions of Conv and ConvTranspose. ONNX Runtime's CPU Conv kernels are float32-only,
- * so reference-precision graphs (parity checks against float64 PyTorch references) compute
- * convolutions as im2col (Pad, strided Slices, Concat) followed by a batched MatMul, which ORT
- * runs in double.
+ * Convolutions as im2col (Pad, strided Slices, Concat) plus MatMul/Gemm:
+ * - the float32 weight gradient, where one large Gemm beats ORT's Conv with a batch-sized kernel;
+ * - float64 Conv and ConvTranspose, which ORT's CPU Conv kernels do not support (reference-
+ *   precision graphs for parity checks against float64 PyTorch references).
  */
 import type { Emitter } from './registry.js';
 
@@ -14,13 +14,18 @@ export interface ConvGeometry {
   readonly pads: readonly number[];
   readonly dilations: readonly number[];
   readonly group: number;
+  /** element type (default float64) */
+  readonly dtype?: 'float32' | 'float64';
 }
 
-/** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
-function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho: number; wo: number } {
-  const [n, , h, wd] = g.x;
-  const [, cg, kh, kw] = g.w;
-  const padded = padOrCrop(e, x, g.pads);
+/**
+ * The kh·kw shifted windows of (padded) x, each [A, B, Ho, Wo], stacked on a new axis `axis`
+ * (2: [A, B, K, Ho, Wo]; 1: [A, K, B, Ho, Wo]).
+ */
+function emitWindows(e: Emitter, x: string, g: ConvGeometry, axis: 1 | 2): { stacked: string; ho: number; wo: number } {
+  const [, , h, wd] = g.x;
+  const [, , kh, kw] = g.w;
+  const padded = padOrCrop(e, x, g.pads, g.dtype ?? 'float64');
   const hp = h + g.pads[0] + g.pads[2];
   const wp = wd + g.pads[1] + g.pads[3];
   const ho = Math.floor((hp - g.dilations[0] * (kh - 1) - 1) / g.strides[0]) + 1;
@@ -30,19 +35,48 @@ function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho:
     for (let j = 0; j < kw; j++) {
       const r0 = i * g.dilations[0];
       const c0 = j * g.dilations[1];
-      const [s, u] = [e.tmp('win'), e.tmp('win')];
-      e.node('Slice', [padded, e.ints([r0, c0]), e.ints([r0 + g.strides[0] * (ho - 1) + 1, c0 + g.strides[1] * (wo - 1) + 1]), e.ints([2, 3]), e.ints([...g.strides])], [s]);
-      e.node('Unsqueeze', [s, e.ints([2])], [u]);
+      const whole = r0 === 0 && c0 === 0 && g.strides[0] === 1 && g.strides[1] === 1 && ho === hp && wo === wp;
+      const s = whole ? padded : e.tmp('win');
+      if (!whole) e.node('Slice', [padded, e.ints([r0, c0]), e.ints([r0 + g.strides[0] * (ho - 1) + 1, c0 + g.strides[1] * (wo - 1) + 1]), e.ints([2, 3]), e.ints([...g.strides])], [s]);
+      const u = e.tmp('win');
+      e.node('Unsqueeze', [s, e.ints([axis])], [u]);
       windows.push(u);
     }
   }
   const stacked = e.tmp('cols');
   if (windows.length === 1) e.node('Identity', windows, [stacked]);
-  else e.node('Concat', windows, [stacked], { axis: 2 });
+  else e.node('Concat', windows, [stacked], { axis });
+  return { stacked, ho, wo };
+}
+
+/** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
+function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho: number; wo: number } {
+  const [n] = g.x;
+  const [, cg, kh, kw] = g.w;
+  const { stacked, ho, wo } = emitWindows(e, x, g, 2);
   // [N, C, K, Ho, Wo] -> [N, G, C/G·K, Ho·Wo]
   const cols = e.tmp('colmat');
   e.node('Reshape', [stacked, e.ints([n, g.group, cg * kh * kw, ho * wo])], [cols]);
   return { cols, ho, wo };
+}
+
+/**
+ * float32 dW of an ungrouped conv as one Gemm: dW[O, C·K] = dY[O, N·L] · cols[C·K, N·L]ᵀ, with the
+ * patches built from x transposed to [C, N, H, W] so no large matrix needs transposing.
+ */
+export function emitConvWeightGradGemm(e: Emitter, x: string, dy: string, dw: string, g: ConvGeometry, dyShape: readonly number[]): void {
+  const [n, c, h, wd] = g.x;
+  const [, o, ho, wo] = dyShape;
+  const [, , kh, kw] = g.w;
+  const xT = e.tmp('xT');
+  e.node('Transpose', [x], [xT], { perm: [1, 0, 2, 3] });
+  const { stacked } = emitWindows(e, xT, { ...g, x: [c, n, h, wd], dtype: 'float32' }, 1);
+  const [cols, dyT, dyMat, prod] = [e.tmp('cols'), e.tmp('dyT'), e.tmp('dymat'), e.tmp('dw')];
+  e.node('Reshape', [stacked, e.ints([c * kh * kw, n * ho * wo])], [cols]);
+  e.node('Transpose', [dy], [dyT], { perm: [1, 0, 2, 3] });
+  e.node('Reshape', [dyT, e.ints([o, n * ho * wo])], [dyMat]);
+  e.node('Gemm', [dyMat, cols], [prod], { transB: 1 });
+  e.node('Reshape', [prod, e.ints([o, c, kh, kw])], [dw]);
 }
 
 /** y = Conv(x, w) + b in double, as im2col + MatMul */
@@ -112,12 +146,12 @@ export function emitConvTransposeF64(e: Emitter, x: string, w: string, b: string
 }
 
 /** zero-pads (positive entries) and crops (negative entries) the two spatial axes */
-function padOrCrop(e: Emitter, x: string, pads: readonly number[]): string {
+function padOrCrop(e: Emitter, x: string, pads: readonly number[], dtype: 'float32' | 'float64'): string {
   let cur = x;
   if (pads.some((p) => p > 0)) {
     const p = pads.map((v) => Math.max(v, 0));
     const out = e.tmp('pad');
-    e.node('Pad', [cur, e.ints([0, 0, p[0], p[1], 0, 0, p[2], p[3]]), e.scalar(0, 'float64')], [out], { mode: 'constant' });
+    e.node('Pad', [cur, e.ints([0, 0, p[0], p[1], 0, 0, p[2], p[3]]), e.scalar(0, dtype)], [out], { mode: 'constant' });
     cur = out;
   }
   if (pads.some((p) => p < 0)) {

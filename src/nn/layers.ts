@@ -23,7 +23,7 @@ import { defaultWeight, uniform, fans } from './init.js';
 type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
-export interface Conv2dOptions {
+export interface Conv2dLayerOptions {
   stride?: Pair;
   padding?: Pair;
   dilation?: Pair;
@@ -44,7 +44,7 @@ export class Conv2d extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     kernelSize: Pair,
-    opts: Conv2dOptions = {},
+    opts: Conv2dLayerOptions = {},
   ) {
     super();
     this.stride = pair(opts.stride ?? 1);

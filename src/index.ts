@@ -1,0 +1,29 @@
+/**
+ * Tessera: image classification in TypeScript. Models are written against a small graph IR,
+ * differentiated into standard ONNX and trained and run by ONNX Runtime.
+ *
+ * @example
+ * import { createModel, TrainingSession, sgd } from 'tessera';
+ * const model = createModel('cifar_resnet18');
+ * const session = await TrainingSession.create(model, { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4 }) });
+ * const { loss } = await session.step(images, labels, 0.1);
+ */
+export * from './graph/ir.js';
+export * from './graph/constants.js';
+export * from './ops/index.js';
+export { gradients } from './autodiff/grad.js';
+export { writeOnnx, OPSET } from './onnx/write.js';
+export * from './nn/module.js';
+export * from './nn/layers.js';
+export * from './nn/init.js';
+export { Trace, traceWith } from './nn/trace.js';
+export * from './optim/optimizer.js';
+export * from './optim/sgd.js';
+export * from './optim/adamw.js';
+export * from './runtime/ort.js';
+export * from './runtime/step-graph.js';
+export * from './runtime/training-session.js';
+export * from './runtime/inference.js';
+export * from './io/safetensors.js';
+export * from './verify/parity.js';
+export * from './models/index.js';

@@ -1,75 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Buffer as StateBuffer, Module } from '../src/nn/module.js';
-import { initRng, manualSeed } from '../src/nn/init.js';
+import { Module } from '../src/nn/module.js';
 import { Trace, traceWith } from '../src/nn/trace.js';
-import { createFromConstructor, createModel, modelInfo } from '../src/models/registry.js';
+import { createFromConstructor, createModel } from '../src/models/registry.js';
 import '../src/models/resnet.js';
 import '../src/models/mobilenetv2.js';
 import { makeDivisible } from '../src/models/common.js';
 
-interface ZooCounts {
-  params: number;
-  state_dict_keys: number;
-  buffers: number;
-}
-
-const fixturePath = fileURLToPath(new URL('../../../shared/fixtures/zoo_params.json', import.meta.url));
-const zoo: Record<string, ZooCounts> | null = existsSync(fixturePath)
-  ? (JSON.parse(readFileSync(fixturePath, 'utf8')) as Record<string, Record<string, ZooCounts>>)['torchvision (num_classes=1000)']
-  : null;
-
-const configs = [
-  'resnet18',
-  'resnet34',
-  'resnet50',
-  'resnet101',
-  'resnet152',
-  'resnext50_32x4d',
-  'resnext101_32x8d',
-  'resnext101_64x4d',
-  'wide_resnet50_2',
-  'wide_resnet101_2',
-  'mobilenet_v2',
-];
-
-/** parameter count, state-dict size and buffer elements, as the fixture counts them */
-function counts(model: Module): ZooCounts {
-  const sd = model.stateDict();
-  let buffers = 0;
-  for (const t of sd.values()) if (t instanceof StateBuffer) buffers += t.data.length;
-  return { params: model.parameterCount(), state_dict_keys: sd.size, buffers };
-}
-
-/**
- * Builds with the init generator stubbed to constants: the counts do not depend on the values,
- * and drawing ~550M random numbers (twice: layer default, then torchvision's re-init) for the
- * ten ResNets would take over half a minute. The other tests below build with real random init.
- */
-function buildWithConstantInit(name: string): Module {
-  manualSeed(0);
-  Object.assign(initRng(), { next: () => 0.5, uniform: () => 0, normal: () => 0 });
-  try {
-    return createModel(name);
-  } finally {
-    manualSeed(0); // a fresh, unpatched generator
-  }
-}
-
-for (const name of configs) {
-  test(`${name}: parameter, state-dict and buffer counts match torchvision`, (t) => {
-    if (!zoo) return t.skip(`fixture ${fixturePath} is absent (see shared/README.md)`);
-    const expected = zoo[name];
-    assert.ok(expected, `no entry for ${name} in zoo_params.json`);
-    const info = modelInfo(name);
-    assert.equal(info.source, 'torchvision');
-    assert.equal(info.inputSize, 224);
-    assert.equal(info.numClasses, 1000);
-    assert.deepEqual(counts(buildWithConstantInit(name)), expected);
-  });
-}
+// Parameter, state-dict and buffer counts of every registered config against zoo_params.json:
+// test/zoo.test.ts.
 
 test('resnet18 state-dict keys start in torchvision order', () => {
   const keys = [...createModel('resnet18', { numClasses: 10 }).stateDict().keys()];

@@ -3,6 +3,7 @@
  * positionals, and `--` to end the options. Every mistake (an unknown flag, a missing value,
  * a value outside its choices) is reported as one `UsageError` that names the command.
  */
+import { editDistance } from '../util/text.js';
 
 /** A mistake in how the CLI was called or in what it was given; `main` prints it as one line (exit 2). */
 export class UsageError extends Error {
@@ -88,19 +89,9 @@ function setFlag(flags: Record<string, string | boolean>, name: string, value: s
 
 function suggestFlag(name: string, spec: Readonly<Record<string, FlagSpec>>): string {
   const known = Object.keys(spec);
-  const close = known.filter((k) => k.startsWith(name) || name.startsWith(k) || distance(k, name) <= 2);
+  const close = known.filter((k) => k.startsWith(name) || name.startsWith(k) || editDistance(k, name) <= 2);
   const list = known.map((k) => `--${k}`).join(', ');
   return close.length ? `; did you mean ${close.map((k) => `--${k}`).join(' or ')}?` : known.length ? `; accepted: ${list}` : '';
-}
-
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 /** Reads a string flag that `parseArgs` accepted (undefined when absent). */

@@ -9,6 +9,7 @@
  * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 });
  */
 import type { Module } from '../nn/module.js';
+import { editDistance } from '../util/text.js';
 
 export type JsonArgs = Record<string, unknown>;
 
@@ -27,6 +28,8 @@ export interface ModelInfo {
   /** the reference constructor, for parameter-count lookups (e.g. 'ResNet18') */
   readonly reference: string;
   readonly create: (opts: { numClasses?: number }) => Module;
+  /** why zoo_params.json has no reference row for this config (tests then assert the row is absent) */
+  readonly notInZoo?: string;
 }
 
 export interface FamilyConstructor {
@@ -98,16 +101,6 @@ function suggest(name: string, candidates: string[]): string {
   const scored = [...new Set(candidates)].map((c) => [c, editDistance(name.toLowerCase(), c.toLowerCase())] as const).sort((a, b) => a[1] - b[1]);
   const close = scored.filter(([, d]) => d <= Math.max(2, name.length / 3)).slice(0, 5);
   return close.length ? `; did you mean ${close.map(([c]) => c).join(', ')}?` : '; run `tessera models` for the list';
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 /** Reads a typed argument from JSON args, with a clear error for the wrong type. */

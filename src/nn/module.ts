@@ -64,7 +64,9 @@ export abstract class Module {
   /** Runs `forward` under this module's path (set when a trace starts). */
   call(x: Value): Value {
     const path = activeTrace()?.pathOf(this);
-    return path === undefined ? this.forward(x) : inScope(path, () => this.forward(x));
+    if (path === undefined) return this.forward(x);
+    // the root module's own ops are scoped by its class name, so errors there name it too
+    return inScope(path || this.constructor.name, () => this.forward(x));
   }
 
   /** direct children, in registration order */

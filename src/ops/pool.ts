@@ -7,7 +7,7 @@ import { constant, hostTensor, scalar } from '../graph/constants.js';
 import { defineOp } from './registry.js';
 import { expectRank, windowOut } from './shape-rules.js';
 import { expand, reshape } from './shape.js';
-import { div, mul } from './elementwise.js';
+import { div, mul, onnxDtypeCode } from './elementwise.js';
 import { convTranspose } from './conv.js';
 import { emitConvF64 } from './conv-im2col.js';
 
@@ -100,13 +100,27 @@ const avgPoolOp = defineOp<AvgPoolAttrs>({
   },
   emit: (e, ins, outs, a, node) => {
     const x = node.inputs[0];
+    const y = node.outputs[0];
     if (x.dtype !== 'float64') return e.node('AveragePool', ins, outs, { ...onnxPool(a), count_include_pad: a.countIncludePad ? 1 : 0 });
-    // ORT's AveragePool is float32-only: a depthwise convolution with a constant kernel
-    if (!a.countIncludePad && a.pads.some((p) => p)) throw new Error('float64 AveragePool with count_include_pad=false and padding is not supported');
+    // ORT's AveragePool is float32-only: a depthwise convolution with a constant kernel. Where the
+    // divisors are not all the kernel area (count_include_pad=false with padding, ceil mode), the
+    // kernel sums and a Div applies PyTorch's divisors; ceil mode's last window, which overhangs the
+    // padded input, gets extra zero padding at the end.
     const c = x.shape[1];
+    const area = a.kernel[0] * a.kernel[1];
+    const divisors = poolDivisors(x.shape, y.shape, a);
+    const uniformArea = divisors.every((d) => d === area);
+    const over = [0, 1].map((i) => Math.max(0, a.strides[i] * (y.shape[2 + i] - 1) + a.kernel[i] - (x.shape[2 + i] + a.pads[i] + a.pads[i + 2])));
+    const pads = [a.pads[0], a.pads[1], a.pads[2] + over[0], a.pads[3] + over[1]];
     const k = e.tmp('avgk');
-    e.node('Expand', [e.scalar(1 / (a.kernel[0] * a.kernel[1]), 'float64'), e.ints([c, 1, a.kernel[0], a.kernel[1]])], [k]);
-    emitConvF64(e, ins[0], k, undefined, outs[0], { x: x.shape, w: [c, 1, ...a.kernel], strides: a.strides, pads: a.pads, dilations: [1, 1], group: c });
+    e.node('Expand', [e.scalar(uniformArea ? 1 / area : 1, 'float64'), e.ints([c, 1, a.kernel[0], a.kernel[1]])], [k]);
+    const sum = uniformArea ? outs[0] : e.tmp('avgsum');
+    emitConvF64(e, ins[0], k, undefined, sum, { x: x.shape, w: [c, 1, ...a.kernel], strides: a.strides, pads, dilations: [1, 1], group: c });
+    if (uniformArea) return;
+    const [d, d4] = [e.tmp('avgdiv'), e.tmp('avgdiv')];
+    e.node('Cast', [e.ints(divisors)], [d], { to: onnxDtypeCode('float64') });
+    e.node('Reshape', [d, e.ints([1, 1, y.shape[2], y.shape[3]])], [d4]);
+    e.node('Div', [sum, d4], outs);
   },
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
@@ -115,8 +129,15 @@ const avgPoolOp = defineOp<AvgPoolAttrs>({
     const c = x.shape[1];
     const divisors = constant(hostTensor(g.dtype, [1, 1, g.shape[2], g.shape[3]], poolDivisors(x.shape, g.shape, a)));
     const ones = constant(hostTensor(g.dtype, [c, 1, ...a.kernel], new Array<number>(c * a.kernel[0] * a.kernel[1]).fill(1)));
-    const outputPadding = [0, 1].map((i) => x.shape[2 + i] - (a.strides[i] * (g.shape[2 + i] - 1) + a.kernel[i] - a.pads[i] - a.pads[i + 2]));
-    return [convTranspose(div(g, divisors), ones, null, { strides: a.strides, pads: a.pads, dilations: [1, 1], group: c, outputPadding })];
+    // in ceil mode the last window can overhang the padded input: crop that overhang as extra end
+    // padding of the ConvTranspose instead of a (negative, invalid) output_padding
+    const pads = [...a.pads];
+    const outputPadding = [0, 1].map((i) => {
+      const op = x.shape[2 + i] - (a.strides[i] * (g.shape[2 + i] - 1) + a.kernel[i] - a.pads[i] - a.pads[i + 2]);
+      if (op < 0) pads[i + 2] -= op;
+      return Math.max(op, 0);
+    });
+    return [convTranspose(div(g, divisors), ones, null, { strides: a.strides, pads, dilations: [1, 1], group: c, outputPadding })];
   },
 });
 

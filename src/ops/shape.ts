@@ -14,7 +14,8 @@ const reshapeOp = defineOp<{ shape: readonly number[] }>({
     if (sizeOf(shape) !== sizeOf(x.shape)) throw new Error(`cannot reshape [${x.shape}] to [${shape}]`);
     return [{ shape, dtype: x.dtype }];
   },
-  emit: (e, ins, outs, { shape }) => e.node('Reshape', [ins[0], e.ints(shape)], outs),
+  // a kept leading dimension is written as 0 ("copy"), so graphs exported with a dynamic batch stay valid
+  emit: (e, ins, outs, { shape }, node) => e.node('Reshape', [ins[0], e.ints(shape.map((d, i) => (i === 0 && d === node.inputs[0].shape[0] ? 0 : d)))], outs),
   grad: (n, [g], { needs }) => [needs[0] && g ? reshape(g, n.inputs[0].shape) : null],
 });
 

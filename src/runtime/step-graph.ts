@@ -81,13 +81,14 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     const optimizer = opts.optimizer;
     const hyper = optimizer ? { lr: g.addInput('lr', [], float), step: g.addInput('step', [], float) } : null;
     trainable.forEach(([key, p], i) => {
-      const grad = grads[i] ?? zerosFor(trace, p);
+      const grad = grads[i];
       if (!optimizer || !hyper) {
-        outputs.push({ name: `grad.${key}`, value: grad });
+        outputs.push({ name: `grad.${key}`, value: grad ?? zerosFor(trace, p) });
         return;
       }
       const state = optimizer.slots.map((s) => g.addInput(`${key}.${s}`, p.shape, float));
-      const next = optimizer.update(paramValues[i], grad, state, hyper);
+      // a parameter the loss does not reach has no gradient: like PyTorch, the optimizer skips it
+      const next = grad ? optimizer.update(paramValues[i], grad, state, hyper) : { param: paramValues[i], state };
       outputs.push({ name: `new.${key}`, value: next.param });
       next.state.forEach((v, k) => outputs.push({ name: `new.${key}.${optimizer.slots[k]}`, value: v }));
     });

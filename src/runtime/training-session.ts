@@ -23,7 +23,7 @@ interface Slot {
   nextT: ort.Tensor;
 }
 
-export interface TrainingSessionOptions extends Omit<StepGraphOptions, 'optimizer'>, SessionOptions {
+export interface TrainingSessionOptions extends Omit<StepGraphOptions, 'optimizer' | 'precision'>, SessionOptions {
   readonly optimizer: OptimizerEmitter;
 }
 
@@ -42,7 +42,11 @@ export interface StepResult {
  */
 export class TrainingSession {
   private readonly slots: Slot[];
-  private readonly fixedFeeds: Record<string, ort.Tensor>;
+  /** feeds and fetches, built once; each step swaps the slot tensors in place */
+  private readonly feeds: Record<string, ort.Tensor>;
+  private readonly fetches: Record<string, ort.Tensor>;
+  private lastInput: Float32Array | null = null;
+  private lastTarget: BigInt64Array | Float32Array | null = null;
   private readonly loss = new ort.Tensor('float32', new Float32Array(1), []);
   private readonly logits: ort.Tensor;
   private readonly lrData = new Float32Array(1);
@@ -72,7 +76,13 @@ export class TrainingSession {
     }
     for (const [key, b] of graph.buffers) add(key, b, b);
     this.slots = slots;
-    this.fixedFeeds = Object.fromEntries(graph.fixed.map(([key, t]) => [key, tensor(t.data, [...t.shape])]));
+    this.feeds = { lr: this.lrT, step: this.stepT };
+    for (const [key, t] of graph.fixed) this.feeds[key] = tensor(t.data, [...t.shape]);
+    this.fetches = { loss: this.loss, logits: this.logits };
+    for (const s of slots) {
+      this.feeds[s.name] = s.curT;
+      this.fetches[`new.${s.name}`] = s.nextT;
+    }
   }
 
   static async create(model: Module, opts: TrainingSessionOptions): Promise<TrainingSession> {
@@ -81,26 +91,28 @@ export class TrainingSession {
     return new TrainingSession(model, graph, session, opts.inputShape);
   }
 
-  /** One optimizer step on a batch; `target` is int64 labels or float soft targets. */
+  /**
+   * One optimizer step on a batch; `target` is int64 labels or float soft targets. Feeding the
+   * same arrays again (a loader refilling its buffers) reuses their ORT tensors.
+   */
   async step(input: Float32Array, target: BigInt64Array | Float32Array, lr: number): Promise<StepResult> {
     this.lrData[0] = lr;
     this.stepData[0] = this.stepCount + 1;
-    const feeds: Record<string, ort.Tensor> = {
-      ...this.fixedFeeds,
-      input: new ort.Tensor('float32', input, [...this.inputShape]),
-      target: target instanceof BigInt64Array ? new ort.Tensor('int64', target, [...this.graph.targetShape]) : new ort.Tensor('float32', target, [...this.graph.targetShape]),
-      lr: this.lrT,
-      step: this.stepT,
-    };
-    const fetches: Record<string, ort.Tensor> = { loss: this.loss, logits: this.logits };
-    for (const s of this.slots) {
-      feeds[s.name] = s.curT;
-      fetches[`new.${s.name}`] = s.nextT;
+    const feeds = this.feeds;
+    if (this.lastInput !== input) {
+      feeds.input = new ort.Tensor('float32', input, [...this.inputShape]);
+      this.lastInput = input;
     }
-    await this.session.run(feeds, fetches);
+    if (this.lastTarget !== target) {
+      feeds.target = target instanceof BigInt64Array ? new ort.Tensor('int64', target, [...this.graph.targetShape]) : new ort.Tensor('float32', target, [...this.graph.targetShape]);
+      this.lastTarget = target;
+    }
+    await this.session.run(feeds, this.fetches);
     for (const s of this.slots) {
       [s.cur, s.next] = [s.next, s.cur];
       [s.curT, s.nextT] = [s.nextT, s.curT];
+      feeds[s.name] = s.curT;
+      this.fetches[`new.${s.name}`] = s.nextT;
       if (s.owner) s.owner.data = s.cur;
     }
     this.stepCount++;

@@ -4,6 +4,7 @@
  * model built, which takes a while for the large ones, so rows are printed as they are computed.
  */
 import { ModelInfo, createModel, listModels } from '../models/index.js';
+import { countMacs } from '../models/complexity.js';
 import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -15,7 +16,8 @@ const FLAGS: Record<string, FlagSpec> = {
 /** Usage text of `tessera models`. */
 export const MODELS_USAGE = `usage: tessera models [--filter TEXT] [--json]
 
-Lists every registered model: name, family, reference source, input size, parameters, year, paper.
+Lists every registered model: name, family, reference source, input size, parameters,
+multiply-accumulates of one image at the input size (computed from the traced graph), year, paper.
 
 options:
   --filter TEXT       only models whose name, family, source or paper contains TEXT (any case)
@@ -30,6 +32,9 @@ export function matchesFilter(info: ModelInfo, text: string): boolean {
 
 /** 11173962 → "11,173,962" */
 const withCommas = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** 555_422_720 → "555.4M", 4.09e9 → "4.09G" */
+const humanCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(1)}K`);
 
 /**
  * Runs `tessera models` with its arguments (the command name already removed); resolves to the
@@ -50,35 +55,39 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const header = ['name', 'family', 'source', 'input', 'params', 'year', 'paper'];
+  const header = ['name', 'family', 'source', 'input', 'params', 'MACs', 'year', 'paper'];
   const widths = [
     Math.max(4, ...infos.map((m) => m.name.length)),
     Math.max(6, ...infos.map((m) => m.family.length)),
     Math.max(6, ...infos.map((m) => m.source.length)),
     5,
     12,
+    7,
     4,
   ];
-  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? (i === 3 || i === 4 ? c.padStart(widths[i]) : c.padEnd(widths[i])) : c)).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? (i >= 3 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i])) : c)).join('  ').trimEnd();
   if (json) process.stdout.write('[\n');
   else process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)).concat('-----'))}\n`);
 
   let failures = 0;
   for (const [i, m] of infos.entries()) {
     let params: number | null = null;
+    let macs: number | null = null;
     let error: string | null = null;
     try {
-      params = createModel(m.name).parameterCount();
+      const model = createModel(m.name);
+      params = model.parameterCount();
+      macs = countMacs(model, m.inputSize);
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
       failures++;
     }
     if (json) {
-      const row = { name: m.name, family: m.family, source: m.source, reference: m.reference, inputSize: m.inputSize, numClasses: m.numClasses, params, year: m.year, paper: m.paper, ...(error ? { error } : {}) };
+      const row = { name: m.name, family: m.family, source: m.source, reference: m.reference, inputSize: m.inputSize, numClasses: m.numClasses, params, macs, year: m.year, paper: m.paper, ...(error ? { error } : {}) };
       process.stdout.write(`  ${JSON.stringify(row)}${i < infos.length - 1 ? ',' : ''}\n`);
     } else {
       const p = params === null ? 'error' : withCommas(params);
-      process.stdout.write(`${line([m.name, m.family, m.source, `${m.inputSize}`, p, String(m.year), m.paper])}\n`);
+      process.stdout.write(`${line([m.name, m.family, m.source, `${m.inputSize}`, p, macs === null ? 'error' : humanCount(macs), String(m.year), m.paper])}\n`);
       if (error) process.stderr.write(`tessera: cannot build ${m.name}: ${error.replace(/\s*\n\s*/g, ' ')}\n`);
     }
     // let the row reach the terminal before the next (possibly slow) build

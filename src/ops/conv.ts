@@ -38,6 +38,7 @@ const convOp = defineOp<Conv2dAttrs>({
     const wd = windowOut(x.shape[3], w.shape[3], a.strides[1], a.pads[1], a.pads[3], a.dilations[1]);
     return [{ shape: [x.shape[0], w.shape[0], h, wd], dtype: sameDtype(b ? [x, w, b] : [x, w]) }];
   },
+  macs: (n) => n.outputs[0].size * n.inputs[1].shape.slice(1).reduce((p, d) => p * d, 1),
   emit: (e, ins, outs, a, node) => {
     if (node.inputs[0].dtype === 'float64') emitConvF64(e, ins[0], ins[1], ins[2], outs[0], { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a });
     else e.node('Conv', ins, outs, convAttrs(a, node.inputs[1].shape.slice(2)));
@@ -138,6 +139,7 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
     const size = (i: number) => a.strides[i] * (x.shape[2 + i] - 1) + a.outputPadding[i] + (w.shape[2 + i] - 1) * a.dilations[i] + 1 - a.pads[i] - a.pads[i + 2];
     return [{ shape: [x.shape[0], out, size(0), size(1)], dtype: sameDtype(b ? [x, w, b] : [x, w]) }];
   },
+  macs: (n) => n.inputs[0].size * n.inputs[1].shape.slice(1).reduce((p, d) => p * d, 1),
   emit: (e, ins, outs, a, node) => {
     if (node.inputs[0].dtype === 'float64') emitConvTransposeF64(e, ins[0], ins[1], ins[2], outs[0], { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a });
     else if (!emitAsConv(e, ins, outs, a, node.inputs[1].shape)) e.node('ConvTranspose', ins, outs, { ...convAttrs(a, node.inputs[1].shape.slice(2)), output_padding: [...a.outputPadding] });

@@ -14,6 +14,7 @@ const matMulOp = defineOp({
     const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
     return [{ shape: [...batch, m, n], dtype: sameDtype([a, b]) }];
   },
+  macs: (n) => n.outputs[0].size * n.inputs[0].shape[n.inputs[0].rank - 1],
   emit: (e, ins, outs) => e.node('MatMul', ins, outs),
   grad: (n, [g], { needs }) => {
     if (!g) return [null, null];
@@ -48,6 +49,7 @@ const gemmOp = defineOp<GemmAttrs>({
     if (c) broadcastShapes([m, n], c.shape);
     return [{ shape: [m, n], dtype: sameDtype(c ? [a, b, c] : [a, b]) }];
   },
+  macs: (n) => n.outputs[0].size * (n.attrs.transA ? n.inputs[0].shape[0] : n.inputs[0].shape[1]),
   emit: (e, ins, outs, { transA, transB }) => e.node('Gemm', ins, outs, { transA, transB }),
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);

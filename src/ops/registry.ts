@@ -39,6 +39,8 @@ export interface OpDef<A extends Attrs = Attrs> {
    * functions, so backward nodes are ordinary IR nodes.
    */
   grad(node: Node, gOut: readonly (Value | null)[], ctx: GradContext): (Value | null)[];
+  /** multiply-accumulates of one application (convolutions and matrix products; others count 0) */
+  macs?(node: Node): number;
 }
 
 const registry = new Map<string, OpDef<Attrs>>();
@@ -53,6 +55,7 @@ export function defineOp<A extends Attrs>(def: OpDef<A>): (inputs: readonly Valu
     infer: (inputs, attrs) => def.infer(inputs, attrs as A),
     emit: (e, ins, outs, attrs, node, live) => def.emit(e, ins, outs, attrs as A, node, live),
     grad: (node, gOut, ctx) => def.grad(node, gOut, ctx),
+    macs: def.macs,
   });
   return (inputs, attrs) => applyOp(def, inputs, attrs);
 }

@@ -1,0 +1,62 @@
+/**
+ * The data contracts shared by datasets, transforms, the worker-thread loader and the trainer.
+ * Everything that crosses into a worker is plain, structured-cloneable data.
+ */
+
+/** Where a sample's pixels come from: decoded already (CIFAR binaries) or a file to decode with sharp. */
+export type SampleSource =
+  | {
+      readonly kind: 'pixels';
+      /** uint8 RGB, channel-planar (CHW, as the CIFAR binaries store it) */
+      readonly data: Uint8Array;
+      readonly width: number;
+      readonly height: number;
+    }
+  | { readonly kind: 'file'; readonly path: string };
+
+export interface Sample {
+  readonly label: number;
+  readonly source: SampleSource;
+}
+
+/**
+ * A labelled image collection. `sample` is synchronous and cheap: datasets list their files (or
+ * hold their pixels) when opened; decoding happens in the loader's workers.
+ */
+export interface ImageDataset {
+  /** e.g. 'cifar10:train' or the folder path */
+  readonly name: string;
+  /** class names; a label is an index into this list */
+  readonly classes: readonly string[];
+  readonly length: number;
+  sample(i: number): Sample;
+}
+
+/** What the loader does to each image, in order; JSON-serializable so it can be saved with a run. */
+export interface TransformSpec {
+  /** output is size×size: images are resized (shorter side) and center-cropped when they differ */
+  readonly size: number;
+  /** training augmentation: zero-pad by `padding` and take a random size×size crop */
+  readonly randomCrop?: { readonly padding: number };
+  /** training augmentation: horizontal flip with probability 0.5 */
+  readonly hflip?: boolean;
+  /** per-channel normalization applied to pixel/255 */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** One batch, NCHW float32 normalized pixels and int64 labels. */
+export interface Batch {
+  readonly input: Float32Array;
+  readonly target: BigInt64Array;
+  /** number of samples in this batch (the last batch of an epoch may be smaller) */
+  readonly size: number;
+  /** dataset indices of the samples, in batch order */
+  readonly indices: Int32Array;
+  /** samples that could not be decoded and were replaced (see DataLoader) */
+  readonly skipped: readonly { readonly index: number; readonly reason: string }[];
+}
+
+/** CIFAR's per-channel statistics (the values pytorch-cifar normalizes with). */
+export const CIFAR10_MEAN = [0.4914, 0.4822, 0.4465] as const;
+export const CIFAR10_STD = [0.2023, 0.1994, 0.201] as const;

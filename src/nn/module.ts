@@ -69,6 +69,14 @@ export abstract class Module {
     return inScope(path || this.constructor.name, () => this.forward(x));
   }
 
+  /**
+   * Registers a child under a computed name (PyTorch's `add_module`), in assignment order like
+   * any field: for names only known at run time, such as `level_3`.
+   */
+  protected addModule(name: string, m: Module): void {
+    Object.defineProperty(this, name, { value: m, enumerable: true, writable: true, configurable: true });
+  }
+
   /** direct children, in registration order */
   namedChildren(): [string, Module][] {
     return Object.entries(this).filter((e): e is [string, Module] => e[1] instanceof Module);

@@ -77,7 +77,7 @@ export class Tree extends Module {
       this.root = new Root((level + 2) * outChannels, outChannels);
       for (let i = level - 1; i >= 1; i--) {
         const subtree = new Tree(block, inChannels, outChannels, i, stride);
-        (this as unknown as Record<string, Module>)[`level_${i}`] = subtree;
+        this.addModule(`level_${i}`, subtree);
         this.subtrees.push(subtree);
       }
       this.prev_root = new block(inChannels, outChannels, stride);

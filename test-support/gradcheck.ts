@@ -6,15 +6,15 @@
  * x ± eps·e_i (all coordinates of small inputs, a random subset of `MAX_COORDS` of larger ones).
  */
 import assert from 'node:assert/strict';
-import { DType, Graph, HostTensor, Node, Value, withGraph } from '../../src/graph/ir.js';
-import { constant, scalar, typedArrayFor } from '../../src/graph/constants.js';
-import { gradients } from '../../src/autodiff/grad.js';
-import { GraphOutput, writeOnnx } from '../../src/onnx/write.js';
-import { getOp, listOps } from '../../src/ops/registry.js';
-import { add, mul } from '../../src/ops/elementwise.js';
-import { expand, reduceSum } from '../../src/ops/shape.js';
-import { isFloat } from '../../src/ops/shape-rules.js';
-import { createSession, fromOrt, ort, toOrt } from '../../src/runtime/ort.js';
+import { DType, Graph, HostTensor, Node, Value, withGraph } from '../src/graph/ir.js';
+import { constant, scalar, typedArrayFor } from '../src/graph/constants.js';
+import { gradients } from '../src/autodiff/grad.js';
+import { GraphOutput, writeOnnx } from '../src/onnx/write.js';
+import { getOp, listOps } from '../src/ops/registry.js';
+import { add, mul } from '../src/ops/elementwise.js';
+import { expand, reduceSum } from '../src/ops/shape.js';
+import { isFloat } from '../src/ops/shape-rules.js';
+import { createSession, fromOrt, ort, toOrt } from '../src/runtime/ort.js';
 
 /** uniform in [0, 1) */
 export type Rng = () => number;

@@ -1,0 +1,174 @@
+/**
+ * `tessera convert CHECKPOINT --out FILE.safetensors [--model NAME]`: reads a PyTorch checkpoint
+ * (zip or legacy `.pt` / `.pth`, or a safetensors file), optionally proves it fits a model by
+ * loading it strictly, and writes the tensors as safetensors.
+ */
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { HostTensor } from '../graph/ir.js';
+import { CheckpointError, CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import type { Module } from '../nn/module.js';
+import { StateDictError } from '../nn/module.js';
+import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+
+const FLAGS: Record<string, FlagSpec> = {
+  out: { type: 'string' },
+  model: { type: 'string' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera convert`. */
+export const CONVERT_USAGE = `usage: tessera convert CHECKPOINT --out FILE.safetensors [--model NAME]
+
+Converts a PyTorch checkpoint (.pt/.pth from torch.save, zip or legacy format; or a
+.safetensors file) to safetensors. Only tensors are read: a pickle that asks for any other
+Python global (os.system, builtins.eval, a model class, ...) is refused, and nothing in the file
+is ever run. A state dict nested under state_dict, model, model_state_dict, module or
+state_dict_ema is unwrapped, a DataParallel "module." prefix on every key is stripped, and
+float16/bfloat16 tensors are upcast to float32.
+
+options:
+  --out FILE      the safetensors file to write (atomically)
+  --model NAME    build this model (see tessera models) and load the tensors into it strictly,
+                  to check that every key and shape fits before writing
+  -h, --help      show this help
+
+exit status: 0 written, 2 usage or input error (unreadable, refused or mismatched checkpoint)`;
+
+/** What was read, for the report. */
+interface Converted {
+  tensors: Map<string, HostTensor>;
+  /** lines describing the container, prefix and format */
+  notes: string[];
+  /** the stored dtype of each tensor ('float16', 'float32', ...) */
+  sourceDtypes: Map<string, string>;
+}
+
+const SAFETENSORS_DTYPE: Readonly<Record<string, string>> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  F64: 'float64',
+  I64: 'int64',
+  I32: 'int32',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
+
+/**
+ * Runs `tessera convert` with its arguments (the command name already removed); resolves to 0
+ * once the file is written. Usage and input errors (a refused or malformed checkpoint, keys that
+ * do not fit `--model`) are thrown for `main` to report as one line (exit 2).
+ *
+ * @example
+ *   await convertCommand(['lenet.pth', '--out', 'lenet.safetensors', '--model', 'cifar_lenet']);
+ */
+export async function convertCommand(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv, FLAGS, 'tessera convert');
+  if (boolFlag(parsed, 'help')) {
+    process.stdout.write(`${CONVERT_USAGE}\n`);
+    return 0;
+  }
+  const { input, out, modelName } = readOptions(parsed);
+  if (!existsSync(input)) throw new UsageError(`checkpoint ${input} does not exist`);
+
+  let converted: Converted;
+  try {
+    converted = input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input);
+  } catch (e) {
+    // a refused or malformed checkpoint is the user's input problem: one line, exit 2
+    if (e instanceof CheckpointError) throw new UsageError(e.message);
+    throw e;
+  }
+  const { tensors, notes, sourceDtypes } = converted;
+
+  let modelLine = 'model: keys not checked (pass --model NAME to load them into a model strictly)';
+  if (modelName !== undefined) {
+    const model = await buildModel(modelName);
+    try {
+      model.loadStateDict(tensors, { strict: true });
+    } catch (e) {
+      if (e instanceof StateDictError) throw new UsageError(`${input}: keys checked against ${modelName}: ${e.message}`);
+      throw e;
+    }
+    modelLine = `model: keys and shapes checked against ${modelName}: all ${tensors.size} tensors load strictly (keys used as stored, no renaming)`;
+  }
+
+  writeSafetensors(out, tensors, { format: 'pt', source: basename(input) });
+
+  let values = 0;
+  for (const t of tensors.values()) values += t.data.length;
+  const lines = [
+    `read ${input}: ${tensors.size} tensor${tensors.size === 1 ? '' : 's'}, ${values} values`,
+    ...notes.map((n) => `  ${n}`),
+    `  dtypes: ${dtypeSummary(tensors, sourceDtypes)}`,
+    `  ${modelLine}`,
+    `wrote ${out}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+function readOptions(parsed: ParsedArgs) {
+  if (parsed.positionals.length === 0) throw new UsageError('tessera convert: missing CHECKPOINT (see tessera convert --help)');
+  if (parsed.positionals.length > 1) throw new UsageError(`tessera convert: expected one checkpoint, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
+  const input = parsed.positionals[0];
+  const out = stringFlag(parsed, 'out');
+  if (!out) throw new UsageError('tessera convert: --out FILE.safetensors is required');
+  if (resolve(out) === resolve(input)) throw new UsageError(`tessera convert: --out ${out} is the checkpoint itself; choose another file`);
+  return { input, out, modelName: stringFlag(parsed, 'model') };
+}
+
+function readTorchInput(path: string): Converted {
+  const { tensors, info } = loadTorchCheckpoint(path);
+  return { tensors, notes: torchNotes(info, tensors.size), sourceDtypes: info.sourceDtypes };
+}
+
+function torchNotes(info: CheckpointInfo, count: number): string[] {
+  const format =
+    info.format === 'zip'
+      ? `zip (torch >= 1.6), folder "${info.archiveName}/", pickle protocol ${info.pickleProtocol}`
+      : `legacy (torch < 1.6 or _use_new_zipfile_serialization=False), pickle protocol ${info.pickleProtocol}`;
+  const ignored = info.ignoredKeys.length ? ` (ignored: ${info.ignoredKeys.slice(0, 10).join(', ')}${info.ignoredKeys.length > 10 ? ', …' : ''})` : '';
+  return [
+    `format: ${format}`,
+    info.container === null
+      ? `container: none, a plain state dict${ignored}`
+      : `container: the state dict under "${info.container}"${ignored}`,
+    info.strippedPrefix === null ? 'prefix: none stripped' : `prefix: stripped "${info.strippedPrefix}" from all ${count} keys`,
+  ];
+}
+
+function readSafetensorsInput(path: string): Converted {
+  const file = readSafetensors(path);
+  const sourceDtypes = new Map([...file.sourceDtypes].map(([k, d]) => [k, SAFETENSORS_DTYPE[d] ?? d] as const));
+  return { tensors: file.tensors, notes: ['format: safetensors'], sourceDtypes };
+}
+
+/** "10 float16 -> float32" or "kept: 9 float32, 1 int64", joined by "; ". */
+function dtypeSummary(tensors: Map<string, HostTensor>, sourceDtypes: Map<string, string>): string {
+  const counts = new Map<string, number>();
+  for (const [k, t] of tensors) {
+    const from = sourceDtypes.get(k) ?? t.dtype;
+    const label = from === t.dtype ? t.dtype : `${from} -> ${t.dtype}`;
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
+  const converted = [...counts].filter(([l]) => l.includes('->')).map(([l, n]) => `${n} ${l}`);
+  const kept = [...counts].filter(([l]) => !l.includes('->')).map(([l, n]) => `${n} ${l}`);
+  return [...(converted.length ? [`converted ${converted.join(', ')}`] : []), ...(kept.length ? [`kept ${kept.join(', ')}`] : [])].join('; ') || 'no tensors';
+}
+
+/**
+ * Builds the model (loading the zoo only when asked); a plain `Error` from a constructor's
+ * argument checks is the caller's mistake, reported as a usage error.
+ */
+async function buildModel(name: string): Promise<Module> {
+  const { UnknownModelError, resolveModel } = await import('../models/index.js');
+  try {
+    return resolveModel(name);
+  } catch (e) {
+    if (e instanceof UnknownModelError || !(e instanceof Error) || e.constructor !== Error) throw e;
+    throw new UsageError(`${name}: ${e.message}`);
+  }
+}

@@ -1,0 +1,456 @@
+/**
+ * Image transforms on uint8 RGB images stored channel-planar (CHW), with torchvision semantics:
+ * resize (bilinear, with or without antialias), crop / center crop / zero padding, horizontal
+ * flip, and normalization straight into a Float32Array slot of a batch.
+ *
+ * Every function is pure (inputs are never modified); the only randomness is drawn from an `Rng`
+ * passed in, in torchvision's order: RandomCrop's top then left, then RandomHorizontalFlip.
+ */
+import type { Rng } from '../nn/init.js';
+import type { TransformSpec } from './types.js';
+
+/** A uint8 RGB image, channel-planar: `data[(c * height + y) * width + x]`, length 3·height·width. */
+export interface RgbImage {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+function checkImage(img: RgbImage): void {
+  const { width, height, data } = img;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`image size must be positive integers, got ${width}x${height}`);
+  }
+  if (data.length !== 3 * width * height) {
+    throw new RangeError(`a ${width}x${height} RGB image needs ${3 * width * height} bytes, got ${data.length}`);
+  }
+}
+
+/**
+ * Python's round(): to nearest, ties to even (what torchvision's center crop and torch.round use).
+ *
+ * @example
+ *   [roundHalfEven(1.5), roundHalfEven(2.5), roundHalfEven(2.6)]; // [2, 2, 3]
+ */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Mirrors an image left-right (torchvision `hflip`).
+ *
+ * @example
+ *   hflip({ width: 2, height: 1, data: Uint8Array.of(1, 2, 3, 4, 5, 6) }).data; // [2, 1, 4, 3, 6, 5]
+ */
+export function hflip(img: RgbImage): RgbImage {
+  checkImage(img);
+  const { width, height, data } = img;
+  const out = new Uint8Array(data.length);
+  for (let row = 0; row < 3 * height; row++) {
+    const base = row * width;
+    for (let x = 0; x < width; x++) out[base + x] = data[base + width - 1 - x];
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * Cuts out `height`×`width` pixels whose top-left corner is at (`top`, `left`). Like torchvision's
+ * `crop`, the window may reach outside the image (negative offsets included); those pixels are 0.
+ *
+ * @example
+ *   const img = { width: 2, height: 2, data: Uint8Array.from({ length: 12 }, (_, i) => i + 1) };
+ *   crop(img, -1, 0, 2, 2).data.subarray(0, 4); // [0, 0, 1, 2] (channel 0: a zero row, then row 0)
+ */
+export function crop(img: RgbImage, top: number, left: number, height: number, width: number): RgbImage {
+  checkImage(img);
+  for (const [name, v] of [['top', top], ['left', left], ['height', height], ['width', width]] as const) {
+    if (!Number.isInteger(v)) throw new RangeError(`crop ${name} must be an integer, got ${v}`);
+  }
+  if (height < 1 || width < 1) throw new RangeError(`crop size must be positive, got ${width}x${height}`);
+  const out = new Uint8Array(3 * height * width);
+  const x0 = Math.max(0, -left);
+  const x1 = Math.min(width, img.width - left);
+  if (x1 > x0) {
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < height; y++) {
+        const sy = y + top;
+        if (sy < 0 || sy >= img.height) continue;
+        const src = (c * img.height + sy) * img.width + left;
+        out.set(img.data.subarray(src + x0, src + x1), (c * height + y) * width + x0);
+      }
+    }
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * Zero padding (torchvision `pad(img, padding, fill=0, padding_mode='constant')`); `padding` is
+ * one number for all sides or `[left, top, right, bottom]`.
+ *
+ * @example
+ *   pad({ width: 1, height: 1, data: Uint8Array.of(9, 9, 9) }, 1).width; // 3
+ */
+export function pad(img: RgbImage, padding: number | readonly [number, number, number, number]): RgbImage {
+  const [l, t, r, b] = typeof padding === 'number' ? [padding, padding, padding, padding] : padding;
+  if (![l, t, r, b].every((p) => Number.isInteger(p) && p >= 0)) {
+    throw new RangeError(`padding must be non-negative integers, got ${JSON.stringify(padding)}`);
+  }
+  return crop(img, -t, -l, img.height + t + b, img.width + l + r);
+}
+
+/**
+ * torchvision's `center_crop`: the window's offsets are round((H - size) / 2) (ties to even);
+ * a dimension smaller than `size` is zero-padded first, (d - H) // 2 before and the rest after.
+ *
+ * @example
+ *   centerCrop({ width: 4, height: 2, data: new Uint8Array(24) }, 2).width; // 2, columns 1 and 2
+ */
+export function centerCrop(img: RgbImage, size: number): RgbImage {
+  const off = (have: number) => (have >= size ? roundHalfEven((have - size) / 2) : -Math.floor((size - have) / 2));
+  return crop(img, off(img.height), off(img.width), size, size);
+}
+
+/**
+ * torchvision's `Resize(size)` output shape for an int size: the shorter side becomes `size`, the
+ * longer one `int(size * long / short)`.
+ *
+ * @example
+ *   resizedShape(480, 640, 224); // { height: 224, width: 298 }
+ */
+export function resizedShape(height: number, width: number, size: number): { height: number; width: number } {
+  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
+  return { height: size, width: Math.trunc((size * width) / height) };
+}
+
+/** Source indices and weights of one output coordinate, for a separable resize. */
+interface AxisWeights {
+  /** first source index of each output position */
+  readonly start: Int32Array;
+  /** taps per output position */
+  readonly count: Int32Array;
+  /** `maxTaps` weights per output position */
+  readonly weights: Float64Array;
+  readonly maxTaps: number;
+}
+
+/**
+ * PyTorch's `_upsample_bilinear2d_aa` weights (align_corners=False): a triangle filter stretched by
+ * the scale when downsampling, normalized over the taps inside the image.
+ */
+function antialiasWeights(inSize: number, outSize: number): AxisWeights {
+  const scale = inSize / outSize;
+  const support = scale >= 1 ? scale : 1;
+  const invscale = scale >= 1 ? 1 / scale : 1;
+  const maxTaps = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * maxTaps);
+  for (let i = 0; i < outSize; i++) {
+    const center = scale * (i + 0.5);
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xsize = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let total = 0;
+    for (let j = 0; j < xsize; j++) {
+      const w = Math.max(0, 1 - Math.abs((j + xmin - center + 0.5) * invscale));
+      weights[i * maxTaps + j] = w;
+      total += w;
+    }
+    for (let j = 0; j < xsize; j++) weights[i * maxTaps + j] /= total;
+    start[i] = xmin;
+    count[i] = xsize;
+  }
+  return { start, count, weights, maxTaps };
+}
+
+/** Separable antialiased bilinear resize, width first, then height, in float64, rounded at the end. */
+function resizeAntialias(img: RgbImage, outH: number, outW: number): RgbImage {
+  const { width: inW, height: inH, data } = img;
+  let plane: Float64Array = Float64Array.from(data);
+  let w = inW;
+  if (outW !== inW) {
+    const ax = antialiasWeights(inW, outW);
+    const next = new Float64Array(3 * inH * outW);
+    for (let row = 0; row < 3 * inH; row++) {
+      for (let x = 0; x < outW; x++) {
+        const s = row * inW + ax.start[x];
+        let acc = 0;
+        for (let k = 0; k < ax.count[x]; k++) acc += plane[s + k] * ax.weights[x * ax.maxTaps + k];
+        next[row * outW + x] = acc;
+      }
+    }
+    plane = next;
+    w = outW;
+  }
+  if (outH !== inH) {
+    const ay = antialiasWeights(inH, outH);
+    const next = new Float64Array(3 * outH * w);
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < outH; y++) {
+        const dst = (c * outH + y) * w;
+        for (let k = 0; k < ay.count[y]; k++) {
+          const wt = ay.weights[y * ay.maxTaps + k];
+          const src = (c * inH + ay.start[y] + k) * w;
+          for (let x = 0; x < w; x++) next[dst + x] += plane[src + x] * wt;
+        }
+      }
+    }
+    plane = next;
+  }
+  const out = new Uint8Array(plane.length);
+  for (let i = 0; i < plane.length; i++) out[i] = Math.min(255, Math.max(0, roundHalfEven(plane[i])));
+  return { width: outW, height: outH, data: out };
+}
+
+/**
+ * PyTorch's plain `upsample_bilinear2d` (align_corners=False) index/lambda computation, in float32
+ * as its CPU kernel does it.
+ */
+function linearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l0: Float32Array; l1: Float32Array } {
+  const f = Math.fround;
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(outSize);
+  const l0 = new Float32Array(outSize);
+  const l1 = new Float32Array(outSize);
+  const scale = f(inSize / outSize);
+  for (let i = 0; i < outSize; i++) {
+    if (inSize === outSize) {
+      i0[i] = i1[i] = i;
+      l0[i] = 1;
+      continue;
+    }
+    let real = f(f(scale * f(i + 0.5)) - 0.5);
+    if (real < 0) real = 0;
+    const idx = Math.min(Math.floor(real), inSize - 1);
+    const lambda = f(Math.min(Math.max(real - idx, 0), 1));
+    i0[i] = idx;
+    i1[i] = idx + (idx < inSize - 1 ? 1 : 0);
+    l1[i] = lambda;
+    l0[i] = f(1 - lambda);
+  }
+  return { i0, i1, l0, l1 };
+}
+
+function resizePlain(img: RgbImage, outH: number, outW: number): RgbImage {
+  const f = Math.fround;
+  const { width: inW, height: inH, data } = img;
+  const ty = linearTaps(inH, outH);
+  const tx = linearTaps(inW, outW);
+  const out = new Uint8Array(3 * outH * outW);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < outH; y++) {
+      const r0 = (c * inH + ty.i0[y]) * inW;
+      const r1 = (c * inH + ty.i1[y]) * inW;
+      const wy0 = ty.l0[y];
+      const wy1 = ty.l1[y];
+      for (let x = 0; x < outW; x++) {
+        const wx0 = tx.l0[x];
+        const wx1 = tx.l1[x];
+        const t0 = f(f(data[r0 + tx.i0[x]] * wx0) + f(data[r0 + tx.i1[x]] * wx1));
+        const t1 = f(f(data[r1 + tx.i0[x]] * wx0) + f(data[r1 + tx.i1[x]] * wx1));
+        const v = f(f(t0 * wy0) + f(t1 * wy1));
+        out[(c * outH + y) * outW + x] = Math.min(255, Math.max(0, roundHalfEven(v)));
+      }
+    }
+  }
+  return { width: outW, height: outH, data: out };
+}
+
+/**
+ * Bilinear resize to `height`×`width` with torchvision semantics on a uint8 tensor (computed in
+ * floating point, rounded half to even). `antialias: true` (the default) is torchvision's
+ * `antialias=True` (PIL-like: the triangle filter widens when downsampling); `false` is the plain
+ * bilinear interpolation, computed in float32 the way torch's CPU kernel does. Against torchvision's
+ * own outputs (shared/fixtures/augment_ops) values agree exactly except where the unrounded value is
+ * a tie (x.5, up to float noise), which may round either way: |difference| ≤ 1 there.
+ *
+ * @example
+ *   const img = { width: 4, height: 4, data: new Uint8Array(48).fill(7) };
+ *   resizeBilinear(img, 2, 3).data; // 18 sevens
+ */
+export function resizeBilinear(img: RgbImage, height: number, width: number, opts: { antialias?: boolean } = {}): RgbImage {
+  checkImage(img);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+    throw new RangeError(`resize target must be positive integers, got ${width}x${height}`);
+  }
+  if (height === img.height && width === img.width) return { width, height, data: img.data.slice() };
+  return opts.antialias === false ? resizePlain(img, height, width) : resizeAntialias(img, height, width);
+}
+
+/**
+ * torchvision's `Resize(size)` (bilinear, antialias) followed by `CenterCrop(size)`; returns the
+ * image itself, uncopied, when it is already size×size.
+ *
+ * @example
+ *   resizeCenterCrop({ width: 8, height: 4, data: new Uint8Array(96) }, 2); // 2x2: resized to 4x2, columns 1..2
+ */
+export function resizeCenterCrop(img: RgbImage, size: number): RgbImage {
+  checkImage(img);
+  if (img.width === size && img.height === size) return img;
+  const shape = resizedShape(img.height, img.width, size);
+  return centerCrop(resizeBilinear(img, shape.height, shape.width), size);
+}
+
+const lutCache = new Map<string, Float32Array>();
+
+/**
+ * The 3×256 table of `(v/255 − mean[c]) / std[c]`, computed as torchvision does it in float32
+ * (ToTensor's division, then Normalize's subtraction and division), so lookups are bit-exact.
+ */
+export function normalizeTable(mean: readonly number[], std: readonly number[]): Float32Array {
+  const key = `${mean.join(',')}/${std.join(',')}`;
+  let lut = lutCache.get(key);
+  if (!lut) {
+    const f = Math.fround;
+    lut = new Float32Array(3 * 256);
+    for (let c = 0; c < 3; c++) {
+      const m = f(mean[c]);
+      const s = f(std[c]);
+      for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - m) / s);
+    }
+    if (lutCache.size > 64) lutCache.clear();
+    lutCache.set(key, lut);
+  }
+  return lut;
+}
+
+/**
+ * Writes `(img/255 − mean) / std` per channel into `out` from `offset` (3·H·W floats, CHW) and
+ * returns `out`; allocates `out` when omitted.
+ *
+ * @example
+ *   const x = normalizeInto({ width: 1, height: 1, data: Uint8Array.of(0, 255, 51) }, [0.5, 0.5, 0], [0.5, 0.5, 1]);
+ *   // Float32Array [-1, 1, 0.2]
+ */
+export function normalizeInto(
+  img: RgbImage,
+  mean: readonly number[],
+  std: readonly number[],
+  out?: Float32Array,
+  offset = 0,
+): Float32Array {
+  checkImage(img);
+  const n = img.width * img.height;
+  const dst = out ?? new Float32Array(3 * n);
+  if (offset < 0 || offset + 3 * n > dst.length) throw new RangeError(`output slot [${offset}, ${offset + 3 * n}) outside ${dst.length} floats`);
+  const lut = normalizeTable(mean, std);
+  for (let c = 0; c < 3; c++) {
+    const base = c * n;
+    for (let i = 0; i < n; i++) dst[offset + base + i] = lut[c * 256 + img.data[base + i]];
+  }
+  return dst;
+}
+
+/**
+ * Throws a RangeError naming the problem when `spec` is not a usable TransformSpec.
+ *
+ * @example
+ *   validateTransformSpec({ size: 32, mean: [0, 0, 0], std: [1, 1, 1] }); // ok
+ */
+export function validateTransformSpec(spec: TransformSpec): void {
+  const bad = (what: string): never => {
+    throw new RangeError(`invalid TransformSpec: ${what}`);
+  };
+  if (!Number.isInteger(spec.size) || spec.size < 1) bad(`size must be a positive integer, got ${spec.size}`);
+  for (const [name, v] of [['mean', spec.mean], ['std', spec.std]] as const) {
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      bad(`${name} must be 3 finite numbers, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (spec.std.some((s) => s === 0)) bad(`std must be non-zero, got ${JSON.stringify(spec.std)}`);
+  if (spec.randomCrop !== undefined) {
+    const p = spec.randomCrop?.padding;
+    if (!Number.isInteger(p) || p < 0) bad(`randomCrop.padding must be a non-negative integer, got ${p}`);
+  }
+  if (spec.hflip !== undefined && typeof spec.hflip !== 'boolean') bad(`hflip must be a boolean, got ${spec.hflip}`);
+}
+
+/** The random choices of one sample's augmentation. */
+export interface Augmentation {
+  /** top-left of the crop window in the zero-padded image (0..2·padding) */
+  readonly top: number;
+  readonly left: number;
+  readonly flip: boolean;
+}
+
+/**
+ * Draws one sample's augmentation from `rng` in torchvision's order: RandomCrop's top, then left
+ * (no draw when the padding is 0, as torchvision skips it for an exact fit), then the flip coin
+ * (`rng.next() < 0.5`, only when `spec.hflip`).
+ *
+ * @example
+ *   drawAugmentation({ size: 32, randomCrop: { padding: 4 }, hflip: true, mean, std }, new Rng(1));
+ *   // { top: 0..8, left: 0..8, flip: true|false }
+ */
+export function drawAugmentation(spec: TransformSpec, rng: Rng): Augmentation {
+  const p = spec.randomCrop?.padding ?? 0;
+  let top = p;
+  let left = p;
+  if (spec.randomCrop && p > 0) {
+    top = rng.int(2 * p + 1);
+    left = rng.int(2 * p + 1);
+  }
+  const flip = spec.hflip === true ? rng.next() < 0.5 : false;
+  return { top, left, flip };
+}
+
+/**
+ * The whole per-sample pipeline: resize + center crop to `spec.size` (only when the image is not
+ * already size×size), zero-pad + random crop, horizontal flip, normalization. Crop, flip and
+ * normalization are fused into one pass that writes the 3·size·size floats of `out` from `offset`
+ * (allocated when omitted) and returns `out`. Same image, spec and Rng state give the same output.
+ *
+ * @example
+ *   const spec = { size: 32, randomCrop: { padding: 4 }, hflip: true, mean: CIFAR10_MEAN, std: CIFAR10_STD };
+ *   const batch = new Float32Array(8 * 3 * 32 * 32);
+ *   applyTransform(img, spec, new Rng(42), batch, 5 * 3 * 32 * 32); // fills slot 5
+ */
+export function applyTransform(img: RgbImage, spec: TransformSpec, rng: Rng, out?: Float32Array, offset = 0): Float32Array {
+  const S = spec.size;
+  const src = resizeCenterCrop(img, S);
+  const n = S * S;
+  const dst = out ?? new Float32Array(3 * n);
+  if (offset < 0 || offset + 3 * n > dst.length) throw new RangeError(`output slot [${offset}, ${offset + 3 * n}) outside ${dst.length} floats`);
+  const { top, left, flip } = drawAugmentation(spec, rng);
+  const p = spec.randomCrop?.padding ?? 0;
+  const dy = top - p;
+  const dx = left - p;
+  const lut = normalizeTable(spec.mean, spec.std);
+  const data = src.data;
+  for (let c = 0; c < 3; c++) {
+    const zero = lut[c * 256];
+    const plane = c * n;
+    for (let y = 0; y < S; y++) {
+      const sy = y + dy;
+      const o = offset + plane + y * S;
+      if (sy < 0 || sy >= S) {
+        dst.fill(zero, o, o + S);
+        continue;
+      }
+      const row = plane + sy * S;
+      for (let x = 0; x < S; x++) {
+        const sx = (flip ? S - 1 - x : x) + dx;
+        dst[o + x] = sx >= 0 && sx < S ? lut[c * 256 + data[row + sx]] : zero;
+      }
+    }
+  }
+  return dst;
+}
+
+/**
+ * Converts sharp's interleaved RGB (HWC) pixels into a channel-planar RgbImage.
+ *
+ * @example
+ *   fromInterleaved(Uint8Array.of(1, 2, 3, 4, 5, 6), 2, 1).data; // [1, 4, 2, 5, 3, 6]
+ */
+export function fromInterleaved(hwc: Uint8Array, width: number, height: number): RgbImage {
+  const n = width * height;
+  if (hwc.length !== 3 * n) throw new RangeError(`${width}x${height} RGB needs ${3 * n} bytes, got ${hwc.length}`);
+  const out = new Uint8Array(3 * n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    out[i] = hwc[j];
+    out[n + i] = hwc[j + 1];
+    out[2 * n + i] = hwc[j + 2];
+  }
+  return { width, height, data: out };
+}

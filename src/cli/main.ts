@@ -30,6 +30,22 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'list the registered models with their parameter counts',
     run: async (argv) => (await import('./models.js')).modelsCommand(argv),
   },
+  convert: {
+    summary: 'convert a PyTorch checkpoint (.pt/.pth, tensors only, nothing run) to safetensors',
+    run: async (argv) => (await import('./convert.js')).convertCommand(argv),
+  },
+  train: {
+    summary: 'train a model into a run folder (config, metrics, checkpoints; --resume continues one)',
+    run: async (argv) => (await import('./train.js')).trainCommand(argv),
+  },
+  eval: {
+    summary: 'evaluate a training checkpoint: top-1/top-5, per-class accuracy, confusion matrix',
+    run: async (argv) => (await import('./eval.js')).evalCommand(argv),
+  },
+  predict: {
+    summary: 'classify images with a training checkpoint (top-k softmax probabilities)',
+    run: async (argv) => (await import('./predict.js')).predictCommand(argv),
+  },
 };
 
 /** Usage text of `tessera` itself. */

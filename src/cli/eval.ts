@@ -1,0 +1,162 @@
+/**
+ * `tessera eval --checkpoint RUN|FILE --data DIR|cifar10|cifar100 [--split test|train] [--json]`:
+ * top-1, top-5, per-class accuracy and the confusion matrix of a trained checkpoint. The
+ * checkpoint's metadata names the model, the classes and the evaluation transform.
+ */
+import { DataLoader } from '../data/loader.js';
+import { DatasetError } from '../data/errors.js';
+import { openDataset } from '../data/open.js';
+import { createModel } from '../models/index.js';
+import { defaultThreads } from '../runtime/ort.js';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { EvalResult, evaluate } from '../train/trainer.js';
+import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+
+/** The flags `tessera eval` accepts. */
+export const FLAGS: Record<string, FlagSpec> = {
+  checkpoint: { type: 'string' },
+  data: { type: 'string' },
+  split: { type: 'string', choices: ['test', 'train'] },
+  'batch-size': { type: 'string' },
+  threads: { type: 'string' },
+  workers: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  offline: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera eval`. */
+export const EVAL_USAGE = `usage: tessera eval --checkpoint RUN|FILE --data DIR|cifar10|cifar100 [options]
+
+Evaluates a training checkpoint (a run folder means its best.safetensors, else last) on a
+dataset: top-1, top-5, per-class accuracy and the confusion matrix. The model, classes and
+evaluation transform come from the checkpoint.
+
+options:
+  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
+  --data SPEC            cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)
+  --split test|train     which split of the data (default test; a plain ImageFolder is used whole)
+  --batch-size N         images per inference run (default 256)
+  --threads N            ONNX Runtime threads (default: the CPU count)
+  --workers N            data loader worker threads
+  --cache-dir DIR        where cifar10/cifar100 are cached
+  --offline              never download datasets
+  --json                 print one JSON object
+  -h, --help             show this help
+
+exit status: 0 evaluated, 2 usage or input error`;
+
+/**
+ * A whole-number flag ≥ min, or the fallback when absent (UsageError otherwise).
+ *
+ * @example
+ * intFlag(parseArgs(['--batch-size', '64'], FLAGS, 'tessera eval'), 'batch-size', 256); // 64
+ */
+export function intFlag(args: ParsedArgs, name: string, fallback: number | undefined, min = 1): number | undefined {
+  const s = stringFlag(args, name);
+  if (s === undefined) return fallback;
+  const n = Number(s);
+  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min} (got "${s}")`);
+  return n;
+}
+
+/**
+ * Runs `tessera eval`; resolves to the exit status.
+ *
+ * @example
+ * await evalCommand(['--checkpoint', 'runs/lenet', '--data', 'cifar10', '--json']);
+ */
+export async function evalCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS, 'tessera eval');
+  if (boolFlag(args, 'help')) {
+    process.stdout.write(`${EVAL_USAGE}\n`);
+    return 0;
+  }
+  if (args.positionals.length) throw new UsageError(`tessera eval: unexpected argument ${args.positionals[0]} (see tessera eval --help)`);
+  const checkpointArg = stringFlag(args, 'checkpoint');
+  const data = stringFlag(args, 'data');
+  if (!checkpointArg) throw new UsageError('tessera eval: --checkpoint RUN|FILE is required');
+  if (!data) throw new UsageError('tessera eval: --data is required: cifar10, cifar100 or a directory');
+  const split = (stringFlag(args, 'split') ?? 'test') as 'test' | 'train';
+  const batchSize = intFlag(args, 'batch-size', 256)!;
+  const threads = intFlag(args, 'threads', defaultThreads())!;
+  const workers = intFlag(args, 'workers', undefined, 0);
+  const json = boolFlag(args, 'json');
+  try {
+    const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
+    const { meta } = ckpt;
+    const dataset = await openDataset(data, { split, cacheDir: stringFlag(args, 'cache-dir'), offline: boolFlag(args, 'offline') });
+    if (dataset.classes.length !== meta.numClasses) {
+      throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
+    }
+    const renamed = meta.classes.findIndex((c, i) => c !== dataset.classes[i]);
+    if (renamed >= 0) process.stderr.write(`tessera: warning: class ${renamed} is "${meta.classes[renamed]}" in the checkpoint but "${dataset.classes[renamed]}" in the data; labels are compared by index\n`);
+    const model = createModel(meta.model, { numClasses: meta.numClasses });
+    model.loadStateDict(ckpt.modelState);
+    const size = meta.transform.size;
+    const loader = new DataLoader(dataset, { batchSize, shuffle: false, seed: 0, dropLast: false, transform: meta.transform, workers });
+    let result: EvalResult;
+    try {
+      result = await evaluate(model, loader, { inputShape: [batchSize, 3, size, size], threads, numClasses: meta.numClasses });
+    } finally {
+      await loader.close();
+    }
+    const classes = meta.classes;
+    if (json) {
+      const out = {
+        checkpoint: ckpt.path,
+        model: meta.model,
+        epoch: meta.epoch,
+        data: dataset.name,
+        split,
+        images: result.images,
+        loss: result.loss,
+        top1: result.top1,
+        top5: result.top5,
+        topk: Math.min(5, classes.length),
+        perClass: result.perClass.map((p, c) => ({ class: classes[c], images: p.images, accuracy: p.accuracy })),
+        confusion: { classes, rows: 'true class', columns: 'predicted class', matrix: result.confusion },
+        skipped: result.skipped,
+      };
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else {
+      process.stdout.write(`${formatReport(ckpt.path, meta.model, meta.epoch, dataset.name, split, classes, result)}\n`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof DatasetError || e instanceof CheckpointError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+
+/**
+ * The text report: summary, per-class table and (up to 20 classes) the confusion matrix.
+ *
+ * @example
+ * console.log(formatReport('runs/a/best.safetensors', 'cifar_lenet', 30, 'cifar10:test', 'test', classes, await evaluate(model, loader, opts)));
+ */
+export function formatReport(path: string, model: string, epoch: number, data: string, split: string, classes: readonly string[], r: EvalResult): string {
+  const k = Math.min(5, classes.length);
+  const lines = [
+    `${path} (${model}, epoch ${epoch}) on ${data} (${split}): ${r.images} images`,
+    `top-1 ${pct(r.top1)}  top-${k} ${pct(r.top5)}  loss ${r.loss.toFixed(4)}${r.skipped.length ? `  (${r.skipped.length} unreadable image(s) replaced)` : ''}`,
+    '',
+    'per-class accuracy:',
+  ];
+  const w = Math.max(5, ...classes.map((c) => c.length));
+  lines.push(`  ${'class'.padEnd(w)}  ${'images'.padStart(6)}  ${'top-1'.padStart(7)}`);
+  r.perClass.forEach((p, c) => lines.push(`  ${classes[c].padEnd(w)}  ${String(p.images).padStart(6)}  ${pct(p.accuracy).padStart(7)}`));
+  lines.push('');
+  if (classes.length > 20) {
+    lines.push(`confusion matrix: ${classes.length} classes are too many for a table; use --json`);
+  } else {
+    lines.push('confusion matrix (rows: true class, columns: predicted):');
+    const cell = Math.max(4, ...classes.map((c) => c.length), ...r.confusion.flat().map((n) => String(n).length));
+    lines.push(`  ${''.padEnd(w)}  ${classes.map((c) => c.padStart(cell)).join(' ')}`);
+    r.confusion.forEach((row, c) => lines.push(`  ${classes[c].padEnd(w)}  ${row.map((n) => String(n).padStart(cell)).join(' ')}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,129 @@
+/**
+ * `tessera predict --checkpoint RUN|FILE IMAGE... [--topk 5] [--json]`: the most probable classes
+ * of each image (softmax probabilities). Images are decoded with sharp and resized, cropped and
+ * normalized exactly as the loader prepares evaluation batches (the checkpoint's transform).
+ */
+import { Rng } from '../nn/init.js';
+import { createModel } from '../models/index.js';
+import { applyTransform } from '../data/transforms.js';
+import { decodeImageFile } from '../data/worker.js';
+import { InferenceModel } from '../runtime/inference.js';
+import { defaultThreads } from '../runtime/ort.js';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { FlagSpec, UsageError, boolFlag, parseArgs } from './args.js';
+import { intFlag } from './eval.js';
+
+const FLAGS: Record<string, FlagSpec> = {
+  checkpoint: { type: 'string' },
+  topk: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera predict`. */
+export const PREDICT_USAGE = `usage: tessera predict --checkpoint RUN|FILE IMAGE... [options]
+
+Classifies images with a training checkpoint (a run folder means its best.safetensors, else
+last): prints the top-k classes of each image with their softmax probabilities.
+
+options:
+  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
+  --topk K               classes per image (default 5, at most the number of classes)
+  --threads N            ONNX Runtime threads (default: the CPU count)
+  --json                 print one JSON object
+  -h, --help             show this help
+
+exit status: 0 classified, 2 usage or input error (an unreadable image included)`;
+
+export interface Prediction {
+  readonly image: string;
+  readonly top: readonly { readonly class: string; readonly index: number; readonly probability: number }[];
+}
+
+/**
+ * Softmax of one row of logits, in float64.
+ *
+ * @example
+ * softmax([0, Math.log(3)]); // Float64Array [0.25, 0.75]
+ */
+export function softmax(logits: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/**
+ * Runs `tessera predict`; resolves to the exit status.
+ *
+ * @example
+ * await predictCommand(['--checkpoint', 'runs/lenet', 'cat.jpg', '--topk', '3']);
+ */
+export async function predictCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS, 'tessera predict');
+  if (boolFlag(args, 'help')) {
+    process.stdout.write(`${PREDICT_USAGE}\n`);
+    return 0;
+  }
+  const checkpointArg = args.flags.checkpoint;
+  if (typeof checkpointArg !== 'string') throw new UsageError('tessera predict: --checkpoint RUN|FILE is required');
+  const images = args.positionals;
+  if (!images.length) throw new UsageError('tessera predict: name at least one IMAGE');
+  const topk = intFlag(args, 'topk', 5)!;
+  const threads = intFlag(args, 'threads', defaultThreads())!;
+  let ckpt;
+  try {
+    ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UsageError(e.message);
+    throw e;
+  }
+  const { meta } = ckpt;
+  const spec = meta.transform;
+  const S = spec.size;
+  const per = 3 * S * S;
+  const input = new Float32Array(images.length * per);
+  for (let i = 0; i < images.length; i++) {
+    let img;
+    try {
+      img = await decodeImageFile(images[i], S);
+    } catch (e) {
+      const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw new UsageError(`${images[i]}: cannot read the image (${reason})`);
+    }
+    // the evaluation transform has no augmentation: the Rng is never drawn from
+    applyTransform(img, { size: S, mean: spec.mean, std: spec.std }, new Rng(0), input, i * per);
+  }
+  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  model.loadStateDict(ckpt.modelState);
+  const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads });
+  let logits: Float32Array;
+  try {
+    logits = (await net.run({ dtype: 'float32', shape: [images.length, 3, S, S], data: input })).data as Float32Array;
+  } finally {
+    await net.release();
+  }
+  const C = meta.numClasses;
+  const k = Math.min(topk, C);
+  const predictions: Prediction[] = images.map((image, i) => {
+    const p = softmax(logits.subarray(i * C, (i + 1) * C));
+    const order = [...p.keys()].sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
+    return { image, top: order.map((c) => ({ class: meta.classes[c] ?? String(c), index: c, probability: p[c] })) };
+  });
+  if (boolFlag(args, 'json')) {
+    process.stdout.write(`${JSON.stringify({ checkpoint: ckpt.path, model: meta.model, epoch: meta.epoch, topk: k, predictions })}\n`);
+  } else {
+    const w = Math.max(...meta.classes.map((c) => c.length), 5);
+    const lines: string[] = [];
+    for (const p of predictions) {
+      lines.push(p.image);
+      for (const t of p.top) lines.push(`  ${t.class.padEnd(w)}  ${(100 * t.probability).toFixed(2).padStart(6)}%`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return 0;
+}

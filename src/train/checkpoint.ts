@@ -1,0 +1,247 @@
+/**
+ * Run checkpoints: `<run>/last.safetensors` and `<run>/best.safetensors`, each with a readable
+ * twin `last.json` / `best.json`.
+ *
+ * The safetensors file holds the model's state dict under its PyTorch keys, the optimizer state
+ * under `optimizer.<param>.<slot>` (e.g. `optimizer.conv1.weight.momentum_buffer`), and string
+ * metadata: `format`, `epoch` (epochs completed), `stepCount`, `model`, `numClasses`, `classes`
+ * (JSON), `transform` (the evaluation TransformSpec, JSON), `trainTransform`, `bestTop1`,
+ * `bestEpoch`, `metrics` (this epoch's metrics.jsonl record, JSON), `optimizer`, `seed`,
+ * `version`. The `.json` twin holds the same metadata parsed, plus every tensor's dtype and
+ * shape (not the values). Both are written to a temporary file and renamed, the tensors first:
+ * the safetensors file is the authority, so a crash never leaves a half-written checkpoint.
+ */
+import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostTensor } from '../graph/ir.js';
+import { SafetensorsError, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import type { TransformSpec } from '../data/types.js';
+import type { Module } from '../nn/module.js';
+
+export const CHECKPOINT_FORMAT = 'tessera-run-checkpoint/1';
+const OPTIMIZER_PREFIX = 'optimizer.';
+
+/** A problem with a checkpoint the user named (missing, foreign, incompatible); the CLI exits 2. */
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** One line of metrics.jsonl (validation fields are null when the run does not validate). */
+export interface EpochMetrics {
+  /** 1-based */
+  readonly epoch: number;
+  /** learning rate of the epoch's first batch */
+  readonly lr: number;
+  readonly trainLoss: number;
+  readonly trainAcc: number;
+  readonly valLoss: number | null;
+  readonly valTop1: number | null;
+  readonly valTop5: number | null;
+  /** training images per second (loading and compute overlapped) */
+  readonly imagesPerSecond: number;
+  /**
+   * training images per second of time spent waiting on the loader: far above `imagesPerSecond`
+   * means loading kept ahead of compute; close to it means the epoch was loader-bound (null when
+   * the loop never waited measurably)
+   */
+  readonly loaderImagesPerSecond: number | null;
+  /** seconds the training loop waited for batches */
+  readonly loaderWaitSeconds: number;
+  /** wall-clock seconds of the epoch: training and validation (not the checkpoint writes) */
+  readonly seconds: number;
+  /** samples that could not be decoded and were replaced */
+  readonly skipped: number;
+  readonly skippedSamples: readonly { readonly index: number; readonly reason: string }[];
+}
+
+/** What a checkpoint says about itself. */
+export interface CheckpointMeta {
+  /** epochs completed */
+  readonly epoch: number;
+  readonly stepCount: number;
+  readonly model: string;
+  readonly numClasses: number;
+  readonly classes: readonly string[];
+  /** evaluation transform (no augmentation) */
+  readonly transform: TransformSpec;
+  readonly trainTransform: TransformSpec;
+  /** best validation top-1 so far (this epoch included), null without validation */
+  readonly bestTop1: number | null;
+  readonly bestEpoch: number | null;
+  readonly metrics: EpochMetrics | null;
+  readonly optimizer: Readonly<Record<string, string | number | boolean>>;
+  readonly seed: number;
+  readonly version: string;
+}
+
+export interface LoadedCheckpoint {
+  readonly path: string;
+  readonly meta: CheckpointMeta;
+  /** model state dict entries */
+  readonly modelState: Map<string, HostTensor>;
+  /** optimizer state by `<param>.<slot>` (the TrainingSession's names) */
+  readonly optimizerState: Map<string, Float32Array>;
+}
+
+/**
+ * Writes `<dir>/<name>.safetensors` and `<dir>/<name>.json` atomically.
+ *
+ * @example
+ * saveCheckpoint('runs/a', 'last', model, session.optimizerState(), meta);
+ */
+export function saveCheckpoint(dir: string, name: string, model: Module, optimizerState: ReadonlyMap<string, Float32Array>, meta: CheckpointMeta): string {
+  const tensors: [string, HostTensor][] = [...model.stateDict()];
+  for (const [key, data] of optimizerState) tensors.push([`${OPTIMIZER_PREFIX}${key}`, { dtype: 'float32', shape: [data.length], data }]);
+  const path = join(dir, `${name}.safetensors`);
+  writeSafetensors(path, tensors, encodeMeta(meta));
+  const readable = {
+    format: CHECKPOINT_FORMAT,
+    ...meta,
+    tensors: Object.fromEntries(tensors.map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])),
+  };
+  writeJsonAtomic(join(dir, `${name}.json`), readable);
+  return path;
+}
+
+/**
+ * Writes JSON (pretty-printed) through a temporary file and a rename.
+ *
+ * @example
+ * writeJsonAtomic('runs/a/config.json', { lr: 0.1 });
+ */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+    throw e;
+  }
+}
+
+function encodeMeta(meta: CheckpointMeta): Record<string, string> {
+  return {
+    format: CHECKPOINT_FORMAT,
+    epoch: String(meta.epoch),
+    stepCount: String(meta.stepCount),
+    model: meta.model,
+    numClasses: String(meta.numClasses),
+    classes: JSON.stringify(meta.classes),
+    transform: JSON.stringify(meta.transform),
+    trainTransform: JSON.stringify(meta.trainTransform),
+    bestTop1: JSON.stringify(meta.bestTop1),
+    bestEpoch: JSON.stringify(meta.bestEpoch),
+    metrics: JSON.stringify(meta.metrics),
+    optimizer: JSON.stringify(meta.optimizer),
+    seed: String(meta.seed),
+    version: meta.version,
+  };
+}
+
+function decodeMeta(path: string, m: Record<string, string>): CheckpointMeta {
+  if (m.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${path} is not a Tessera training checkpoint (metadata format ${m.format === undefined ? 'missing' : JSON.stringify(m.format)}, expected ${CHECKPOINT_FORMAT})`);
+  }
+  const json = (key: string): unknown => {
+    try {
+      return JSON.parse(m[key] ?? '');
+    } catch {
+      throw new CheckpointError(`${path}: metadata "${key}" is not valid JSON`);
+    }
+  };
+  const num = (key: string): number => {
+    const v = Number(m[key]);
+    if (m[key] === undefined || !Number.isFinite(v)) throw new CheckpointError(`${path}: metadata "${key}" is missing or not a number`);
+    return v;
+  };
+  const classes = json('classes');
+  if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string')) throw new CheckpointError(`${path}: metadata "classes" is not a list of names`);
+  if (typeof m.model !== 'string' || !m.model) throw new CheckpointError(`${path}: metadata "model" is missing`);
+  return {
+    epoch: num('epoch'),
+    stepCount: num('stepCount'),
+    model: m.model,
+    numClasses: num('numClasses'),
+    classes,
+    transform: json('transform') as TransformSpec,
+    trainTransform: json('trainTransform') as TransformSpec,
+    bestTop1: json('bestTop1') as number | null,
+    bestEpoch: json('bestEpoch') as number | null,
+    metrics: json('metrics') as EpochMetrics | null,
+    optimizer: json('optimizer') as Record<string, string | number | boolean>,
+    seed: num('seed'),
+    version: m.version ?? 'unknown',
+  };
+}
+
+/**
+ * Reads a checkpoint written by `saveCheckpoint`; throws CheckpointError (or SafetensorsError for
+ * a damaged file) with one line naming the file.
+ *
+ * @example
+ * const { meta, modelState } = loadCheckpoint('runs/a/best.safetensors');
+ * model.loadStateDict(modelState);
+ */
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
+  const file = readSafetensors(path);
+  const meta = decodeMeta(path, file.metadata);
+  const modelState = new Map<string, HostTensor>();
+  const optimizerState = new Map<string, Float32Array>();
+  for (const [key, t] of file.tensors) {
+    if (key.startsWith(OPTIMIZER_PREFIX)) {
+      if (!(t.data instanceof Float32Array)) throw new SafetensorsError(path, `optimizer state ${key} is ${t.dtype}, expected float32`);
+      optimizerState.set(key.slice(OPTIMIZER_PREFIX.length), t.data);
+    } else modelState.set(key, t);
+  }
+  return { path, meta, modelState, optimizerState };
+}
+
+/**
+ * The checkpoint file a `--checkpoint`/`--resume` argument names: a file as is, or in a run folder
+ * `best.safetensors` (prefer 'best', falling back to last) or `last.safetensors` (prefer 'last').
+ *
+ * @example
+ * resolveCheckpoint('runs/a', 'best'); // 'runs/a/best.safetensors' (or last when the run never validated)
+ */
+export function resolveCheckpoint(runOrFile: string, prefer: 'best' | 'last'): string {
+  let st;
+  try {
+    st = statSync(runOrFile);
+  } catch {
+    throw new CheckpointError(`${runOrFile} does not exist (expected a run folder or a .safetensors checkpoint)`);
+  }
+  if (!st.isDirectory()) return runOrFile;
+  const order = prefer === 'best' ? ['best', 'last'] : ['last'];
+  for (const name of order) {
+    const p = join(runOrFile, `${name}.safetensors`);
+    if (existsSync(p)) return p;
+  }
+  throw new CheckpointError(`${runOrFile} holds no checkpoint (${order.map((n) => `${n}.safetensors`).join(' or ')}); has it finished an epoch? (if not, delete the folder and start again)`);
+}
+
+/**
+ * Reads a run's config.json (undefined when there is none; CheckpointError when it is not a JSON object).
+ *
+ * @example
+ * readRunConfig('runs/a')?.options; // { model: 'cifar_lenet', epochs: 200, ... }
+ */
+export function readRunConfig(dir: string): Record<string, unknown> | undefined {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new CheckpointError(`${path} is not a valid run configuration (JSON object)`);
+}

@@ -1,5 +1,6 @@
 /**
- * Reading PyTorch checkpoints (src/io/pickle.ts, src/io/pytorch.ts) and `tessera convert`.
+ * Reading PyTorch checkpoints (src/io/pickle.ts, src/io/torch-pickle.ts, src/io/pytorch.ts) and
+ * `tessera convert`.
  *
  * The checkpoints under test/data/checkpoints/ were written once by torch 1.13 with the dev-only
  * make_checkpoints.py; expected.json records their contents (dtype, shape, sum, sampled
@@ -15,7 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '../src/graph/ir.js';
 import { createModel } from '../src/models/index.js';
-import { CheckpointError, ForbiddenGlobalError, PickleValue, TensorRef, unpickle } from '../src/io/pickle.js';
+import { unpickle } from '../src/io/pickle.js';
+import { CheckpointError, ForbiddenGlobalError, PickleValue, TensorRef } from '../src/io/torch-pickle.js';
 import { CheckpointInfo, NOT_A_CHECKPOINT, loadTorchCheckpoint, parseTorchCheckpoint, readTorchCheckpoint } from '../src/io/pytorch.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 

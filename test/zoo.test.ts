@@ -8,15 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { initRng, manualSeed } from '../src/nn/init.js';
-import { Buffer as StateBuffer, Module } from '../src/nn/module.js';
-import { ModelInfo, createModel, listModels } from '../src/models/index.js';
-
-interface ZooCounts {
-  params: number;
-  state_dict_keys: number;
-  buffers: number;
-}
+import { ModelInfo, listModels } from '../src/models/index.js';
+import { ZooCounts, buildWithConstantInit, counts } from '../test-support/zoo-counts.js';
 
 /** the zoo_params.json section for each reference source, and what its configs are built with */
 const SECTIONS: Partial<Record<ModelInfo['source'], { section: string; numClasses: number; inputSize: number }>> = {
@@ -26,29 +19,6 @@ const SECTIONS: Partial<Record<ModelInfo['source'], { section: string; numClasse
 
 const zooPath = fileURLToPath(new URL('../../../shared/fixtures/zoo_params.json', import.meta.url));
 const zoo = existsSync(zooPath) ? (JSON.parse(readFileSync(zooPath, 'utf8')) as Record<string, Record<string, ZooCounts>>) : null;
-
-/** parameter count, state-dict size and buffer elements, as zoo_params.json counts them */
-function counts(model: Module): ZooCounts {
-  const sd = model.stateDict();
-  let buffers = 0;
-  for (const t of sd.values()) if (t instanceof StateBuffer) buffers += t.data.length;
-  return { params: model.parameterCount(), state_dict_keys: sd.size, buffers };
-}
-
-/**
- * Builds with the init generator stubbed to constants: the counts do not depend on the values,
- * and drawing the ~1G random numbers of the big configs (twice for torchvision: the layer default,
- * then its re-init) would take minutes. Other tests build with real random init.
- */
-function buildWithConstantInit(name: string): Module {
-  manualSeed(0);
-  Object.assign(initRng(), { next: () => 0.5, uniform: () => 0, normal: () => 0 });
-  try {
-    return createModel(name);
-  } finally {
-    manualSeed(0); // a fresh, unpatched generator
-  }
-}
 
 /** asserts the registry entry's config and its counts against its zoo_params.json row */
 function assertMatchesZoo(info: ModelInfo, zoo: Record<string, Record<string, ZooCounts>>): void {

@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
+import { unpickle } from './pickle.js';
 import {
   CheckpointError,
   ForbiddenGlobalError,
@@ -28,12 +29,11 @@ import {
   TorchDType,
   describeValue,
   torchPersistentLoad,
-  unpickle,
-} from './pickle.js';
+} from './torch-pickle.js';
 import { float16ToFloat32 } from './safetensors.js';
 
-export { CheckpointError, ForbiddenGlobalError } from './pickle.js';
-export type { TorchDType } from './pickle.js';
+export { CheckpointError, ForbiddenGlobalError } from './torch-pickle.js';
+export type { TorchDType } from './torch-pickle.js';
 
 /** The message for a file that is neither format. */
 export const NOT_A_CHECKPOINT = 'not a PyTorch checkpoint (expected a zip archive or the legacy magic number)';

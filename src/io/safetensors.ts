@@ -334,7 +334,7 @@ function describeFsError(e: unknown): string {
 /**
  * Serializes tensors (in iteration order) to safetensors bytes: compact JSON header padded with
  * spaces to a multiple of 8, `__metadata__` first and only when non-empty, data little-endian.
- * Writes F32, F64, I64, I32, U8 and BOOL; `opts.float16` (F16 output) is not implemented and throws.
+ * Writes F32, F64, I64, I32, U8 and BOOL, one per host dtype; F16 and BF16 are read, never written.
  *
  * @example
  *   const bytes = serializeSafetensors(
@@ -346,12 +346,10 @@ function describeFsError(e: unknown): string {
 export function serializeSafetensors(
   tensors: Iterable<[string, HostTensor]> | Map<string, HostTensor>,
   metadata: Record<string, string> = {},
-  opts: { float16?: boolean } = {},
 ): Uint8Array {
   const fail = (what: string): never => {
     throw new SafetensorsError('<serialize>', what);
   };
-  if (opts.float16) fail('float16 output is not supported; convert to float32 first');
   const parts: string[] = [];
   const metaEntries = Object.entries(metadata);
   for (const [k, v] of metaEntries) {

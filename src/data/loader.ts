@@ -24,6 +24,7 @@ import {
   type BatchTask,
   type FromWorker,
   type PixelPool,
+  type DecodeCache,
   type PreparedBatch,
   type SourceRef,
   type ToWorker,
@@ -43,7 +44,14 @@ export interface DataLoaderOptions {
   readonly workers?: number;
   /** batches being prepared ahead of consumption, per worker (as PyTorch's prefetch_factor); default 2 */
   readonly prefetch?: number;
+  /**
+   * keep decoded file images (size×size, before augmentation) in shared memory so each file is
+   * decoded once rather than every epoch; default: on when that takes at most 1 GiB
+   */
+  readonly decodeCache?: boolean;
 }
+
+const DECODE_CACHE_LIMIT = 1 << 30;
 
 interface WorkerSlot {
   readonly id: number;
@@ -122,6 +130,7 @@ export class DataLoader {
   private readonly slots: WorkerSlot[] = [];
   private readonly pending = new Map<number, PendingTask>();
   private pool: PixelPool | null = null;
+  private cache: DecodeCache | null = null;
   private poolLabels: Int32Array | null = null;
   private nextTaskId = 0;
   private failure: Error | null = null;
@@ -153,9 +162,14 @@ export class DataLoader {
     this.workers = workers;
     this.prefetch = prefetch;
 
+    const per = 3 * opts.transform.size * opts.transform.size;
+    const hasFiles = dataset.length > 0 && dataset.sample(0).source.kind === 'file';
+    if (hasFiles && (opts.decodeCache ?? dataset.length * per <= DECODE_CACHE_LIMIT)) {
+      this.cache = { data: new SharedArrayBuffer(dataset.length * per), state: new SharedArrayBuffer(4 * dataset.length), size: opts.transform.size };
+    }
     if (workers > 0) {
       this.buildPool();
-      const init: WorkerInit = { kind: WORKER_KIND, seed: this.seed, spec: this.transform, pool: this.pool };
+      const init: WorkerInit = { kind: WORKER_KIND, seed: this.seed, spec: this.transform, pool: this.pool, cache: this.cache };
       for (let id = 0; id < workers; id++) this.spawn(id, init);
     }
   }
@@ -247,7 +261,7 @@ export class DataLoader {
       const task: BatchTask = { epoch, first, total: order.length, sources };
       job = inWorker
         ? this.dispatch(task, sourceAt)
-        : { promise: prepareBatch(task, { seed: this.seed, spec: this.transform, pool: null, sourceAt }), taskId: null };
+        : { promise: prepareBatch(task, { seed: this.seed, spec: this.transform, pool: null, cache: this.cache, sourceAt }), taskId: null };
     } catch (err) {
       job = { promise: Promise.reject(err as Error), taskId: null };
     }

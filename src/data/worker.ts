@@ -97,6 +97,17 @@ export interface PixelPool {
   readonly heights: Int32Array;
 }
 
+/**
+ * Decoded file samples shared by every worker: sample i's size×size CHW pixels at i·3·size², and
+ * `state[i]` = 1 once they are there. Files are decoded once, in whichever epoch first needs them;
+ * augmentation still runs per epoch on the cached pixels.
+ */
+export interface DecodeCache {
+  readonly data: SharedArrayBuffer;
+  readonly state: SharedArrayBuffer;
+  readonly size: number;
+}
+
 /** Where a worker finds one sample (with its label): the shared pool, inline pixels or a file. */
 export type SourceRef =
   | { readonly index: number; readonly label: number; readonly kind: 'pool' }
@@ -125,6 +136,8 @@ export interface BatchContext {
   readonly seed: number;
   readonly spec: TransformSpec;
   readonly pool: PixelPool | null;
+  /** decoded file samples, when the loader keeps them */
+  readonly cache?: DecodeCache | null;
   /** the sample at an epoch-order position (used to replace samples that fail to decode) */
   sourceAt(position: number): SourceRef | Promise<SourceRef>;
   /** polled between samples; prepareBatch throws CancelledError once it returns true */
@@ -202,7 +215,7 @@ export async function decodeImageFile(path: string, size: number): Promise<RgbIm
   return fromInterleaved(new Uint8Array(data.buffer, data.byteOffset, data.length), size, size);
 }
 
-async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null): Promise<Decoded> {
+async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null, cache: DecodeCache | null): Promise<Decoded> {
   switch (ref.kind) {
     case 'pool': {
       const off = pool ? pool.offsets[ref.index] : -1;
@@ -216,12 +229,22 @@ async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null): 
         throw new Error(`sample ${ref.index}: a ${ref.width}x${ref.height} RGB image needs ${3 * ref.width * ref.height} bytes, got ${ref.data.length}`);
       }
       return { ok: true, img: { width: ref.width, height: ref.height, data: ref.data } };
-    case 'file':
+    case 'file': {
+      const per = 3 * size * size;
+      const slot = cache && cache.size === size ? new Uint8Array(cache.data, ref.index * per, per) : null;
+      const state = cache ? new Int32Array(cache.state) : null;
+      if (slot && state && Atomics.load(state, ref.index) === 1) return { ok: true, img: { width: size, height: size, data: slot } };
       try {
-        return { ok: true, img: await decodeImageFile(ref.path, size) };
+        const img = await decodeImageFile(ref.path, size);
+        if (slot && state) {
+          slot.set(img.data);
+          Atomics.store(state, ref.index, 1);
+        }
+        return { ok: true, img };
       } catch (e) {
         return { ok: false, reason: `${ref.path}: ${firstLine(e)}` };
       }
+    }
   }
 }
 
@@ -252,7 +275,7 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
   const decode = (ref: SourceRef): Promise<Decoded> => {
     let p = decoded.get(ref.index);
     if (!p) {
-      p = decodeRef(ref, S, ctx.pool);
+      p = decodeRef(ref, S, ctx.pool, ctx.cache ?? null);
       p.catch(() => {}); // awaited below; keeps an early throw from being "unhandled"
       decoded.set(ref.index, p);
     }
@@ -304,6 +327,7 @@ export interface WorkerInit {
   readonly seed: number;
   readonly spec: TransformSpec;
   readonly pool: PixelPool | null;
+  readonly cache: DecodeCache | null;
 }
 
 export type ToWorker =
@@ -337,6 +361,7 @@ function runWorker(port: MessagePort, init: WorkerInit): void {
         seed: init.seed,
         spec: init.spec,
         pool: init.pool,
+        cache: init.cache,
         cancelled: () => cancelled.has(id),
         sourceAt: (position) => {
           const rel = position - task.first;

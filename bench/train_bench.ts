@@ -16,16 +16,13 @@
  * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
  * With --profile the timings include ORT's profiling overhead, so BENCHMARKS.md is not written.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TORCH_MODELS, type TorchResult, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
 import { createModel, modelInfo } from '../src/models/index.js';
-import { sgd } from '../src/optim/sgd.js';
-import { InferenceModel } from '../src/runtime/inference.js';
 import { ort } from '../src/runtime/ort.js';
-import { TrainingSession } from '../src/runtime/training-session.js';
 
 // ---------------------------------------------------------------- arguments
 
@@ -92,64 +89,6 @@ function repoRoot(): string {
   }
 }
 
-/** mulberry32: a small seeded generator, so every run feeds the same batch. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomBatch(shape: readonly number[], classes: number, seed = 0): { images: Float32Array; labels: BigInt64Array } {
-  const r = rng(seed);
-  const images = new Float32Array(shape.reduce((x, y) => x * y, 1));
-  for (let i = 0; i < images.length; i += 2) {
-    // Box-Muller: standard normal pixels, like torch.randn
-    const u = Math.max(r(), 1e-12);
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    images[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < images.length) images[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  const labels = new BigInt64Array(shape[0]);
-  for (let i = 0; i < labels.length; i++) labels[i] = BigInt(Math.floor(r() * classes));
-  return { images, labels };
-}
-
-interface Timing {
-  imagesPerSec: number;
-  totalSec: number;
-  stepMs: number[];
-}
-
-async function measure(label: string, a: Args, step: () => Promise<unknown>): Promise<Timing> {
-  for (let i = 0; i < a.warmup; i++) {
-    const t0 = performance.now();
-    await step();
-    console.log(`[tessera] ${label} warmup ${i + 1}/${a.warmup}: ${(performance.now() - t0).toFixed(1)} ms`);
-  }
-  const stepMs: number[] = [];
-  const start = performance.now();
-  for (let i = 0; i < a.steps; i++) {
-    const t0 = performance.now();
-    await step();
-    stepMs.push(performance.now() - t0);
-    console.log(`[tessera] ${label} step ${i + 1}/${a.steps}: ${stepMs[i].toFixed(1)} ms`);
-  }
-  const totalSec = (performance.now() - start) / 1000;
-  return { imagesPerSec: (a.steps * a.batch) / totalSec, totalSec, stepMs };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 const fmt = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
 const ratio = (x: number, y: number | null | undefined): string => (y ? `${(x / y).toFixed(2)}x` : 'n/a');
 
@@ -203,39 +142,8 @@ function findProfile(dir: string, prefix: string): string | null {
 
 // ---------------------------------------------------------------- PyTorch
 
-interface TorchResult {
-  trainImagesPerSec: number;
-  inferImagesPerSec: number;
-  torch: string;
-  threads: number;
-  blas: string;
-}
-
-const TORCH_MODELS: Record<string, string> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet' };
-
 function runTorch(a: Args, root: string): { result: TorchResult | null; note: string; command: string | null } {
-  const torchModel = TORCH_MODELS[a.model];
-  if (!torchModel) return { result: null, note: `no PyTorch counterpart in bench/torch_bench.py for ${a.model} (only ${Object.keys(TORCH_MODELS).join(', ')}); PyTorch skipped`, command: null };
-  const script = join(root, 'bench', 'torch_bench.py');
-  const pyArgs = [script, '--model', torchModel, '--batch', String(a.batch), '--threads', String(a.threads), '--steps', String(a.steps), '--warmup', String(a.warmup), '--json'];
-  const command = `${a.python} bench/torch_bench.py ${pyArgs.slice(1).join(' ')}`;
-  if (!existsSync(a.python)) return { result: null, note: `${a.python} not found; PyTorch skipped, Tessera reported alone`, command };
-  console.log(`\nrunning PyTorch: ${command}`);
-  // progress (stderr) streams through; stdout carries the JSON
-  const child = spawnSync(a.python, pyArgs, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (child.error) return { result: null, note: `could not run ${a.python}: ${child.error.message}; PyTorch skipped`, command };
-  if (child.status !== 0) {
-    const why = child.status === 1 ? ' (is torch installed for this Python?)' : '';
-    return { result: null, note: `torch_bench.py exited with ${child.status ?? child.signal}${why}; PyTorch skipped, Tessera reported alone`, command };
-  }
-  const line = child.stdout.trim().split('\n').pop() ?? '';
-  try {
-    const r = JSON.parse(line) as TorchResult;
-    if (typeof r.trainImagesPerSec !== 'number' || typeof r.inferImagesPerSec !== 'number') throw new Error('missing fields');
-    return { result: r, note: '', command };
-  } catch (e) {
-    return { result: null, note: `could not parse torch_bench.py output (${(e as Error).message}): ${line.slice(0, 200)}`, command };
-  }
+  return runTorchBench({ ...a, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
 }
 
 // ---------------------------------------------------------------- machine
@@ -301,36 +209,18 @@ async function main(): Promise<void> {
   let profileDir: string | null = null;
   const profileName = 'tessera-train';
   if (a.profile) profileDir = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
-  let t0 = performance.now();
-  const session = await TrainingSession.create(model, {
-    inputShape,
-    optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4, nesterov: true }),
-    threads: a.threads,
-    profilePrefix: profileDir ? join(profileDir, profileName) : undefined,
-  });
-  const trainBuildSec = (performance.now() - t0) / 1000;
-  console.log(`training session built in ${trainBuildSec.toFixed(2)} s`);
-  let lastLoss = NaN;
-  const train = await measure('train', a, async () => {
-    lastLoss = (await session.step(images, labels, 0.1)).loss;
-  });
+  const profilePrefix = profileDir ? join(profileDir, profileName) : undefined;
+  const bench = { inputShape, images, labels, threads: a.threads, steps: a.steps, warmup: a.warmup, log: console.log };
+  const { timing: train, buildSec: trainBuildSec, lastLoss } = await measureTraining(model, { ...bench, profilePrefix });
   console.log(`[tessera] last loss ${lastLoss.toFixed(4)}`);
   let profileLines: string[] = [];
   if (profileDir) {
-    session.session.endProfiling();
     const file = findProfile(profileDir, profileName);
     profileLines = file ? summarizeProfile(file, a.warmup + a.steps) : [`no ORT profile found in ${profileDir}`];
   }
-  await session.release();
 
   // ---- inference (built after training, so it bakes in the trained weights; any weights do)
-  t0 = performance.now();
-  const net = await InferenceModel.create(model, { inputShape, threads: a.threads });
-  const inferBuildSec = (performance.now() - t0) / 1000;
-  console.log(`inference model built in ${inferBuildSec.toFixed(2)} s`);
-  const input = { dtype: 'float32' as const, shape: inputShape, data: images };
-  const infer = await measure('infer', a, () => net.run(input));
-  await net.release();
+  const { timing: infer, buildSec: inferBuildSec } = await measureInference(model, bench);
 
   // ---- PyTorch, strictly after Tessera
   let torch: TorchResult | null = null;

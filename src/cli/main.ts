@@ -46,6 +46,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'classify images with a training checkpoint (top-k softmax probabilities)',
     run: async (argv) => (await import('./predict.js')).predictCommand(argv),
   },
+  bench: {
+    summary: 'measure training, inference and data loader throughput (images/s) and peak memory',
+    run: async (argv) => (await import('./bench.js')).benchCommand(argv),
+  },
 };
 
 /** Usage text of `tessera` itself. */

@@ -91,18 +91,18 @@ test('state-dict keys follow the references', () => {
 
 test('constructors from JSON', () => {
   const out = (m: Module) => (m.stateDict().get('linear.bias') ?? m.stateDict().get('classifier.bias'))!.shape[0];
-  assert.equal(out(createFromConstructor('VGG', { vggName: 'VGG11', numClasses: 7 })), 7);
-  assert.throws(() => createFromConstructor('VGG', {}), /vggName is required/);
-  assert.throws(() => createFromConstructor('VGG', { vggName: 'VGG12' }), /unknown vggName/);
-  assert.equal(out(createFromConstructor('PreActResNet', { block: 'PreActBottleneck', numBlocks: [1, 1, 1, 1], numClasses: 3 })), 3);
-  assert.throws(() => createFromConstructor('PreActResNet', { block: 'Basic' }), /PreActBlock/);
-  assert.equal(out(createFromConstructor('DenseNet', { nblocks: [1, 1, 1, 1], growthRate: 4, numClasses: 5 })), 5);
-  assert.equal(out(createFromConstructor('ResNeXt', { numBlocks: [1, 1, 1], cardinality: 2, bottleneckWidth: 4 })), 10);
-  assert.equal(out(createFromConstructor('DPN', { cfg: { inPlanes: [32, 32, 32, 32], outPlanes: [8, 8, 8, 8], numBlocks: [1, 1, 1, 1], denseDepth: [4, 4, 4, 4] } })), 10);
-  assert.throws(() => createFromConstructor('DPN', {}), /cfg is required/);
-  assert.equal(out(createFromConstructor('densenet_cifar', { numClasses: 4 })), 4);
-  assert.throws(() => createFromConstructor('MobileNet', { width: 1 }), /unknown argument\(s\) width/);
-  assert.equal(out(createFromConstructor('GoogLeNet', { numClasses: 2 })), 2);
+  assert.equal(out(createFromConstructor('VGG', { vggName: 'VGG11', numClasses: 7 }, 'pytorch-cifar')), 7);
+  assert.throws(() => createFromConstructor('VGG', {}, 'pytorch-cifar'), /vggName is required/);
+  assert.throws(() => createFromConstructor('VGG', { vggName: 'VGG12' }, 'pytorch-cifar'), /unknown vggName/);
+  assert.equal(out(createFromConstructor('PreActResNet', { block: 'PreActBottleneck', numBlocks: [1, 1, 1, 1], numClasses: 3 }, 'pytorch-cifar')), 3);
+  assert.throws(() => createFromConstructor('PreActResNet', { block: 'Basic' }, 'pytorch-cifar'), /PreActBlock/);
+  assert.equal(out(createFromConstructor('DenseNet', { nblocks: [1, 1, 1, 1], growthRate: 4, numClasses: 5 }, 'pytorch-cifar')), 5);
+  assert.equal(out(createFromConstructor('ResNeXt', { numBlocks: [1, 1, 1], cardinality: 2, bottleneckWidth: 4 }, 'pytorch-cifar')), 10);
+  assert.equal(out(createFromConstructor('DPN', { cfg: { inPlanes: [32, 32, 32, 32], outPlanes: [8, 8, 8, 8], numBlocks: [1, 1, 1, 1], denseDepth: [4, 4, 4, 4] } }, 'pytorch-cifar')), 10);
+  assert.throws(() => createFromConstructor('DPN', {}, 'pytorch-cifar'), /cfg is required/);
+  assert.equal(out(createFromConstructor('densenet_cifar', { numClasses: 4 }, 'pytorch-cifar')), 4);
+  assert.throws(() => createFromConstructor('MobileNet', { width: 1 }, 'pytorch-cifar'), /unknown argument\(s\) width/);
+  assert.equal(out(createFromConstructor('GoogLeNet', { numClasses: 2 }, 'pytorch-cifar')), 2);
 });
 
 test('densenet_cifar matches the pc_densenet_cifar fixture', async (t) => {

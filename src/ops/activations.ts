@@ -5,7 +5,7 @@
  * PyTorch's backward kernels.
  */
 import { TensorType, Value } from '../graph/ir.js';
-import { defineOp } from './registry.js';
+import { Emitter, defineOp } from './registry.js';
 import { isFloat } from './shape-rules.js';
 import { add, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
 
@@ -92,10 +92,21 @@ const geluOp = defineOp({
 /** exact (erf) GELU, torch.nn.functional.gelu's default */
 export const gelu = (x: Value): Value => geluOp([x], {})[0];
 
+/** ORT's HardSigmoid/HardSwish kernels are float32-only: in double, clip(x/6 + 1/2, 0, 1) */
+function emitHardSigmoidF64(e: Emitter, x: string, y: string): void {
+  const [scaled, shifted] = [e.tmp('hs'), e.tmp('hs')];
+  e.node('Mul', [x, e.scalar(1 / 6, 'float64')], [scaled]);
+  e.node('Add', [scaled, e.scalar(0.5, 'float64')], [shifted]);
+  e.node('Clip', [shifted, e.scalar(0, 'float64'), e.scalar(1, 'float64')], [y]);
+}
+
 const hardsigmoidOp = defineOp({
   type: 'HardSigmoid',
   infer: floatInfer,
-  emit: (e, ins, outs) => e.node('HardSigmoid', ins, outs, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }),
+  emit: (e, ins, outs, _a, node) => {
+    if (node.inputs[0].dtype === 'float64') emitHardSigmoidF64(e, ins[0], outs[0]);
+    else e.node('HardSigmoid', ins, outs, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
+  },
   // PyTorch: g/6 where -3 < x < 3, else 0
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
@@ -110,7 +121,12 @@ export const hardsigmoid = (x: Value): Value => hardsigmoidOp([x], {})[0];
 const hardswishOp = defineOp({
   type: 'HardSwish',
   infer: floatInfer,
-  emit: (e, ins, outs) => e.node('HardSwish', ins, outs),
+  emit: (e, ins, outs, _a, node) => {
+    if (node.inputs[0].dtype !== 'float64') return e.node('HardSwish', ins, outs);
+    const hs = e.tmp('hardsigmoid');
+    emitHardSigmoidF64(e, ins[0], hs);
+    e.node('Mul', [ins[0], hs], outs);
+  },
   // PyTorch's hardswish_backward: 0 for x < -3, g·(2x+3)/6 for x <= 3, else g
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];

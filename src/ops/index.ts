@@ -11,3 +11,4 @@ export * from './conv.js';
 export * from './pool.js';
 export * from './batchnorm.js';
 export * from './linalg.js';
+export * from './random.js';

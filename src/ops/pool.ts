@@ -6,7 +6,7 @@ import { Value, sizeOf } from '../graph/ir.js';
 import { constant, hostTensor, scalar } from '../graph/constants.js';
 import { defineOp } from './registry.js';
 import { expectRank, windowOut } from './shape-rules.js';
-import { expand, reshape } from './shape.js';
+import { concat, expand, reduceMean, reshape, slice } from './shape.js';
 import { div, mul, onnxDtypeCode } from './elementwise.js';
 import { convTranspose } from './conv.js';
 import { emitConvF64 } from './conv-im2col.js';
@@ -186,12 +186,31 @@ export function avgPool2d(x: Value, kernel: number | readonly number[], opts: Po
 /** mean over all spatial positions, keeping them as size-1 dims */
 export const globalAvgPool = (x: Value): Value => globalAvgPoolOp([x], {})[0];
 
-/** torch.nn.functional.adaptive_avg_pool2d for outputs that divide the input evenly (and 1x1) */
+/**
+ * torch.nn.functional.adaptive_avg_pool2d for any output size: one AveragePool where the output
+ * divides the input, otherwise each output cell averages PyTorch's bin
+ * [floor(i·n/out), ceil((i+1)·n/out)), separably (rows, then columns) with Slice, ReduceMean and
+ * Concat — so an input smaller than the output (1×1 → 6×6) replicates as in PyTorch.
+ */
 export function adaptiveAvgPool2d(x: Value, size: number | readonly number[]): Value {
   const [oh, ow] = pair(size, []);
   if (oh === 1 && ow === 1) return globalAvgPool(x);
   const [h, w] = [x.shape[2], x.shape[3]];
-  if (h % oh || w % ow) throw new Error(`adaptiveAvgPool2d: input ${h}x${w} is not a multiple of output ${oh}x${ow}`);
   if (h === oh && w === ow) return x;
-  return avgPool2d(x, [h / oh, w / ow]);
+  if (h % oh === 0 && w % ow === 0) return avgPool2d(x, [h / oh, w / ow]);
+  return adaptiveAxis(adaptiveAxis(x, 2, oh), 3, ow);
+}
+
+/** averages PyTorch's adaptive bins along one spatial axis */
+function adaptiveAxis(x: Value, axis: number, out: number): Value {
+  const n = x.shape[axis];
+  if (n === out) return x;
+  const parts: Value[] = [];
+  for (let i = 0; i < out; i++) {
+    const start = Math.floor((i * n) / out);
+    const end = Math.ceil(((i + 1) * n) / out);
+    const s = slice(x, [axis], [start], [end]);
+    parts.push(end - start === 1 ? s : reduceMean(s, [axis], true));
+  }
+  return concat(parts, axis);
 }

@@ -6,6 +6,7 @@
 import { HostTensor } from '../graph/ir.js';
 import { Module } from '../nn/module.js';
 import { Dropout } from '../nn/layers.js';
+import { StochasticDepth } from '../nn/stochastic.js';
 import { readSafetensors, SafetensorsFile } from '../io/safetensors.js';
 import { buildStepGraph } from '../runtime/step-graph.js';
 import { InferenceModel } from '../runtime/inference.js';
@@ -39,12 +40,12 @@ export function fixtureStateDict(f: SafetensorsFile): Map<string, HostTensor> {
 }
 
 /**
- * Sets every Dropout's probability, and every numeric `dropConnectRate` (drop-connect / stochastic
+ * Sets every Dropout's and StochasticDepth's probability, and every numeric `dropConnectRate` (drop-connect / stochastic
  * depth), to zero (the fixtures' train-mode outputs are computed so).
  */
 export function disableDropout(model: Module): void {
   for (const [, m] of model.namedModules()) {
-    if (m instanceof Dropout) m.p = 0;
+    if (m instanceof Dropout || m instanceof StochasticDepth) m.p = 0;
     else if (typeof (m as { dropConnectRate?: unknown }).dropConnectRate === 'number') Object.assign(m, { dropConnectRate: 0 });
   }
 }

@@ -49,6 +49,7 @@ import {
   transpose,
   where,
 } from '../../src/ops/index.js';
+import { bernoulliMask, stochasticDepth } from '../../src/ops/random.js';
 import { GradCase, RunResult, assertClose, uniform, valuesOf } from '../gradcheck.js';
 import { bits, labels, nonZero, positive } from './common.js';
 
@@ -358,6 +359,52 @@ export const elementwiseCases: GradCase[] = [
         assert.ok(kept > 0.4 && kept < 0.6, `kept fraction ${kept}`);
         assertClose(valuesOf(r.outputs[0]), x.map((v, i) => v * mask[i] * 2), 'y', 1e-6);
         assertClose(valuesOf(r.grads[0]!), rw.map((w, i) => w * mask[i] * 2), 'dx', 1e-6);
+      },
+    }),
+  ),
+  // ---- random.ts ----
+  // random: no finite differences; the mask is 0/1 at about the right rate and its rule gives no gradient
+  ...(['float32', 'float64'] as const).map(
+    (dtype): GradCase => ({
+      op: 'BernoulliMask',
+      name: `BernoulliMask p=0.3 [40, 50] (${dtype}): 0/1 values, kept fraction about 0.7, no gradient`,
+      noGrad: true,
+      inputs: [],
+      build: () => bernoulliMask([40, 50], 0.3, dtype),
+      check: (r) => {
+        assert.equal(r.outputs[0].dtype, dtype);
+        assert.deepEqual(r.outputs[0].shape, [40, 50]);
+        const mask = valuesOf(r.outputs[0]);
+        assert.ok(mask.every((m) => m === 0 || m === 1), 'mask values are 0 or 1');
+        const kept = mask.filter((m) => m === 1).length / mask.length;
+        assert.ok(kept > 0.65 && kept < 0.75, `kept fraction ${kept}`);
+      },
+    }),
+  ),
+  ...(['row', 'batch'] as const).map(
+    (mode): GradCase => ({
+      op: 'stochasticDepth',
+      name: `stochasticDepth p=0.5 mode=${mode} (float64): y and dX from the noise of the same run`,
+      fd: false,
+      inputs: [{ shape: [64, 2, 3], dtype: 'float64', gen: nonZero }],
+      wrt: [0],
+      build: ([x]) => {
+        const y = stochasticDepth(x, 0.5, mode, true);
+        return [y, y.node!.inputs[1]];
+      },
+      check: (r) => {
+        const x = valuesOf(r.inputs[0]);
+        const noise = valuesOf(r.outputs[1]);
+        assert.deepEqual(r.outputs[1].shape, mode === 'row' ? [64, 1, 1] : [1, 1, 1]);
+        assert.ok(noise.every((v) => v === 0 || v === 2), 'noise is 0 or 1/(1-p)');
+        if (mode === 'row') {
+          const kept = noise.filter((v) => v > 0).length / noise.length;
+          assert.ok(kept > 0.25 && kept < 0.75, `kept fraction ${kept}`);
+        }
+        const at = (i: number) => noise[mode === 'row' ? Math.floor(i / 6) : 0];
+        const rw = valuesOf(r.weights[0]!);
+        assertClose(valuesOf(r.outputs[0]), x.map((v, i) => v * at(i)), 'y', 1e-12);
+        assertClose(valuesOf(r.grads[0]!), rw.map((w, i) => w * at(i)), 'dx', 1e-12);
       },
     }),
   ),

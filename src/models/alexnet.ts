@@ -1,0 +1,95 @@
+/**
+ * torchvision's AlexNet (the "one weird trick" variant torchvision ships): same constructor
+ * arguments (camelCase), same attribute names, hence the same `state_dict()` keys
+ * (`features.0.weight`, ..., `classifier.6.bias`), and the same initialization (PyTorch's layer
+ * defaults: torchvision does not re-initialize AlexNet).
+ *
+ * @example
+ * import { AlexNet } from './alexnet.js';
+ * const net = new AlexNet({ numClasses: 10 });
+ * createModel('alexnet');
+ * createFromConstructor('AlexNet', { numClasses: 10, dropout: 0.3 }, 'torchvision');
+ */
+import { Value } from '../graph/ir.js';
+import { flatten } from '../ops/shape.js';
+import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
+import { Module, Sequential } from '../nn/module.js';
+import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+
+// ---- model -----------------------------------------------------------------------------------
+
+export interface AlexNetOptions {
+  numClasses?: number;
+  dropout?: number;
+}
+
+/** torchvision.models.AlexNet */
+export class AlexNet extends Module {
+  features: Sequential;
+  /** AdaptiveAvgPool2d((6, 6)); any output size works (small inputs replicate, as in PyTorch) */
+  avgpool: AdaptiveAvgPool2d;
+  classifier: Sequential;
+
+  constructor(opts: AlexNetOptions = {}) {
+    super();
+    const dropout = opts.dropout ?? 0.5;
+    this.features = new Sequential(
+      new Conv2d(3, 64, 11, { stride: 4, padding: 2 }),
+      new ReLU(),
+      new MaxPool2d(3, { stride: 2 }),
+      new Conv2d(64, 192, 5, { padding: 2 }),
+      new ReLU(),
+      new MaxPool2d(3, { stride: 2 }),
+      new Conv2d(192, 384, 3, { padding: 1 }),
+      new ReLU(),
+      new Conv2d(384, 256, 3, { padding: 1 }),
+      new ReLU(),
+      new Conv2d(256, 256, 3, { padding: 1 }),
+      new ReLU(),
+      new MaxPool2d(3, { stride: 2 }),
+    );
+    this.avgpool = new AdaptiveAvgPool2d([6, 6]);
+    this.classifier = new Sequential(
+      new Dropout(dropout),
+      new Linear(256 * 6 * 6, 4096),
+      new ReLU(),
+      new Dropout(dropout),
+      new Linear(4096, 4096),
+      new ReLU(),
+      new Linear(4096, opts.numClasses ?? 1000),
+    );
+  }
+
+  forward(x: Value): Value {
+    x = this.avgpool.call(this.features.call(x));
+    return this.classifier.call(flatten(x, 1));
+  }
+}
+
+// ---- configs and registration ----------------------------------------------------------------
+
+const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
+const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
+
+function fromJson(name: string, args: JsonArgs): AlexNet {
+  checkArgs(name, args, ['numClasses', 'dropout']);
+  return new AlexNet({
+    numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
+    dropout: arg(args, 'dropout', 0.5, isProbability, 'a number in [0, 1)'),
+  });
+}
+
+registerModel({
+  name: 'alexnet',
+  family: 'alexnet',
+  inputSize: 224,
+  numClasses: 1000,
+  year: 2014,
+  paper: 'One weird trick for parallelizing convolutional neural networks',
+  source: 'torchvision',
+  reference: 'alexnet',
+  create: ({ numClasses }) => new AlexNet({ numClasses: numClasses ?? 1000 }),
+});
+
+registerConstructor({ name: 'AlexNet', source: 'torchvision', fromJson: (args) => fromJson('AlexNet', args) });
+registerConstructor({ name: 'alexnet', source: 'torchvision', fromJson: (args) => fromJson('alexnet', args) });

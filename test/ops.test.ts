@@ -25,6 +25,7 @@ import { Dt } from '../test-support/cases/common.js';
 import { elementwiseCases } from '../test-support/cases/elementwise.js';
 import { convCases, convTransposeCases, convWeightGradCase, convWeightGradCases, convWeightGradSpecs } from '../test-support/cases/conv.js';
 import { batchNormCases, linalgCases, poolCases, scatterGatherCases } from '../test-support/cases/pool-norm-linalg.js';
+import { layerNormCases } from '../test-support/cases/layernorm.js';
 
 /**
  * The gradient-check table, keyed by `op` (the registered op type a case covers, or a composite's
@@ -43,6 +44,8 @@ export const gradCases: GradCase[] = [
   ...batchNormCases,
   ...linalgCases,
   ...scatterGatherCases,
+  // layernorm.ts
+  ...layerNormCases,
 ];
 
 test('every registered op has a gradient-check case', () => {

@@ -30,3 +30,5 @@ export * as googlenet from './googlenet.js';
 export * as inception from './inception.js';
 export * as mobilenetv3 from './mobilenetv3.js';
 export * as efficientnet from './efficientnet.js';
+export * as vit from './vit.js';
+export * as convnext from './convnext.js';

@@ -7,7 +7,7 @@
 import { TensorType, Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { isFloat } from './shape-rules.js';
-import { add, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
+import { add, emitErf, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
 
 function floatInfer([x]: readonly TensorType[]): TensorType[] {
   if (!isFloat(x.dtype)) throw new Error(`needs a float input, got ${x.dtype}`);
@@ -74,7 +74,7 @@ const geluOp = defineOp({
     const dtype = node.inputs[0].dtype;
     const [d, f, a, m] = [e.tmp('gelu_div'), e.tmp('gelu_erf'), e.tmp('gelu_add'), e.tmp('gelu_mul')];
     e.node('Div', [ins[0], e.scalar(Math.SQRT2, dtype)], [d]);
-    e.node('Erf', [d], [f]);
+    emitErf(e, d, f, dtype);
     e.node('Add', [f, e.scalar(1, dtype)], [a]);
     e.node('Mul', [ins[0], a], [m]);
     e.node('Mul', [m, e.scalar(0.5, dtype)], outs);

@@ -66,11 +66,23 @@ export const sub = (a: Operand, b: Operand): Value => subOp(operands(a, b), {})[
 export const mul = (a: Operand, b: Operand): Value => mulOp(operands(a, b), {})[0];
 export const div = (a: Operand, b: Operand): Value => divOp(operands(a, b), {})[0];
 
-function unary(type: string, grad: (n: Node, g: Value) => Value) {
+/**
+ * Erf as ONNX nodes. ORT's CPU provider has no double Erf kernel, so float64 graphs evaluate this
+ * one function in float32 (relative error about 6e-8, far inside any parity tolerance).
+ */
+export function emitErf(e: Emitter, x: string, y: string, dtype: DType): void {
+  if (dtype !== 'float64') return e.node('Erf', [x], [y]);
+  const [x32, y32] = [e.tmp('erf_in'), e.tmp('erf_out')];
+  e.node('Cast', [x], [x32], { to: 1 });
+  e.node('Erf', [x32], [y32]);
+  e.node('Cast', [y32], [y], { to: 11 });
+}
+
+function unary(type: string, grad: (n: Node, g: Value) => Value, emit: (e: Emitter, ins: readonly string[], outs: readonly string[], node: Node) => void = simple(type)) {
   const op = defineOp({
     type,
     infer: unaryInfer,
-    emit: simple(type),
+    emit: (e, ins, outs, _a, node) => emit(e, ins, outs, node),
     grad: (n, [g], { needs }) => [needs[0] && g ? grad(n, g) : null],
   });
   return (x: Value): Value => op([x], {})[0];
@@ -86,10 +98,14 @@ export const sigmoid = unary('Sigmoid', (n, g) => {
   const y = n.outputs[0];
   return mul(g, mul(y, sub(1, y)));
 });
-export const erf = unary('Erf', (n, g) => {
-  const x = n.inputs[0];
-  return mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)));
-});
+export const erf = unary(
+  'Erf',
+  (n, g) => {
+    const x = n.inputs[0];
+    return mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)));
+  },
+  (e, ins, outs, node) => emitErf(e, ins[0], outs[0], node.inputs[0].dtype),
+);
 export const abs = unary('Abs', (n, g) => mul(g, sign(n.inputs[0])));
 
 const signOp = defineOp({

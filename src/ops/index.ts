@@ -12,3 +12,4 @@ export * from './pool.js';
 export * from './batchnorm.js';
 export * from './linalg.js';
 export * from './random.js';
+export * from './layernorm.js';

@@ -1,0 +1,279 @@
+/**
+ * torchvision's VisionTransformer (`vit_b_16`, `vit_b_32`, `vit_l_16`, `vit_l_32`): same
+ * constructor arguments (camelCase), attribute names, hence `state_dict()` keys (`class_token`,
+ * `conv_proj.weight`, `encoder.pos_embedding`,
+ * `encoder.layers.encoder_layer_0.self_attention.in_proj_weight`, `…mlp.0.weight`, `…mlp.3.weight`,
+ * `encoder.ln.weight`, `heads.head.weight`), and initialization. Self-attention is
+ * torch.nn.MultiheadAttention (batch_first, packed in-projection) with scaled dot-product
+ * attention composed of MatMul / Softmax.
+ *
+ * @example
+ * createModel('vit_b_16', { numClasses: 10 });
+ * createFromConstructor('VisionTransformer', { imageSize: 32, patchSize: 8, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64, numClasses: 10 });
+ */
+import { Value } from '../graph/ir.js';
+import { add, mul } from '../ops/elementwise.js';
+import { matmul } from '../ops/linalg.js';
+import { softmax } from '../ops/softmax.js';
+import { concat, expand, reshape, slice, split, transpose } from '../ops/shape.js';
+import { fans, normal, uniform } from '../nn/init.js';
+import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
+import { LayerNorm } from '../nn/norm.js';
+import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
+import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+
+/** nn.init.xavier_uniform_ */
+const xavierUniform = (shape: readonly number[]): Float32Array => {
+  const { fanIn, fanOut } = fans(shape);
+  return uniform(shape, Math.sqrt(6 / (fanIn + fanOut)));
+};
+
+/** torchvision's default norm layer: partial(nn.LayerNorm, eps=1e-6) */
+const layerNorm = (dim: number): LayerNorm => new LayerNorm(dim, { eps: 1e-6 });
+
+// ---- attention -------------------------------------------------------------------------------
+
+/**
+ * torch.nn.MultiheadAttention(embedDim, numHeads, dropout, batch_first=True) used as
+ * self-attention (query = key = value) without masks: state `in_proj_weight` [3D, D],
+ * `in_proj_bias` [3D], `out_proj.weight` [D, D], `out_proj.bias` [D], initialized as PyTorch
+ * does (xavier_uniform_ in-projection, zero biases, the out-projection's Linear default weight).
+ */
+export class MultiheadAttention extends Module {
+  in_proj_weight: Parameter;
+  in_proj_bias: Parameter;
+  out_proj: Linear;
+  /** dropout on the attention weights (torch's `dropout` argument) */
+  attnDropout: Dropout;
+  readonly headDim: number;
+
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    dropout = 0,
+  ) {
+    super();
+    this.headDim = Math.floor(embedDim / numHeads);
+    if (this.headDim * numHeads !== embedDim) throw new Error(`MultiheadAttention: embed_dim ${embedDim} must be divisible by num_heads ${numHeads}`);
+    this.in_proj_weight = new Parameter(xavierUniform([3 * embedDim, embedDim]), [3 * embedDim, embedDim]);
+    this.in_proj_bias = new Parameter(new Float32Array(3 * embedDim), [3 * embedDim]);
+    this.out_proj = new Linear(embedDim, embedDim);
+    this.out_proj.bias!.data.fill(0);
+    this.attnDropout = new Dropout(dropout);
+  }
+
+  /** self-attention over x [N, L, D] (batch first) → [N, L, D] */
+  forward(x: Value): Value {
+    if (x.rank !== 3 || x.shape[2] !== this.embedDim) throw new Error(`MultiheadAttention: expected [batch, seq, ${this.embedDim}], got [${x.shape}]`);
+    const [n, l] = x.shape;
+    const [h, hd, d] = [this.numHeads, this.headDim, this.embedDim];
+    const qkv = add(matmul(x, transpose(tensorValue(this.in_proj_weight), [1, 0])), tensorValue(this.in_proj_bias));
+    // [N, L, D] → [N, H, L, hd] per projection
+    const heads = split(qkv, 2, [d, d, d]).map((t) => transpose(reshape(t, [n, l, h, hd]), [0, 2, 1, 3]));
+    const [q, k, v] = heads;
+    // scaled dot-product attention (torch scales q by 1/√head_dim before the product)
+    const scores = matmul(mul(q, 1 / Math.sqrt(hd)), transpose(k, [0, 1, 3, 2]));
+    const attn = this.attnDropout.call(softmax(scores, -1));
+    const out = reshape(transpose(matmul(attn, v), [0, 2, 1, 3]), [n, l, d]);
+    return this.out_proj.call(out);
+  }
+}
+
+// ---- encoder ---------------------------------------------------------------------------------
+
+/** torchvision's MLPBlock: Linear, GELU, Dropout, Linear, Dropout (keys `0.*` and `3.*`) */
+export function mlpBlock(inDim: number, mlpDim: number, dropout: number): Sequential {
+  const block = new Sequential(new Linear(inDim, mlpDim), new GELU(), new Dropout(dropout), new Linear(mlpDim, inDim), new Dropout(dropout));
+  for (const [, m] of block.namedModules()) {
+    if (m instanceof Linear) {
+      m.weight.data = xavierUniform(m.weight.shape);
+      if (m.bias) m.bias.data = normal(m.bias.shape, 1e-6);
+    }
+  }
+  return block;
+}
+
+/** torchvision's EncoderBlock: pre-norm self-attention and MLP, each with a residual */
+export class EncoderBlock extends Module {
+  ln_1: LayerNorm;
+  self_attention: MultiheadAttention;
+  dropout: Dropout;
+  ln_2: LayerNorm;
+  mlp: Sequential;
+
+  constructor(numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number) {
+    super();
+    this.ln_1 = layerNorm(hiddenDim);
+    this.self_attention = new MultiheadAttention(hiddenDim, numHeads, attentionDropout);
+    this.dropout = new Dropout(dropout);
+    this.ln_2 = layerNorm(hiddenDim);
+    this.mlp = mlpBlock(hiddenDim, mlpDim, dropout);
+  }
+
+  forward(input: Value): Value {
+    if (input.rank !== 3) throw new Error(`EncoderBlock: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
+    const x = add(this.dropout.call(this.self_attention.call(this.ln_1.call(input))), input);
+    return add(x, this.mlp.call(this.ln_2.call(x)));
+  }
+}
+
+/** torchvision's Encoder: learned position embedding, dropout, `encoder_layer_{i}` blocks, final LayerNorm */
+export class Encoder extends Module {
+  pos_embedding: Parameter;
+  dropout: Dropout;
+  layers: Sequential;
+  ln: LayerNorm;
+
+  constructor(seqLength: number, numLayers: number, numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number) {
+    super();
+    this.pos_embedding = new Parameter(normal([1, seqLength, hiddenDim], 0.02), [1, seqLength, hiddenDim]);
+    this.dropout = new Dropout(dropout);
+    this.layers = Sequential.named(Array.from({ length: numLayers }, (_, i): [string, Module] => [`encoder_layer_${i}`, new EncoderBlock(numHeads, hiddenDim, mlpDim, dropout, attentionDropout)]));
+    this.ln = layerNorm(hiddenDim);
+  }
+
+  forward(input: Value): Value {
+    if (input.rank !== 3) throw new Error(`Encoder: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
+    const x = add(input, tensorValue(this.pos_embedding));
+    return this.ln.call(this.layers.call(this.dropout.call(x)));
+  }
+}
+
+// ---- model -----------------------------------------------------------------------------------
+
+export interface VisionTransformerOptions {
+  imageSize: number;
+  patchSize: number;
+  numLayers: number;
+  numHeads: number;
+  hiddenDim: number;
+  mlpDim: number;
+  dropout?: number;
+  attentionDropout?: number;
+  numClasses?: number;
+}
+
+/** torchvision.models.VisionTransformer (Conv2d patch projection; no representation layer) */
+export class VisionTransformer extends Module {
+  conv_proj: Conv2d;
+  class_token: Parameter;
+  encoder: Encoder;
+  heads: Sequential;
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly hiddenDim: number;
+  readonly seqLength: number;
+
+  constructor(opts: VisionTransformerOptions) {
+    super();
+    const { imageSize, patchSize, hiddenDim } = opts;
+    if (imageSize % patchSize !== 0) throw new Error('VisionTransformer: Input shape indivisible by patch size!');
+    this.imageSize = imageSize;
+    this.patchSize = patchSize;
+    this.hiddenDim = hiddenDim;
+    this.conv_proj = new Conv2d(3, hiddenDim, patchSize, { stride: patchSize });
+    this.class_token = new Parameter(new Float32Array(hiddenDim), [1, 1, hiddenDim]);
+    this.seqLength = (imageSize / patchSize) ** 2 + 1;
+    const dropout = opts.dropout ?? 0;
+    this.encoder = new Encoder(this.seqLength, opts.numLayers, opts.numHeads, hiddenDim, opts.mlpDim, dropout, opts.attentionDropout ?? 0);
+    this.heads = Sequential.named([['head', new Linear(hiddenDim, opts.numClasses ?? 1000)]]);
+
+    // trunc_normal_(std=√(1/fan_in)) with torch's default absolute bounds ±2: with std ≪ 1 no draw is cut
+    this.conv_proj.weight.data = normal(this.conv_proj.weight.shape, Math.sqrt(1 / fans(this.conv_proj.weight.shape).fanIn));
+    this.conv_proj.bias!.data.fill(0);
+    const head = this.heads.at(0) as Linear;
+    head.weight.data.fill(0);
+    head.bias!.data.fill(0);
+  }
+
+  forward(x: Value): Value {
+    const [n, c, h, w] = x.shape;
+    if (x.rank !== 4 || c !== 3) throw new Error(`VisionTransformer: expected [batch, 3, ${this.imageSize}, ${this.imageSize}], got [${x.shape}]`);
+    if (h !== this.imageSize) throw new Error(`Wrong image height! Expected ${this.imageSize} but got ${h}!`);
+    if (w !== this.imageSize) throw new Error(`Wrong image width! Expected ${this.imageSize} but got ${w}!`);
+    const p = this.patchSize;
+    // [N, D, n_h, n_w] → [N, n_h·n_w, D]
+    const patches = transpose(reshape(this.conv_proj.call(x), [n, this.hiddenDim, (h / p) * (w / p)]), [0, 2, 1]);
+    const cls = expand(tensorValue(this.class_token), [n, 1, this.hiddenDim]);
+    const y = this.encoder.call(concat([cls, patches], 1));
+    // x[:, 0]
+    return this.heads.call(reshape(slice(y, [1], [0], [1]), [n, this.hiddenDim]));
+  }
+}
+
+// ---- configs ---------------------------------------------------------------------------------
+
+interface ViTConfig {
+  readonly name: string;
+  readonly patchSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly hiddenDim: number;
+  readonly mlpDim: number;
+}
+
+export const vitConfigs: readonly ViTConfig[] = [
+  { name: 'vit_b_16', patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 },
+  { name: 'vit_b_32', patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 },
+  { name: 'vit_l_16', patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 },
+  { name: 'vit_l_32', patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 },
+];
+
+// ---- registration ----------------------------------------------------------------------------
+
+const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
+const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
+
+/** the arguments a builder (`vit_b_16`, ...) leaves to its caller */
+function builderOptions(args: JsonArgs): Pick<VisionTransformerOptions, 'imageSize' | 'numClasses' | 'dropout' | 'attentionDropout'> {
+  return {
+    imageSize: arg(args, 'imageSize', 224, isPositiveInt, 'a positive integer'),
+    numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
+    dropout: arg(args, 'dropout', 0, isProbability, 'a number between 0 and 1'),
+    attentionDropout: arg(args, 'attentionDropout', 0, isProbability, 'a number between 0 and 1'),
+  };
+}
+
+const required = ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim'] as const;
+
+registerConstructor({
+  name: 'VisionTransformer',
+  source: 'torchvision',
+  fromJson(args) {
+    checkArgs('VisionTransformer', args, [...required, 'numClasses', 'dropout', 'attentionDropout']);
+    for (const k of required) if (args[k] === undefined) throw new Error(`VisionTransformer: argument ${k} is required (a positive integer)`);
+    const int = (k: (typeof required)[number]) => arg(args, k, 1, isPositiveInt, 'a positive integer');
+    return new VisionTransformer({
+      ...builderOptions(args),
+      imageSize: int('imageSize'),
+      patchSize: int('patchSize'),
+      numLayers: int('numLayers'),
+      numHeads: int('numHeads'),
+      hiddenDim: int('hiddenDim'),
+      mlpDim: int('mlpDim'),
+    });
+  },
+});
+
+for (const c of vitConfigs) {
+  const build = (opts: ReturnType<typeof builderOptions>) => new VisionTransformer({ ...opts, patchSize: c.patchSize, numLayers: c.numLayers, numHeads: c.numHeads, hiddenDim: c.hiddenDim, mlpDim: c.mlpDim });
+  registerModel({
+    name: c.name,
+    family: 'vit',
+    inputSize: 224,
+    numClasses: 1000,
+    year: 2020,
+    paper: 'An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale',
+    source: 'torchvision',
+    reference: c.name,
+    create: ({ numClasses }) => build({ imageSize: 224, numClasses: numClasses ?? 1000, dropout: 0, attentionDropout: 0 }),
+  });
+  registerConstructor({
+    name: c.name,
+    source: 'torchvision',
+    fromJson(args) {
+      checkArgs(c.name, args, ['numClasses', 'imageSize', 'dropout', 'attentionDropout']);
+      return build(builderOptions(args));
+    },
+  });
+}

@@ -46,6 +46,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'classify images with a training checkpoint (top-k softmax probabilities)',
     run: async (argv) => (await import('./predict.js')).predictCommand(argv),
   },
+  export: {
+    summary: 'write a checkpoint as ONNX for inference (BatchNorm folded, dynamic batch, preprocessing metadata)',
+    run: async (argv) => (await import('./export.js')).exportCommand(argv),
+  },
   bench: {
     summary: 'measure training, inference and data loader throughput (images/s) and peak memory',
     run: async (argv) => (await import('./bench.js')).benchCommand(argv),

@@ -30,8 +30,8 @@ export class Value implements TensorType {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly kind: ValueKind,
-    /** producing node for kind 'node' */
-    readonly node: Node | null,
+    /** producing node for kind 'node' (graph passes such as BatchNorm folding may rewire it) */
+    public node: Node | null,
     /** output index within the producing node */
     readonly index: number,
     /** graph input name (kind 'input') or initializer name hint */

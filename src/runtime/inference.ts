@@ -5,6 +5,7 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { HostTensor } from '../graph/ir.js';
 import { writeOnnx } from '../onnx/write.js';
+import { foldConvBatchNorms } from '../onnx/fold.js';
 import { Module } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
 import { SessionOptions, createSession, fromOrt, ort, toOrt } from './ort.js';
@@ -16,6 +17,8 @@ export interface ExportOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** 'float64' computes in double (reference-precision checks) */
   readonly precision?: 'float32' | 'float64';
+  /** fold each eval-mode BatchNorm that directly follows a Conv into the conv's weight and bias */
+  readonly foldBatchNorms?: boolean;
 }
 
 /** ONNX bytes of `model`'s eval-mode forward pass (input "input", output "logits"). */
@@ -25,6 +28,7 @@ export function exportInferenceOnnx(model: Module, opts: ExportOptions): Uint8Ar
   try {
     const trace = new Trace(model, { weights: 'constants', precision: opts.precision });
     const logits = traceWith(trace, () => model.call(trace.graph.addInput('input', opts.inputShape, trace.floatType)));
+    if (opts.foldBatchNorms) foldConvBatchNorms(trace.graph, [logits]);
     return writeOnnx(trace.graph, [{ name: 'logits', value: logits }], { dynamicBatch: opts.dynamicBatch, metadata: opts.metadata });
   } finally {
     model.train(wasTraining);

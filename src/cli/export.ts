@@ -1,0 +1,216 @@
+/**
+ * `tessera export --checkpoint RUN|FILE --out model.onnx [--opset 17] [--image-size S] [--model NAME]`:
+ * writes a checkpoint's inference graph as a self-contained ONNX file (weights as initializers,
+ * dynamic batch dimension, every BatchNorm that directly follows a Conv folded into it) with the
+ * preprocessing in its metadata, then checks a fresh ONNX Runtime session on the written file
+ * against Tessera's unfolded InferenceModel on a random batch of 2.
+ */
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { tesseraVersion } from '../train/trainer.js';
+import { CIFAR10_MEAN, CIFAR10_STD } from '../data/types.js';
+import { HostTensor } from '../graph/ir.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { createModel, modelInfo } from '../models/index.js';
+import { Module } from '../nn/module.js';
+import { OPSET } from '../onnx/write.js';
+import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
+import { fromOrt, ort, toOrt } from '../runtime/ort.js';
+import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { intFlag } from './eval.js';
+
+const FLAGS: Record<string, FlagSpec> = {
+  checkpoint: { type: 'string' },
+  out: { type: 'string' },
+  opset: { type: 'string' },
+  'image-size': { type: 'string' },
+  model: { type: 'string' },
+  help: { type: 'boolean' },
+};
+
+/** Usage text of `tessera export`. */
+export const EXPORT_USAGE = `usage: tessera export --checkpoint RUN|FILE --out MODEL.onnx [options]
+
+Writes a checkpoint's inference graph as ONNX (opset ${OPSET}): weights as initializers, a dynamic
+batch dimension, each BatchNorm that directly follows a Conv folded into the conv, and the
+preprocessing (mean, std, image size, class names, model name, tessera version) in the
+metadata. A fresh ONNX Runtime session on the written file is then checked against the
+unfolded model on a random batch of 2.
+
+options:
+  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
+                         (with --model: also a plain safetensors state dict)
+  --out FILE             the .onnx file to write (atomically: a temporary file, then renamed)
+  --opset N              ONNX opset; only ${OPSET} is supported for now
+  --image-size S         input height and width (default: the checkpoint's, else the model's)
+  --model NAME           the registered model the state dict belongs to
+  -h, --help             show this help
+
+exit status: 0 written and checked, 1 the check failed (nothing written), 2 usage or input error`;
+
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+interface Loaded {
+  readonly model: Module;
+  readonly name: string;
+  readonly classes: readonly string[];
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly size: number;
+}
+
+/**
+ * Runs `tessera export`; resolves to the exit status.
+ *
+ * @example
+ * await exportCommand(['--checkpoint', 'runs/a', '--out', 'a.onnx']);
+ */
+export async function exportCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS, 'tessera export');
+  if (boolFlag(args, 'help')) {
+    process.stdout.write(`${EXPORT_USAGE}\n`);
+    return 0;
+  }
+  if (args.positionals.length) throw new UsageError(`tessera export: unexpected argument ${args.positionals[0]} (see tessera export --help)`);
+  const checkpointArg = stringFlag(args, 'checkpoint');
+  const out = stringFlag(args, 'out');
+  if (!checkpointArg) throw new UsageError('tessera export: --checkpoint RUN|FILE is required');
+  if (!out) throw new UsageError('tessera export: --out FILE is required');
+  const opset = intFlag(args, 'opset', OPSET);
+  if (opset !== OPSET) throw new UsageError(`tessera export: --opset ${opset} is not supported; Tessera writes ONNX opset ${OPSET} only for now`);
+  const imageSize = intFlag(args, 'image-size', undefined);
+  const modelName = stringFlag(args, 'model');
+
+  let loaded: Loaded;
+  try {
+    loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UsageError(e.message);
+    throw e;
+  }
+  const { model, size } = loaded;
+  const metadata: Record<string, string> = {
+    model: loaded.name,
+    mean: JSON.stringify(loaded.mean),
+    std: JSON.stringify(loaded.std),
+    image_size: String(size),
+    input_layout: 'NCHW float32, RGB pixel/255 normalized with (x - mean) / std',
+    classes: JSON.stringify(loaded.classes),
+    num_classes: String(loaded.classes.length),
+    tessera_version: tesseraVersion(),
+    batchnorm_folded: 'true',
+  };
+  const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, metadata, foldBatchNorms: true });
+  const bnLeft = countBatchNorms(bytes);
+
+  const tmp = `${out}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  let committed = false;
+  try {
+    const check = await verify(model, tmp, size);
+    const ok = check.maxDiff <= 1e-4 * check.maxLogit;
+    process.stdout.write(
+      `check: ONNX Runtime on the written file vs the unfolded model, batch 2: max |diff| ${check.maxDiff.toExponential(3)} ` +
+        `(tolerance ${(1e-4 * check.maxLogit).toExponential(3)} = 1e-4 · max |logit| ${check.maxLogit.toFixed(4)}) ${ok ? 'ok' : 'FAILED'}\n`,
+    );
+    if (!ok) {
+      process.stderr.write(`tessera: export check failed: the folded graph's logits differ from the model's; ${out} not written\n`);
+      return 1;
+    }
+    renameSync(tmp, out);
+    committed = true;
+  } finally {
+    if (!committed) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  process.stdout.write(
+    `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${OPSET}, ` +
+      `${(bytes.length / 1e6).toFixed(2)} MB${bnLeft ? ', BatchNorms not directly after a Conv kept' : ', all BatchNorms folded'})\n`,
+  );
+  return 0;
+}
+
+/** the model and its preprocessing, from a training checkpoint or (with --model) a plain state dict */
+function load(path: string, modelName: string | undefined, imageSize: number | undefined): Loaded {
+  const file = readSafetensors(path);
+  if (file.metadata.format === CHECKPOINT_FORMAT) {
+    const { meta, modelState } = loadCheckpoint(path);
+    if (modelName && modelName !== meta.model) throw new UsageError(`${path} is a ${meta.model} checkpoint, not ${modelName}`);
+    const model = createModel(meta.model, { numClasses: meta.numClasses });
+    model.loadStateDict(modelState);
+    return { model, name: meta.model, classes: meta.classes, mean: meta.transform.mean, std: meta.transform.std, size: imageSize ?? meta.transform.size };
+  }
+  if (!modelName) {
+    throw new UsageError(`${path} is not a Tessera training checkpoint; pass --model NAME to export a plain state dict`);
+  }
+  const info = modelInfo(modelName);
+  const numClasses = inferNumClasses(createModel(modelName), file.tensors, info.numClasses);
+  const model = createModel(modelName, { numClasses });
+  model.loadStateDict(file.tensors);
+  const cifar = info.source === 'pytorch-cifar';
+  return {
+    model,
+    name: modelName,
+    classes: Array.from({ length: numClasses }, (_, i) => String(i)),
+    mean: cifar ? [...CIFAR10_MEAN] : IMAGENET_MEAN,
+    std: cifar ? [...CIFAR10_STD] : IMAGENET_STD,
+    size: imageSize ?? info.inputSize,
+  };
+}
+
+/** the class count a state dict was trained for: the classifier's rows where they differ from the default */
+function inferNumClasses(model: Module, sd: ReadonlyMap<string, HostTensor>, fallback: number): number {
+  for (const [k, t] of model.stateDict()) {
+    const s = sd.get(k);
+    if (!s || s.shape.length !== t.shape.length || t.shape[0] !== fallback || s.shape[0] === fallback) continue;
+    if (s.shape.every((d, i) => i === 0 || d === t.shape[i])) return s.shape[0];
+  }
+  return fallback;
+}
+
+/** logits of a fresh ORT session on `path` and of the unfolded InferenceModel on one random batch of 2 */
+async function verify(model: Module, path: string, size: number): Promise<{ maxDiff: number; maxLogit: number }> {
+  const shape = [2, 3, size, size];
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let s = 0x2545f491;
+  for (let i = 0; i < data.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = (s / 2 ** 32) * 4 - 2;
+  }
+  const input: HostTensor = { dtype: 'float32', shape, data };
+  const reference = await InferenceModel.create(model, { inputShape: shape, threads: 1, optimization: 'disabled' });
+  let want: HostTensor;
+  try {
+    want = await reference.run(input);
+  } finally {
+    await reference.release();
+  }
+  const session = await ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  let got: HostTensor;
+  try {
+    got = fromOrt((await session.run({ input: toOrt(input) })).logits);
+  } finally {
+    await session.release();
+  }
+  if (got.data.length !== want.data.length) throw new Error(`exported graph gives ${got.data.length} logits, the model ${want.data.length}`);
+  let maxDiff = 0;
+  let maxLogit = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    const a = Number(got.data[i]);
+    const b = Number(want.data[i]);
+    maxDiff = Math.max(maxDiff, Number.isFinite(a - b) ? Math.abs(a - b) : Infinity);
+    maxLogit = Math.max(maxLogit, Math.abs(b));
+  }
+  return { maxDiff, maxLogit };
+}
+
+/** how many times the op type "BatchNormalization" appears in ONNX bytes */
+function countBatchNorms(bytes: Uint8Array): number {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').split('BatchNormalization').length - 1;
+}

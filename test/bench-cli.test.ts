@@ -4,31 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../test-support/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function runCli(args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.TESSERA_DEBUG;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('tessera bench --json prints one object with every measurement, torch null unless asked', async () => {
   const r = await runCli(['bench', '--model', 'cifar_lenet', '--batch-size', '4', '--threads', '1', '--steps', '1', '--warmup', '0', '--json']);

@@ -9,21 +9,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '../src/graph/ir.js';
 import { createModel } from '../src/models/index.js';
 import { unpickle } from '../src/io/pickle.js';
 import { CheckpointError, ForbiddenGlobalError, PickleValue, TensorRef } from '../src/io/torch-pickle.js';
 import { CheckpointInfo, NOT_A_CHECKPOINT, loadTorchCheckpoint, parseTorchCheckpoint, readTorchCheckpoint } from '../src/io/pytorch.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { CliResult, ROOT, runCli } from '../test-support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DATA = join(ROOT, 'test/data/checkpoints');
-const BIN = join(ROOT, 'bin/tessera.js');
 const PWNED = '/tmp/tessera-pwned';
 
 type Sample = [number, number | string];
@@ -124,26 +121,7 @@ const u32le = (n: number) => Uint8Array.from([n & 0xff, (n >> 8) & 0xff, (n >> 1
 /** SHORT_BINUNICODE of an ASCII string */
 const str = (s: string) => pk(0x8c, s.length, s);
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs `node bin/tessera.js ...` from the repo root. */
-function runCli(args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.TESSERA_DEBUG;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Asserts a CLI user error: exit 2, exactly one line `tessera: ...` matching `pattern`, no stack. */
 function assertOneLineError(r: CliResult, pattern: RegExp): void {

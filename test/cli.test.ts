@@ -5,14 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runCli } from '../test-support/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** relative to ROOT, as a user in the repo would type it */
 const FIXTURES = '../shared/fixtures';
 const LENET = `${FIXTURES}/pc_lenet.safetensors`;
@@ -23,27 +20,7 @@ const GARBAGE = join(scratch, 'garbage.safetensors');
 writeFileSync(GARBAGE, 'this is not a safetensors file, just some text\n');
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs the CLI with `args` from the repo root, TESSERA_DEBUG cleared unless `extraEnv` sets it. */
-function runCli(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.TESSERA_DEBUG;
-    Object.assign(env, extraEnv);
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Case {
   name: string;

@@ -11,7 +11,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { UsageError } from '../src/cli/args.js';
 import { parseFlatYaml } from '../src/cli/train.js';
@@ -19,9 +18,8 @@ import type { ImageDataset } from '../src/data/types.js';
 import { EpochProgress } from '../src/train/progress.js';
 import { ScheduleOptions, makeSchedule } from '../src/train/schedule.js';
 import { holdOutPerClass } from '../src/train/subset.js';
+import { BIN, CliResult, ROOT, runCli } from '../test-support/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-train-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
@@ -206,25 +204,7 @@ test('--val-split holds out the last N images of every class, deterministically'
 
 // ---- the CLI on a synthetic ImageFolder ---------------------------------------------------
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-    delete e.TESSERA_DEBUG;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const COLORS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 30] };
 
@@ -262,7 +242,7 @@ const metrics = (run: string) =>
     .map((l) => JSON.parse(l) as Record<string, number>);
 
 /** exactly one line `tessera: ...` on stderr, no stack frames */
-function assertOneLine(r: Result, pattern: RegExp): void {
+function assertOneLine(r: CliResult, pattern: RegExp): void {
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `expected one stderr line, got:\n${r.stderr}`);
   assert.match(lines[0], /^tessera: /);

@@ -447,7 +447,10 @@ test('file datasets: decoding, grayscale/alpha, corrupt files replaced and repor
     const opts = { batchSize: 3, shuffle: true, seed: 5, dropLast: false, transform: SPEC };
     const main = await withLoader(ds, { ...opts, workers: 0 }, (l) => collect(l, e));
     const two = await withLoader(ds, { ...opts, workers: 2 }, (l) => collect(l, e));
-    assert.deepEqual(two, main, `epoch ${e}`);
+    // libvips words the same decoding error differently from thread to thread: compare the
+    // batches and the skipped indices, not the reasons' text
+    const withoutReasons = (bs: Batch[]) => bs.map((b) => ({ ...b, skipped: b.skipped.map((s) => s.index) }));
+    assert.deepEqual(withoutReasons(two), withoutReasons(main), `epoch ${e}`);
     const order = epochOrder(paths.length, true, 5, e);
     const want: number[] = [];
     for (let q = 0; q < order.length; q++) {

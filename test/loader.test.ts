@@ -230,7 +230,7 @@ test('torchvision parity: hflip, crop, pad, resize, normalize', (t) => {
   }
   assert.equal(count, 5);
   const notCovered = Object.keys(calls).filter((op) => !covered.includes(op));
-  t.diagnostic(`not implemented (not needed by the loader): ${notCovered.join(', ')}`);
+  t.diagnostic(`fixture ops the loader has no transform for (it does not use them): ${notCovered.join(", ")}`);
 });
 
 // ---------------------------------------------------------------------------------------------

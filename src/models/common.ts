@@ -8,8 +8,9 @@
  */
 import { Value } from '../graph/ir.js';
 import { mul } from '../ops/elementwise.js';
-import { AdaptiveAvgPool2d, Conv2d, ReLU, Sigmoid } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sigmoid } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
+import { kaimingNormalFanOut, normal } from '../nn/init.js';
 
 /**
  * torchvision's `_make_divisible` (from the TensorFlow MobileNet code): rounds `v` to the nearest
@@ -46,5 +47,28 @@ export class SqueezeExcitation extends Module {
   forward(x: Value): Value {
     const scale = this.fc2.call(this.activation.call(this.fc1.call(this.avgpool.call(x))));
     return mul(this.scaleActivation.call(scale), x);
+  }
+}
+
+/**
+ * torchvision's usual initialization loop: every conv kaiming_normal_(mode='fan_out'), BatchNorm
+ * weight 1 and bias 0, every Linear by `linearWeight` (default normal(0, 0.01)), biases 0; modules
+ * visited in registration order, so random draws follow PyTorch's order.
+ *
+ * @example
+ * initTorchvisionWeights(this, (l) => uniform(l.weight.shape, 1 / Math.sqrt(l.outFeatures)));
+ */
+export function initTorchvisionWeights(model: Module, linearWeight: (l: Linear) => Float32Array = (l) => normal(l.weight.shape, 0.01)): void {
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof Conv2d) {
+      m.weight.data = kaimingNormalFanOut(m.weight.shape);
+      m.bias?.data.fill(0);
+    } else if (m instanceof BatchNorm2d) {
+      m.weight?.data.fill(1);
+      m.bias?.data.fill(0);
+    } else if (m instanceof Linear) {
+      m.weight.data = linearWeight(m);
+      m.bias?.data.fill(0);
+    }
   }
 }

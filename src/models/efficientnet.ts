@@ -20,11 +20,11 @@
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
-import { kaimingNormalFanOut, uniform } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, SiLU } from '../nn/layers.js';
+import { uniform } from '../nn/init.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Linear, SiLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { StochasticDepth } from '../nn/stochastic.js';
-import { SqueezeExcitation, makeDivisible } from './common.js';
+import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { normLayerFromJson } from './mobilenetv3.js';
 import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
@@ -170,18 +170,7 @@ export class EfficientNet extends Module {
     this.avgpool = new AdaptiveAvgPool2d(1);
     this.classifier = new Sequential(new Dropout(opts.dropout), new Linear(lastOut, opts.numClasses ?? 1000));
 
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.data = kaimingNormalFanOut(m.weight.shape);
-        m.bias?.data.fill(0);
-      } else if (m instanceof BatchNorm2d) {
-        m.weight?.data.fill(1);
-        m.bias?.data.fill(0);
-      } else if (m instanceof Linear) {
-        m.weight.data = uniform(m.weight.shape, 1 / Math.sqrt(m.outFeatures));
-        m.bias?.data.fill(0);
-      }
-    }
+    initTorchvisionWeights(this, (l) => uniform(l.weight.shape, 1 / Math.sqrt(l.outFeatures)));
   }
 
   forward(x: Value): Value {

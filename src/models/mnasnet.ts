@@ -14,10 +14,11 @@
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { reduceMean } from '../ops/shape.js';
-import { kaimingNormalFanOut, uniform } from '../nn/init.js';
+import { uniform } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { initTorchvisionWeights } from './common.js';
 
 /** torchvision's _BN_MOMENTUM (TensorFlow's 0.9997 decay in PyTorch's convention) */
 const BN_MOMENTUM = 1 - 0.9997;
@@ -115,19 +116,8 @@ export class MNASNet extends Module {
     );
     this.classifier = new Sequential(new Dropout(opts.dropout ?? 0.2), new Linear(1280, this.numClasses));
 
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.data = kaimingNormalFanOut(m.weight.shape);
-        m.bias?.data.fill(0);
-      } else if (m instanceof BatchNorm2d) {
-        m.weight?.data.fill(1);
-        m.bias?.data.fill(0);
-      } else if (m instanceof Linear) {
-        // kaiming_uniform_(mode='fan_out', nonlinearity='sigmoid'): gain 1, bound √(3 / fan_out)
-        m.weight.data = uniform(m.weight.shape, Math.sqrt(3 / m.weight.shape[0]));
-        m.bias?.data.fill(0);
-      }
-    }
+    // Linear: kaiming_uniform_(mode='fan_out', nonlinearity='sigmoid'): gain 1, bound √(3 / fan_out)
+    initTorchvisionWeights(this, (l) => uniform(l.weight.shape, Math.sqrt(3 / l.weight.shape[0])));
   }
 
   forward(x: Value): Value {

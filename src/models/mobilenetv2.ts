@@ -13,10 +13,9 @@ import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
 import { adaptiveAvgPool2d } from '../ops/pool.js';
-import { kaimingNormalFanOut, normal } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU6 } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { makeDivisible } from './common.js';
+import { initTorchvisionWeights, makeDivisible } from './common.js';
 import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
 
 export type NormLayer = (numFeatures: number) => Module;
@@ -152,18 +151,7 @@ export class MobileNetV2 extends Module {
     this.features = new Sequential(...features);
     this.classifier = new Sequential(new Dropout(opts.dropout ?? 0.2), new Linear(this.lastChannel, opts.numClasses ?? 1000));
 
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.data = kaimingNormalFanOut(m.weight.shape);
-        m.bias?.data.fill(0);
-      } else if (m instanceof BatchNorm2d) {
-        m.weight?.data.fill(1);
-        m.bias?.data.fill(0);
-      } else if (m instanceof Linear) {
-        m.weight.data = normal(m.weight.shape, 0.01);
-        m.bias?.data.fill(0);
-      }
-    }
+    initTorchvisionWeights(this);
   }
 
   forward(x: Value): Value {

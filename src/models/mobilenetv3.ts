@@ -15,10 +15,9 @@
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
-import { kaimingNormalFanOut, normal } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { SqueezeExcitation, makeDivisible } from './common.js';
+import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
 
@@ -136,18 +135,7 @@ export class MobileNetV3 extends Module {
     this.avgpool = new AdaptiveAvgPool2d(1);
     this.classifier = new Sequential(new Linear(lastOut, lastChannel), new Hardswish(), new Dropout(opts.dropout ?? 0.2), new Linear(lastChannel, opts.numClasses ?? 1000));
 
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.data = kaimingNormalFanOut(m.weight.shape);
-        m.bias?.data.fill(0);
-      } else if (m instanceof BatchNorm2d) {
-        m.weight?.data.fill(1);
-        m.bias?.data.fill(0);
-      } else if (m instanceof Linear) {
-        m.weight.data = normal(m.weight.shape, 0.01);
-        m.bias?.data.fill(0);
-      }
-    }
+    initTorchvisionWeights(this);
   }
 
   forward(x: Value): Value {

@@ -16,10 +16,9 @@
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
-import { kaimingNormalFanOut, normal } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { SqueezeExcitation, makeDivisible } from './common.js';
+import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation } from './mobilenetv2.js';
 import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
 
@@ -210,16 +209,7 @@ export class RegNet extends Module {
     this.avgpool = new AdaptiveAvgPool2d(1);
     this.fc = new Linear(currentWidth, opts.numClasses ?? 1000);
 
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) m.weight.data = kaimingNormalFanOut(m.weight.shape); // N(0, √(2 / (k·k·out)))
-      else if (m instanceof BatchNorm2d) {
-        m.weight?.data.fill(1);
-        m.bias?.data.fill(0);
-      } else if (m instanceof Linear) {
-        m.weight.data = normal(m.weight.shape, 0.01);
-        m.bias?.data.fill(0);
-      }
-    }
+    initTorchvisionWeights(this);
   }
 
   forward(x: Value): Value {

@@ -16,10 +16,10 @@
  */
 import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
-import { kaimingNormalFanOut, normal } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { initTorchvisionWeights } from './common.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -74,18 +74,7 @@ export class VGG extends Module {
       new Linear(4096, opts.numClasses ?? 1000),
     );
     if (opts.initWeights ?? true) {
-      for (const [, m] of this.namedModules()) {
-        if (m instanceof Conv2d) {
-          m.weight.data = kaimingNormalFanOut(m.weight.shape);
-          m.bias?.data.fill(0);
-        } else if (m instanceof BatchNorm2d) {
-          m.weight?.data.fill(1);
-          m.bias?.data.fill(0);
-        } else if (m instanceof Linear) {
-          m.weight.data = normal(m.weight.shape, 0.01);
-          m.bias?.data.fill(0);
-        }
-      }
+      initTorchvisionWeights(this);
     }
   }
 

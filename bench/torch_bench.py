@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""PyTorch reference timing for `npm run bench` (bench/train_bench.ts).
+"""PyTorch reference timing for `npm run bench` (bench/train_bench.ts) and `tessera bench`.
 
-Run with Debian's system Python (torch 1.13 lives there):
+Run with Debian's system Python (torch 1.13 and torchvision 0.14 live there):
 
     /usr/bin/python3 bench/torch_bench.py --model resnet18 --batch 128 --threads 2 --steps 20 --warmup 3 --json
+    /usr/bin/python3 bench/torch_bench.py --model tv:resnet50 --size 224 --batch 8 --threads 2 --no-train
 
-Defines pytorch-cifar's ResNet18 (BasicBlock) and LeNet itself, so no torchvision or
-pytorch-cifar checkout is needed. Measures, on one fixed random batch (seed 0), float32:
+`resnet18` and `lenet` are pytorch-cifar's, defined here (no pytorch-cifar checkout needed);
+`tv:NAME` is torchvision's builder NAME (e.g. tv:resnet50, tv:swin_v2_t) with random weights.
+Measures, on one fixed random batch (seed 0), float32:
   * training: model.train(), cross-entropy, forward + backward + SGD step
     (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4), images/s over `--steps` steps after `--warmup`;
   * inference: model.eval() under torch.no_grad(), images/s over the same step counts.
@@ -145,7 +147,9 @@ def timed(label, fn, steps, warmup, batch):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', choices=sorted(MODELS), default='resnet18')
+    ap.add_argument('--model', default='resnet18', help=f'{", ".join(sorted(MODELS))} or tv:NAME (a torchvision builder)')
+    ap.add_argument('--size', type=int, default=32, help='input height and width')
+    ap.add_argument('--no-train', action='store_true', help='measure inference only')
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--steps', type=int, default=20)
@@ -159,9 +163,20 @@ def main():
     torch.set_default_dtype(torch.float32)
     torch.manual_seed(0)
 
-    model = MODELS[args.model]()
-    x = torch.randn(args.batch, 3, 32, 32, dtype=torch.float32)
-    y = torch.randint(0, 10, (args.batch,), dtype=torch.int64)
+    if args.model.startswith('tv:'):
+        import torchvision.models
+        builder = getattr(torchvision.models, args.model[3:], None)
+        if builder is None or not callable(builder):
+            ap.error(f'torchvision 0.14 has no model builder {args.model[3:]}')
+        model = builder(weights=None)
+        classes = 1000
+    elif args.model in MODELS:
+        model = MODELS[args.model]()
+        classes = 10
+    else:
+        ap.error(f'unknown --model {args.model}: {", ".join(sorted(MODELS))} or tv:NAME')
+    x = torch.randn(args.batch, 3, args.size, args.size, dtype=torch.float32)
+    y = torch.randint(0, classes, (args.batch,), dtype=torch.int64)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     criterion = nn.CrossEntropyLoss()
 
@@ -172,8 +187,10 @@ def main():
         opt.step()
         return loss
 
-    model.train()
-    train_ips, train_s = timed('train', train_step, args.steps, args.warmup, args.batch)
+    train_ips, train_s = None, None
+    if not args.no_train:
+        model.train()
+        train_ips, train_s = timed('train', train_step, args.steps, args.warmup, args.batch)
 
     model.eval()
 
@@ -191,6 +208,7 @@ def main():
         'blas': blas_info(),
         'model': args.model,
         'batch': args.batch,
+        'size': args.size,
         'steps': args.steps,
         'warmup': args.warmup,
         'trainSeconds': train_s,
@@ -200,7 +218,8 @@ def main():
         print(json.dumps(result))
     else:
         print(f'PyTorch {torch.__version__} {args.model} batch {args.batch} threads {result["threads"]}')
-        print(f'  train {train_ips:.1f} img/s   infer {infer_ips:.1f} img/s')
+        train_text = 'not measured' if train_ips is None else f'{train_ips:.1f} img/s'
+        print(f'  train {train_text}   infer {infer_ips:.1f} img/s')
         print(f'  BLAS: {result["blas"]}')
 
 

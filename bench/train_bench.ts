@@ -11,8 +11,9 @@
  *   npm run bench -- --model cifar_resnet18 --batch 128 --threads 2 --steps 20 --warmup 3
  *   node dist/bench/train_bench.js --model cifar_lenet --no-torch
  *   node dist/bench/train_bench.js --profile      # ORT per-op profile of the training step, top 15 ops
+ *   npm run bench -- --model resnet50 --batch 8 --threads 2 --inference-only   # 224×224, torchvision's resnet50 in PyTorch
  *
- * Flags: --model NAME, --batch N, --threads N, --steps N, --warmup N, --no-torch, --profile,
+ * Flags: --model NAME, --batch N, --threads N, --steps N, --warmup N, --no-torch, --profile, --inference-only,
  * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
  * With --profile the timings include ORT's profiling overhead, so BENCHMARKS.md is not written.
  */
@@ -20,7 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TORCH_MODELS, type TorchResult, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
+import { type TorchResult, torchCounterpart, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
 import { createModel, modelInfo } from '../src/models/index.js';
 import { ort } from '../src/runtime/ort.js';
 
@@ -34,15 +35,16 @@ interface Args {
   warmup: number;
   torch: boolean;
   profile: boolean;
+  inferenceOnly: boolean;
   write: boolean;
   python: string;
 }
 
 const USAGE = `usage: node dist/bench/train_bench.js [--model cifar_resnet18] [--batch 128] [--threads 2] [--steps 20] [--warmup 3]
-                                       [--no-torch] [--profile] [--no-write] [--python /usr/bin/python3]`;
+                                       [--no-torch] [--profile] [--inference-only] [--no-write] [--python /usr/bin/python3]`;
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, write: true, python: '/usr/bin/python3' };
+  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, write: true, python: '/usr/bin/python3' };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -60,6 +62,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--python': a.python = value() ?? fail('--python needs a path'); break;
       case '--no-torch': a.torch = false; break;
       case '--profile': a.profile = true; break;
+      case '--inference-only': a.inferenceOnly = true; break;
       case '--no-write': a.write = false; break;
       case '-h':
       case '--help':
@@ -90,7 +93,7 @@ function repoRoot(): string {
 }
 
 const fmt = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
-const ratio = (x: number, y: number | null | undefined): string => (y ? `${(x / y).toFixed(2)}x` : 'n/a');
+const ratio = (x: number | null | undefined, y: number | null | undefined): string => (x && y ? `${(x / y).toFixed(2)}x` : 'n/a');
 
 // ---------------------------------------------------------------- ORT profile
 
@@ -142,8 +145,8 @@ function findProfile(dir: string, prefix: string): string | null {
 
 // ---------------------------------------------------------------- PyTorch
 
-function runTorch(a: Args, root: string): { result: TorchResult | null; note: string; command: string | null } {
-  return runTorchBench({ ...a, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
+function runTorch(a: Args, size: number, root: string): { result: TorchResult | null; note: string; command: string | null } {
+  return runTorchBench({ ...a, size, train: !a.inferenceOnly, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
 }
 
 // ---------------------------------------------------------------- machine
@@ -211,8 +214,9 @@ async function main(): Promise<void> {
   if (a.profile) profileDir = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
   const profilePrefix = profileDir ? join(profileDir, profileName) : undefined;
   const bench = { inputShape, images, labels, threads: a.threads, steps: a.steps, warmup: a.warmup, log: console.log };
-  const { timing: train, buildSec: trainBuildSec, lastLoss } = await measureTraining(model, { ...bench, profilePrefix });
-  console.log(`[tessera] last loss ${lastLoss.toFixed(4)}`);
+  const trained = a.inferenceOnly ? null : await measureTraining(model, { ...bench, profilePrefix });
+  const train = trained?.timing ?? null;
+  if (trained) console.log(`[tessera] last loss ${trained.lastLoss.toFixed(4)}`);
   let profileLines: string[] = [];
   if (profileDir) {
     const file = findProfile(profileDir, profileName);
@@ -227,7 +231,7 @@ async function main(): Promise<void> {
   let torchNote = '';
   let torchCommand: string | null = null;
   if (a.torch) {
-    const r = runTorch(a, root);
+    const r = runTorch(a, info.inputSize, root);
     torch = r.result;
     torchNote = r.note;
     torchCommand = r.command;
@@ -237,11 +241,11 @@ async function main(): Promise<void> {
   // ---- report
   const rows: [string, string, string][] = [
     ['engine', 'train img/s', 'infer img/s'],
-    ['Tessera (onnxruntime-node)', fmt(train.imagesPerSec), fmt(infer.imagesPerSec)],
+    ['Tessera (onnxruntime-node)', fmt(train?.imagesPerSec), fmt(infer.imagesPerSec)],
   ];
   if (torch) {
     rows.push([`PyTorch ${torch.torch}`, fmt(torch.trainImagesPerSec), fmt(torch.inferImagesPerSec)]);
-    rows.push(['Tessera / PyTorch', ratio(train.imagesPerSec, torch.trainImagesPerSec), ratio(infer.imagesPerSec, torch.inferImagesPerSec)]);
+    rows.push(['Tessera / PyTorch', ratio(train?.imagesPerSec, torch.trainImagesPerSec), ratio(infer.imagesPerSec, torch.inferImagesPerSec)]);
   }
   const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
   console.log('');
@@ -250,7 +254,7 @@ async function main(): Promise<void> {
     if (k === 0) console.log(`${'-'.repeat(w[0])}  ${'-'.repeat(w[1])}  ${'-'.repeat(w[2])}`);
   }
   console.log(
-    `Tessera step time: train median ${fmt(median(train.stepMs))} ms, infer median ${fmt(median(infer.stepMs))} ms (batch ${a.batch}); session build: train ${trainBuildSec.toFixed(2)} s, infer ${inferBuildSec.toFixed(2)} s`,
+    `Tessera step time: train median ${fmt(train && median(train.stepMs))} ms, infer median ${fmt(median(infer.stepMs))} ms (batch ${a.batch}); session build: train ${fmt(trained?.buildSec, 2)} s, infer ${inferBuildSec.toFixed(2)} s`,
   );
   if (profileLines.length) console.log(`\n${profileLines.join('\n')}`);
 
@@ -260,6 +264,7 @@ async function main(): Promise<void> {
     return;
   }
 
+  const torchModel = torchCounterpart(a.model);
   const npm = process.env.npm_lifecycle_event === 'bench';
   const argv = process.argv.slice(2).join(' ');
   const command = npm ? `npm run bench${argv ? ` -- ${argv}` : ''}` : `node dist/bench/train_bench.js${argv ? ` ${argv}` : ''}`;
@@ -272,11 +277,11 @@ async function main(): Promise<void> {
     '',
     '| engine | train img/s | infer img/s |',
     '| --- | ---: | ---: |',
-    `| Tessera (onnxruntime-node ${ortVersion(root)}) | ${fmt(train.imagesPerSec)} | ${fmt(infer.imagesPerSec)} |`,
+    `| Tessera (onnxruntime-node ${ortVersion(root)}) | ${fmt(train?.imagesPerSec)} | ${fmt(infer.imagesPerSec)} |`,
   ];
   if (torch) {
     md.push(`| PyTorch ${torch.torch} | ${fmt(torch.trainImagesPerSec)} | ${fmt(torch.inferImagesPerSec)} |`);
-    md.push(`| **Tessera / PyTorch** | **${ratio(train.imagesPerSec, torch.trainImagesPerSec)}** | **${ratio(infer.imagesPerSec, torch.inferImagesPerSec)}** |`);
+    md.push(`| **Tessera / PyTorch** | **${ratio(train?.imagesPerSec, torch.trainImagesPerSec)}** | **${ratio(infer.imagesPerSec, torch.inferImagesPerSec)}** |`);
   }
   md.push(
     '',
@@ -291,13 +296,13 @@ async function main(): Promise<void> {
   md.push(
     'Settings:',
     '',
-    `- model \`${a.model}\`${TORCH_MODELS[a.model] ? ` (PyTorch: pytorch-cifar \`${TORCH_MODELS[a.model] === 'resnet18' ? 'ResNet18' : 'LeNet'}\` defined in bench/torch_bench.py)` : ''}, input [${inputShape.join(', ')}], dtype float32`,
+    `- model \`${a.model}\`${torchModel ? ` (PyTorch: \`${torchModel}\` in bench/torch_bench.py${torchModel.startsWith('tv:') ? ', torchvision 0.14, random weights' : ', pytorch-cifar\'s, defined there'})` : ''}, input [${inputShape.join(', ')}], dtype float32`,
     `- batch ${a.batch}, threads ${a.threads} (ORT intra-op threads; \`torch.set_num_threads\`)`,
     `- ${a.warmup} warmup steps, then ${a.steps} measured steps; images/s = steps × batch / measured wall time`,
-    '- training: train mode, cross-entropy, forward + backward + SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4)',
+    a.inferenceOnly ? '- training: not measured (--inference-only)' : '- training: train mode, cross-entropy, forward + backward + SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4)',
     '- inference: eval mode (Tessera: weights baked in as initializers, ORT graph optimization `all`; PyTorch: `torch.no_grad()`)',
     '- data: one fixed random batch (seeded, normal pixels, random labels) reused for every step',
-    `- Tessera median step: train ${fmt(median(train.stepMs))} ms, infer ${fmt(median(infer.stepMs))} ms; session build: train ${trainBuildSec.toFixed(2)} s, infer ${inferBuildSec.toFixed(2)} s`,
+    `- Tessera median step: train ${fmt(train && median(train.stepMs))} ms, infer ${fmt(median(infer.stepMs))} ms; session build: train ${fmt(trained?.buildSec, 2)} s, infer ${inferBuildSec.toFixed(2)} s`,
     '',
     'Machine:',
     '',

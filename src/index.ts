@@ -35,3 +35,5 @@ export { train, evaluate } from './train/trainer.js';
 export { makeSchedule } from './train/schedule.js';
 export { readTorchCheckpoint, CheckpointError } from './io/pytorch.js';
 export { countMacs } from './models/complexity.js';
+export { importOnnx, OnnxModule, OnnxImportError, supportedOnnxOps } from './onnx/import.js';
+export { readOnnxFile, decodeOnnx, OnnxFormatError } from './onnx/read.js';

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { DataLoader } from '../data/loader.js';
 import type { ImageDataset, Sample, TransformSpec } from '../data/types.js';
 import type { Module } from '../nn/module.js';
+import { listModels } from '../models/registry.js';
 import { sgd } from '../optim/sgd.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { TrainingSession } from '../runtime/training-session.js';
@@ -235,23 +236,38 @@ export async function measureLoader(opts: LoaderBenchOptions): Promise<LoaderMea
 
 // ---------------------------------------------------------------- PyTorch
 
-/** What bench/torch_bench.py prints with --json. */
+/** What bench/torch_bench.py prints with --json (`trainImagesPerSec` is null with --no-train). */
 export interface TorchResult {
-  trainImagesPerSec: number;
+  trainImagesPerSec: number | null;
   inferImagesPerSec: number;
   torch: string;
   threads: number;
   blas: string;
 }
 
-/** Tessera model → its PyTorch counterpart in bench/torch_bench.py (`--model`). */
-export const TORCH_MODELS: Readonly<Record<string, string>> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet' };
+/** pytorch-cifar models bench/torch_bench.py defines itself, by Tessera name. */
+export const TORCH_CIFAR_MODELS: Readonly<Record<string, string>> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet' };
+
+/**
+ * The `--model` bench/torch_bench.py runs for a Tessera model: a pytorch-cifar model it defines
+ * (`resnet18`, `lenet`), or `tv:NAME` for a torchvision config (torchvision's builder NAME);
+ * undefined when there is no counterpart.
+ */
+export function torchCounterpart(model: string): string | undefined {
+  if (Object.hasOwn(TORCH_CIFAR_MODELS, model)) return TORCH_CIFAR_MODELS[model];
+  const info = listModels().find((m) => m.name === model);
+  return info?.source === 'torchvision' ? `tv:${info.reference}` : undefined;
+}
 
 export interface TorchBenchOptions extends StepCounts {
-  /** Tessera model name (looked up in TORCH_MODELS) */
+  /** Tessera model name (see `torchCounterpart`) */
   readonly model: string;
   readonly batch: number;
   readonly threads: number;
+  /** input height and width */
+  readonly size: number;
+  /** false: inference only (torch_bench.py --no-train) */
+  readonly train: boolean;
   /** the Python to run (e.g. /usr/bin/python3) */
   readonly python: string;
   /** the repository root (holding bench/torch_bench.py) */
@@ -266,10 +282,10 @@ export interface TorchBenchOptions extends StepCounts {
  * the script failed; `note` then says why.
  */
 export function runTorchBench(o: TorchBenchOptions): { result: TorchResult | null; note: string; command: string | null } {
-  const torchModel = Object.hasOwn(TORCH_MODELS, o.model) ? TORCH_MODELS[o.model] : undefined;
-  if (!torchModel) return { result: null, note: `no PyTorch counterpart in bench/torch_bench.py for ${o.model} (only ${Object.keys(TORCH_MODELS).join(', ')}); PyTorch skipped`, command: null };
+  const torchModel = torchCounterpart(o.model);
+  if (!torchModel) return { result: null, note: `no PyTorch counterpart for ${o.model} (bench/torch_bench.py runs ${Object.keys(TORCH_CIFAR_MODELS).join(', ')} and torchvision configs); PyTorch skipped`, command: null };
   const script = join(o.root, 'bench', 'torch_bench.py');
-  const pyArgs = [script, '--model', torchModel, '--batch', String(o.batch), '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup), '--json'];
+  const pyArgs = [script, '--model', torchModel, '--size', String(o.size), '--batch', String(o.batch), '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup), ...(o.train ? [] : ['--no-train']), '--json'];
   const command = `${o.python} bench/torch_bench.py ${pyArgs.slice(1).join(' ')}`;
   if (!existsSync(o.python)) return { result: null, note: `${o.python} not found; PyTorch skipped, Tessera reported alone`, command };
   o.onStart?.(command);
@@ -283,7 +299,7 @@ export function runTorchBench(o: TorchBenchOptions): { result: TorchResult | nul
   const line = child.stdout.trim().split('\n').pop() ?? '';
   try {
     const r = JSON.parse(line) as TorchResult;
-    if (typeof r.trainImagesPerSec !== 'number' || typeof r.inferImagesPerSec !== 'number') throw new Error('missing fields');
+    if ((o.train && typeof r.trainImagesPerSec !== 'number') || typeof r.inferImagesPerSec !== 'number') throw new Error('missing fields');
     return { result: r, note: '', command };
   } catch (e) {
     return { result: null, note: `could not parse torch_bench.py output (${(e as Error).message}): ${line.slice(0, 200)}`, command };

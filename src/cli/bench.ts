@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TORCH_MODELS, type TorchResult, measureInference, measureLoader, measureTraining, randomBatch, runTorchBench } from '../bench/measure.js';
+import { TORCH_CIFAR_MODELS, type TorchResult, measureInference, measureLoader, measureTraining, randomBatch, runTorchBench } from '../bench/measure.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { cifarTransforms } from '../train/trainer.js';
 import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
@@ -24,6 +24,7 @@ const FLAGS: Record<string, FlagSpec> = {
   steps: { type: 'string' },
   warmup: { type: 'string' },
   'compare-torch': { type: 'boolean' },
+  'inference-only': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 };
@@ -31,7 +32,7 @@ const FLAGS: Record<string, FlagSpec> = {
 const PYTHON = '/usr/bin/python3';
 
 /** Usage text of `tessera bench`. */
-export const BENCH_USAGE = `usage: tessera bench --model NAME --batch-size N --threads T [--steps N] [--warmup W] [--compare-torch] [--json]
+export const BENCH_USAGE = `usage: tessera bench --model NAME --batch-size N --threads T [--steps N] [--warmup W] [--inference-only] [--compare-torch] [--json]
 
 Measures, one after the other (never concurrently):
   training    images/s of the whole training step (forward, backward, SGD) on one fixed random batch
@@ -47,8 +48,10 @@ options:
   --threads T         ONNX Runtime intra-op threads (and torch.set_num_threads)
   --steps N           measured steps (default 20)
   --warmup W          untimed steps first (default 3)
+  --inference-only    skip the training measurement (trainImagesPerSec is then null)
   --compare-torch     afterwards, run bench/torch_bench.py (${PYTHON}) with the same settings
-                      and print Tessera / PyTorch ratios (models: ${Object.keys(TORCH_MODELS).join(', ')})
+                      and print Tessera / PyTorch ratios (models: ${Object.keys(TORCH_CIFAR_MODELS).join(', ')}
+                      and every torchvision config)
   --json              print one JSON object (progress still goes to stderr)
   -h, --help          show this help
 
@@ -59,11 +62,12 @@ export interface BenchReport {
   model: string;
   batchSize: number;
   threads: number;
-  trainImagesPerSec: number;
+  /** null with --inference-only */
+  trainImagesPerSec: number | null;
   inferImagesPerSec: number;
   loaderImagesPerSec: number;
   peakRssMB: number;
-  torch: { trainImagesPerSec: number; inferImagesPerSec: number } | null;
+  torch: { trainImagesPerSec: number | null; inferImagesPerSec: number } | null;
 }
 
 /** The folder holding bench/torch_bench.py: the nearest above this file (cwd when none). */
@@ -103,6 +107,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   if (missing.length) throw new UsageError(`tessera bench: missing ${missing.join(', ')} (see tessera bench --help)`);
   const json = boolFlag(args, 'json');
   const compareTorch = boolFlag(args, 'compare-torch');
+  const inferenceOnly = boolFlag(args, 'inference-only');
   const info = modelInfo(name!); // an unknown model is a usage error (exit 2)
   const batch = batchSize!;
   const size = info.inputSize;
@@ -116,12 +121,12 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   const { images, labels } = randomBatch(inputShape, info.numClasses);
   const model = createModel(info.name);
   const bench = { inputShape, images, labels, threads: threads!, steps, warmup, log: progress };
-  const train = await measureTraining(model, bench);
+  const train = inferenceOnly ? null : await measureTraining(model, bench);
   const infer = await measureInference(model, bench);
   const loader = await measureLoader({ batchSize: batch, size, classes: info.numClasses, transform: cifarTransforms(size).train, steps, warmup, log: progress });
   const peakRssMB = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
 
-  out(`training    ${fmt(train.timing.imagesPerSec).padStart(10)} images/s  (session built in ${train.buildSec.toFixed(2)} s)`);
+  if (train) out(`training    ${fmt(train.timing.imagesPerSec).padStart(10)} images/s  (session built in ${train.buildSec.toFixed(2)} s)`);
   out(`inference   ${fmt(infer.timing.imagesPerSec).padStart(10)} images/s  (model built in ${infer.buildSec.toFixed(2)} s)`);
   out(`loader      ${fmt(loader.timing.imagesPerSec).padStart(10)} images/s  (${plural(loader.workers, 'worker thread')}; random crop + flip + normalize)`);
   out(`peak memory ${fmt(peakRssMB).padStart(10)} MB        (max RSS of this process)`);
@@ -129,12 +134,13 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   // ---- PyTorch, strictly after Tessera
   let torch: TorchResult | null = null;
   if (compareTorch) {
-    const r = runTorchBench({ model: info.name, batch, threads: threads!, steps, warmup, python: PYTHON, root: repoRoot(), onStart: (command) => progress(`running PyTorch: ${command}`) });
+    const r = runTorchBench({ model: info.name, batch, threads: threads!, size, train: !inferenceOnly, steps, warmup, python: PYTHON, root: repoRoot(), onStart: (command) => progress(`running PyTorch: ${command}`) });
     torch = r.result;
     if (!torch) (json ? progress : out)(`PyTorch: ${r.note}`);
     else {
-      out(`PyTorch ${torch.torch}: training ${fmt(torch.trainImagesPerSec)} images/s, inference ${fmt(torch.inferImagesPerSec)} images/s (${plural(torch.threads, 'thread')})`);
-      out(`Tessera / PyTorch: training ${(train.timing.imagesPerSec / torch.trainImagesPerSec).toFixed(2)}x, inference ${(infer.timing.imagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`);
+      const trainText = (ours: number, theirs: number | null) => (theirs === null ? '' : `training ${(ours / theirs).toFixed(2)}x, `);
+      out(`PyTorch ${torch.torch}: ${torch.trainImagesPerSec === null ? '' : `training ${fmt(torch.trainImagesPerSec)} images/s, `}inference ${fmt(torch.inferImagesPerSec)} images/s (${plural(torch.threads, 'thread')})`);
+      out(`Tessera / PyTorch: ${train ? trainText(train.timing.imagesPerSec, torch.trainImagesPerSec) : ''}inference ${(infer.timing.imagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`);
     }
   }
 
@@ -143,7 +149,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       model: info.name,
       batchSize: batch,
       threads: threads!,
-      trainImagesPerSec: train.timing.imagesPerSec,
+      trainImagesPerSec: train ? train.timing.imagesPerSec : null,
       inferImagesPerSec: infer.timing.imagesPerSec,
       loaderImagesPerSec: loader.timing.imagesPerSec,
       peakRssMB,

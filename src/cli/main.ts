@@ -34,6 +34,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'convert a PyTorch checkpoint (.pt/.pth, tensors only, nothing run) to safetensors',
     run: async (argv) => (await import('./convert.js')).convertCommand(argv),
   },
+  import: { summary: 'import an ONNX classifier (e.g. from torch.onnx.export) as a trainable model; writes its state dict', run: async (argv) => (await import('./import.js')).importCommand(argv) },
   train: {
     summary: 'train a model into a run folder (config, metrics, checkpoints; --resume continues one)',
     run: async (argv) => (await import('./train.js')).trainCommand(argv),

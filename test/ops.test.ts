@@ -26,6 +26,7 @@ import { elementwiseCases } from '../test-support/cases/elementwise.js';
 import { convCases, convTransposeCases, convWeightGradCase, convWeightGradCases, convWeightGradSpecs } from '../test-support/cases/conv.js';
 import { batchNormCases, linalgCases, poolCases, scatterGatherCases } from '../test-support/cases/pool-norm-linalg.js';
 import { layerNormCases } from '../test-support/cases/layernorm.js';
+import { compositeCases } from '../test-support/cases/composites.js';
 
 /**
  * The gradient-check table, keyed by `op` (the registered op type a case covers, or a composite's
@@ -46,6 +47,8 @@ export const gradCases: GradCase[] = [
   ...scatterGatherCases,
   // layernorm.ts
   ...layerNormCases,
+  // composites of the ImageNet zoo: adaptive pooling, channel shuffle, Swin, MaxViT, attention, SE, layer scale
+  ...compositeCases,
 ];
 
 test('every registered op has a gradient-check case', () => {

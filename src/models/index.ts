@@ -32,3 +32,5 @@ export * as mobilenetv3 from './mobilenetv3.js';
 export * as efficientnet from './efficientnet.js';
 export * as vit from './vit.js';
 export * as convnext from './convnext.js';
+export * as maxvit from './maxvit.js';
+export * as swin from './swin.js';

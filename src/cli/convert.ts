@@ -1,7 +1,9 @@
 /**
  * `tessera convert CHECKPOINT --out FILE.safetensors [--model NAME]`: reads a PyTorch checkpoint
- * (zip or legacy `.pt` / `.pth`, or a safetensors file), optionally proves it fits a model by
- * loading it strictly, and writes the tensors as safetensors.
+ * (zip or legacy `.pt` / `.pth`, or a safetensors file), with `--model` maps foreign key names
+ * (timm's, the original authors', `module.`) onto the model's through its family's key filter
+ * (src/models/key-filters.ts) and proves the result fits by loading it strictly, and writes the
+ * tensors as safetensors.
  */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -24,14 +26,16 @@ export const CONVERT_USAGE = `usage: tessera convert CHECKPOINT --out FILE.safet
 Converts a PyTorch checkpoint (.pt/.pth from torch.save, zip or legacy format; or a
 .safetensors file) to safetensors. Only tensors are read: a pickle that asks for any other
 Python global (os.system, builtins.eval, a model class, ...) is refused, and nothing in the file
-is ever run. A state dict nested under state_dict, model, model_state_dict, module or
-state_dict_ema is unwrapped, a DataParallel "module." prefix on every key is stripped, and
-float16/bfloat16 tensors are upcast to float32.
+is ever run. A state dict nested under state_dict, model, model_state_dict, module,
+state_dict_ema or net (pytorch-cifar) is unwrapped, a DataParallel "module." prefix on every key
+is stripped, and float16/bfloat16 tensors are upcast to float32.
 
 options:
   --out FILE      the safetensors file to write (atomically)
-  --model NAME    build this model (see tessera models) and load the tensors into it strictly,
-                  to check that every key and shape fits before writing
+  --model NAME    build this model (see tessera models), map the keys with its family's key
+                  filter (timm's ViT, ConvNeXt, Swin names and the like become torchvision's)
+                  and load them into it strictly, to check that every key and shape fits
+                  before writing the mapped tensors
   -h, --help      show this help
 
 exit status: 0 written, 2 usage or input error (unreadable, refused or mismatched checkpoint)`;
@@ -81,29 +85,37 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
     if (e instanceof CheckpointError) throw new UsageError(e.message);
     throw e;
   }
-  const { tensors, notes, sourceDtypes } = converted;
+  const { notes, sourceDtypes } = converted;
+  let tensors = converted.tensors;
 
-  let modelLine = 'model: keys not checked (pass --model NAME to load them into a model strictly)';
+  let modelLines = ['model: keys not checked (pass --model NAME to map them with its family\'s key filter and load them into it strictly)'];
   if (modelName !== undefined) {
-    const model = await buildModel(modelName);
+    const { model, family } = await buildModel(modelName);
+    const { mapForeignStateDict, describeKeyMapping } = await import('../models/key-filters.js');
+    const mapped = mapForeignStateDict(family ?? '', tensors);
+    tensors = mapped.tensors;
     try {
       model.loadStateDict(tensors, { strict: true });
     } catch (e) {
-      if (e instanceof StateDictError) throw new UsageError(`${input}: keys checked against ${modelName}: ${e.message}`);
+      if (e instanceof StateDictError) throw new UsageError(`${input}: keys checked against ${modelName}${mapped.report.layout ? ` after mapping ${mapped.report.layout} names` : ''}: ${e.message}`);
       throw e;
     }
-    modelLine = `model: keys and shapes checked against ${modelName}: all ${tensors.size} tensors load strictly (keys used as stored, no renaming)`;
+    modelLines = [
+      family === null ? `keys: ${modelName} is a constructor, not a registered model: no family key filter, keys used as stored` : `keys: ${describeKeyMapping(mapped.report)}`,
+      `model: keys and shapes checked against ${modelName}: all ${tensors.size} tensors load strictly`,
+    ];
   }
 
   writeSafetensors(out, tensors, { format: 'pt', source: basename(input) });
 
+  const read = converted.tensors;
   let values = 0;
-  for (const t of tensors.values()) values += t.data.length;
+  for (const t of read.values()) values += t.data.length;
   const lines = [
-    `read ${input}: ${tensors.size} tensor${tensors.size === 1 ? '' : 's'}, ${values} values`,
+    `read ${input}: ${read.size} tensor${read.size === 1 ? '' : 's'}, ${values} values`,
     ...notes.map((n) => `  ${n}`),
-    `  dtypes: ${dtypeSummary(tensors, sourceDtypes)}`,
-    `  ${modelLine}`,
+    `  dtypes: ${dtypeSummary(read, sourceDtypes)}`,
+    ...modelLines.map((l) => `  ${l}`),
     `wrote ${out}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -160,13 +172,15 @@ function dtypeSummary(tensors: Map<string, HostTensor>, sourceDtypes: Map<string
 }
 
 /**
- * Builds the model (loading the zoo only when asked); a plain `Error` from a constructor's
- * argument checks is the caller's mistake, reported as a usage error.
+ * Builds the model (loading the zoo only when asked) and names its family (null for a
+ * constructor name); a plain `Error` from a constructor's argument checks is the caller's
+ * mistake, reported as a usage error.
  */
-async function buildModel(name: string): Promise<Module> {
-  const { UnknownModelError, resolveModel } = await import('../models/index.js');
+async function buildModel(name: string): Promise<{ model: Module; family: string | null }> {
+  const { UnknownModelError, listModels, resolveModel } = await import('../models/index.js');
   try {
-    return resolveModel(name);
+    const model = resolveModel(name);
+    return { model, family: listModels().find((m) => m.name === name)?.family ?? null };
   } catch (e) {
     if (e instanceof UnknownModelError || !(e instanceof Error) || e.constructor !== Error) throw e;
     throw new UsageError(`${name}: ${e.message}`);

@@ -1,7 +1,9 @@
 /**
  * `tessera models [--json] [--filter TEXT]`: lists the registered models with their family,
- * reference source, input size, parameter count, year and paper. Parameter counts need each
- * model built, which takes a while for the large ones, so rows are printed as they are computed.
+ * reference source, input size, parameter count, multiply-accumulates, the published ImageNet-1K
+ * top-1 of their reference weights (blank where there are none), year and paper. Parameter
+ * counts need each model built, which takes a while for the large ones, so rows are printed as
+ * they are computed.
  */
 import { ModelInfo, createModel, listModels } from '../models/index.js';
 import { countMacs } from '../models/complexity.js';
@@ -17,11 +19,15 @@ const FLAGS: Record<string, FlagSpec> = {
 export const MODELS_USAGE = `usage: tessera models [--filter TEXT] [--json]
 
 Lists every registered model: name, family, reference source, input size, parameters,
-multiply-accumulates of one image at the input size (computed from the traced graph), year, paper.
+multiply-accumulates of one image at the input size (computed from the traced graph), the
+published ImageNet-1K top-1 accuracy of the reference's pretrained weights (blank where it has
+none), year, paper.
 
 options:
   --filter TEXT       only models whose name, family, source or paper contains TEXT (any case)
-  --json              print a JSON array (one object per line, written as each is computed)
+  --json              print a JSON array (one object per line, written as each is computed),
+                      with each model's pretrained config (weights URL, licence, preprocessing,
+                      classifier layer, top-1, top-5) or null
   -h, --help          show this help`;
 
 /** Whether `info` matches a `--filter` text (case-insensitive substring of name, family, source or paper). */
@@ -55,7 +61,7 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const header = ['name', 'family', 'source', 'input', 'params', 'MACs', 'year', 'paper'];
+  const header = ['name', 'family', 'source', 'input', 'params', 'MACs', 'top-1', 'year', 'paper'];
   const widths = [
     Math.max(4, ...infos.map((m) => m.name.length)),
     Math.max(6, ...infos.map((m) => m.family.length)),
@@ -63,9 +69,11 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
     5,
     12,
     7,
+    6,
     4,
   ];
-  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? (i >= 3 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i])) : c)).join('  ').trimEnd();
+  // numbers (input, params, MACs, top-1) right-aligned
+  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? (i >= 3 && i <= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i])) : c)).join('  ').trimEnd();
   if (json) process.stdout.write('[\n');
   else process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)).concat('-----'))}\n`);
 
@@ -83,11 +91,11 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
       failures++;
     }
     if (json) {
-      const row = { name: m.name, family: m.family, source: m.source, reference: m.reference, inputSize: m.inputSize, numClasses: m.numClasses, params, macs, year: m.year, paper: m.paper, ...(error ? { error } : {}) };
+      const row = { name: m.name, family: m.family, source: m.source, reference: m.reference, inputSize: m.inputSize, numClasses: m.numClasses, params, macs, year: m.year, paper: m.paper, pretrained: m.pretrained ?? null, ...(error ? { error } : {}) };
       process.stdout.write(`  ${JSON.stringify(row)}${i < infos.length - 1 ? ',' : ''}\n`);
     } else {
       const p = params === null ? 'error' : withCommas(params);
-      process.stdout.write(`${line([m.name, m.family, m.source, `${m.inputSize}`, p, macs === null ? 'error' : humanCount(macs), String(m.year), m.paper])}\n`);
+      process.stdout.write(`${line([m.name, m.family, m.source, `${m.inputSize}`, p, macs === null ? 'error' : humanCount(macs), m.pretrained ? m.pretrained.top1.toFixed(3) : '', String(m.year), m.paper])}\n`);
       if (error) process.stderr.write(`tessera: cannot build ${m.name}: ${error.replace(/\s*\n\s*/g, ' ')}\n`);
     }
     // let the row reach the terminal before the next (possibly slow) build

@@ -5,9 +5,11 @@
  * Options come from, lowest first: the defaults, the run's config.json (with --resume), a flat
  * YAML file (--config), the command line.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatasetError } from '../data/errors.js';
+import { CheckpointError as TorchCheckpointError } from '../io/pytorch.js';
+import { PretrainedWeightsError, findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { CheckpointError, readRunConfig } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
@@ -60,6 +62,7 @@ export const TRAIN_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 export const FLAGS: Record<string, FlagSpec> = {
   ...Object.fromEntries(Object.entries(TRAIN_OPTIONS).map(([name, o]) => [name, { type: o.kind === 'bool' ? 'boolean' : 'string', choices: o.choices } as FlagSpec])),
   config: { type: 'string' },
+  pretrained: { type: 'string' },
   help: { type: 'boolean' },
 };
 
@@ -77,6 +80,10 @@ ${Object.entries(TRAIN_OPTIONS)
   .map(([name, o]) => `  --${(name + (o.arg ? ` ${o.arg}` : '')).padEnd(20)}${o.help}`)
   .join('\n')}
   --config FILE.yaml    flat YAML of the options above (key: value lines); flags override it
+  --pretrained [FILE]   start from pretrained weights: FILE (.pth/.pt/.safetensors; torchvision's,
+                        timm's or pytorch-cifar's key names), or without FILE the model's published
+                        weights from the torch hub or Tessera cache; a classifier of another class
+                        count is re-initialised (and says so)
   -h, --help            show this help
 
 testing hooks (environment): TESSERA_INJECT_NAN_STEP=N fills the batch of step N with NaN (the
@@ -91,32 +98,69 @@ interface Given {
   readonly from: string;
 }
 
+/** TrainOptions plus the weights a new run starts from (a checkpoint file). */
+export type TrainOptionsWithWeights = TrainOptions & { readonly pretrained?: string };
+
 /**
  * Runs `tessera train`; resolves to the exit status (0 trained, 1 diverged). Usage and input
  * errors are thrown (as UsageError) for `main` to report.
  *
  * @example
  * process.exitCode = await trainCommand(['--model', 'cifar_lenet', '--data', 'cifar10', '--epochs', '2', '--out', 'runs/lenet']);
+ * await trainCommand(['--model', 'resnet18', '--data', 'flowers/', '--pretrained', '--epochs', '5']);
  */
 export async function trainCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, FLAGS, 'tessera train');
+  const parsed = parseArgs(withPretrainedValue(argv), FLAGS, 'tessera train');
   if (boolFlag(parsed, 'help')) {
     process.stdout.write(`${TRAIN_USAGE}\n`);
     return 0;
   }
   if (parsed.positionals.length) throw new UsageError(`tessera train: unexpected argument ${parsed.positionals[0]} (options are --name value; see tessera train --help)`);
+  if (typeof parsed.flags.pretrained === 'string' && parsed.flags.resume !== undefined) {
+    throw new UsageError('--pretrained starts a new run from weights, --resume continues a run from its checkpoint: give one of them');
+  }
   const opts = resolveOptions(parsed);
+  const pretrained = resolvePretrained(parsed, opts);
   try {
-    await train(opts);
+    const withWeights: TrainOptionsWithWeights = pretrained === undefined ? opts : { ...opts, pretrained };
+    await train(withWeights);
     return 0;
   } catch (e) {
     if (e instanceof TrainingDivergedError) {
       process.stderr.write(`tessera: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof DatasetError || e instanceof CheckpointError || e instanceof TrainSetupError) throw new UsageError(e.message);
+    if (e instanceof DatasetError || e instanceof CheckpointError || e instanceof TrainSetupError || e instanceof TorchCheckpointError || e instanceof PretrainedWeightsError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** The value `--pretrained` stands for when no FILE follows it: the model's published weights. */
+const FROM_CACHE = '';
+
+/**
+ * `--pretrained` takes an optional FILE: a bare `--pretrained` (last, or followed by another
+ * option) becomes `--pretrained=` for the parser, meaning the published weights.
+ */
+function withPretrainedValue(argv: readonly string[]): string[] {
+  return argv.map((a, i) => (a === '--pretrained' && (i + 1 === argv.length || argv[i + 1].startsWith('-')) ? `--pretrained=${FROM_CACHE}` : a));
+}
+
+/**
+ * The checkpoint file `--pretrained` names, or the model's published weights found in the caches
+ * (one line saying where to put them when absent); undefined without the flag.
+ */
+function resolvePretrained(parsed: ParsedArgs, opts: TrainOptions): string | undefined {
+  const given = parsed.flags.pretrained;
+  if (typeof given !== 'string') return undefined;
+  try {
+    if (given === FROM_CACHE) return findPretrainedFile(modelInfo(opts.model));
+  } catch (e) {
+    if (e instanceof PretrainedWeightsError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (!existsSync(given)) throw new UsageError(`--pretrained ${given}: no such file`);
+  return given;
 }
 
 /**
@@ -129,7 +173,7 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
 export function resolveOptions(parsed: ParsedArgs): TrainOptions {
   const given = new Map<string, Given>();
   const cli = new Map<string, Given>();
-  for (const [name, value] of Object.entries(parsed.flags)) if (name !== 'config' && name !== 'help') cli.set(name, { value, from: `--${name}` });
+  for (const [name, value] of Object.entries(parsed.flags)) if (name !== 'config' && name !== 'help' && name !== 'pretrained') cli.set(name, { value, from: `--${name}` });
 
   const resume = cli.get('resume')?.value as string | undefined;
   if (resume !== undefined) {

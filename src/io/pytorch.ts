@@ -38,11 +38,31 @@ export type { TorchDType } from './torch-pickle.js';
 /** The message for a file that is neither format. */
 export const NOT_A_CHECKPOINT = 'not a PyTorch checkpoint (expected a zip archive or the legacy magic number)';
 
-/** Keys under which training scripts nest the state dict, in the order they are tried. */
-export const STATE_DICT_KEYS: readonly string[] = ['state_dict', 'model', 'model_state_dict', 'module', 'state_dict_ema'];
+/**
+ * Keys under which training scripts nest the state dict, in the order they are tried (`net` is
+ * pytorch-cifar's `{'net': state_dict, 'acc': ..., 'epoch': ...}`).
+ */
+export const STATE_DICT_KEYS: readonly string[] = ['state_dict', 'model', 'model_state_dict', 'module', 'state_dict_ema', 'net'];
 
 /** The prefix nn.DataParallel / DistributedDataParallel put on every key. */
 export const DATA_PARALLEL_PREFIX = 'module.';
+
+/**
+ * The prefix to strip from a state dict's keys: `module.` (nn.DataParallel) when every key has
+ * it, else null. Checkpoint readers and the key filters (src/models/key-filters.ts) share it.
+ *
+ * @example
+ *   sharedPrefixToStrip(['module.fc.weight', 'module.fc.bias']); // 'module.'
+ *   sharedPrefixToStrip(['module.fc.weight', 'head.bias']);   // null
+ */
+export function sharedPrefixToStrip(keys: Iterable<string>): string | null {
+  let any = false;
+  for (const k of keys) {
+    if (!k.startsWith(DATA_PARALLEL_PREFIX) || k === DATA_PARALLEL_PREFIX) return null;
+    any = true;
+  }
+  return any ? DATA_PARALLEL_PREFIX : null;
+}
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
@@ -417,7 +437,7 @@ function buildStateDict(raw: RawCheckpoint, fail: (what: string) => never): Torc
 
   const keys = [...mapping!.keys()];
   for (const k of keys) if (typeof k !== 'string') fail(`state dict key ${String(k)} is ${describeValue(k)}, not a str`);
-  const strip = keys.every((k) => (k as string).startsWith(DATA_PARALLEL_PREFIX) && k !== DATA_PARALLEL_PREFIX);
+  const strip = sharedPrefixToStrip(keys as string[]) !== null;
 
   const storages = new Map<string, ArrayLike<number | bigint>>();
   const tensors = new Map<string, HostTensor>();

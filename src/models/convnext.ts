@@ -27,7 +27,8 @@ import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
 import { LayerNorm, LayerNorm2d } from '../nn/norm.js';
 import { StochasticDepth } from '../nn/stochastic.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 /** torchvision's CNBlockConfig */
 export interface CNBlockConfig {
@@ -134,11 +135,15 @@ export class ConvNeXt extends Module {
 
 const C = cnBlockConfig;
 
-export const convNeXtConfigs: readonly { name: string; setting: () => CNBlockConfig[]; stochasticDepthProb: number }[] = [
-  { name: 'convnext_tiny', setting: () => [C(96, 192, 3), C(192, 384, 3), C(384, 768, 9), C(768, null, 3)], stochasticDepthProb: 0.1 },
-  { name: 'convnext_small', setting: () => [C(96, 192, 3), C(192, 384, 3), C(384, 768, 27), C(768, null, 3)], stochasticDepthProb: 0.4 },
-  { name: 'convnext_base', setting: () => [C(128, 256, 3), C(256, 512, 3), C(512, 1024, 27), C(1024, null, 3)], stochasticDepthProb: 0.5 },
-  { name: 'convnext_large', setting: () => [C(192, 384, 3), C(384, 768, 3), C(768, 1536, 27), C(1536, null, 3)], stochasticDepthProb: 0.5 },
+/** a torchvision ConvNeXt `Weights` entry (crop 224, bilinear; the head is the Linear `classifier.2`) */
+const weights = (file: string, top1: number, top5: number, resizeSize: number) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'classifier.2' });
+
+// each has one weights entry, IMAGENET1K_V1 = DEFAULT
+export const convNeXtConfigs: readonly { name: string; setting: () => CNBlockConfig[]; stochasticDepthProb: number; pretrained: PretrainedConfig }[] = [
+  { name: 'convnext_tiny', setting: () => [C(96, 192, 3), C(192, 384, 3), C(384, 768, 9), C(768, null, 3)], stochasticDepthProb: 0.1, pretrained: weights('convnext_tiny-983f1562.pth', 82.52, 96.146, 236) },
+  { name: 'convnext_small', setting: () => [C(96, 192, 3), C(192, 384, 3), C(384, 768, 27), C(768, null, 3)], stochasticDepthProb: 0.4, pretrained: weights('convnext_small-0c510722.pth', 83.616, 96.65, 230) },
+  { name: 'convnext_base', setting: () => [C(128, 256, 3), C(256, 512, 3), C(512, 1024, 27), C(1024, null, 3)], stochasticDepthProb: 0.5, pretrained: weights('convnext_base-6075fbad.pth', 84.062, 96.87, 232) },
+  { name: 'convnext_large', setting: () => [C(192, 384, 3), C(384, 768, 3), C(768, 1536, 27), C(1536, null, 3)], stochasticDepthProb: 0.5, pretrained: weights('convnext_large-ea097f82.pth', 84.414, 96.976, 232) },
 ];
 
 // ---- JSON arguments and registration ---------------------------------------------------------
@@ -188,6 +193,7 @@ for (const c of convNeXtConfigs) {
     paper: 'A ConvNet for the 2020s',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build(numClasses ?? 1000),
   });
   registerConstructor({

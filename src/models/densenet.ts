@@ -19,7 +19,8 @@ import { concat, flatten } from '../ops/shape.js';
 import { fans, normal } from '../nn/init.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -152,13 +153,20 @@ interface DenseNetConfig {
   growthRate: number;
   blockConfig: [number, number, number, number];
   numInitFeatures: number;
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  pretrained: PretrainedConfig;
 }
 
+/** a torchvision DenseNet `Weights` entry (crop 224, resize 256, bilinear; the head is the Linear `classifier`) */
+const weights = (file: string, top1: number, top5: number) => torchvisionWeights({ file, top1, top5, classifier: 'classifier' });
+
+// each has one weights entry, IMAGENET1K_V1 = DEFAULT (its files use the old key names `norm.1`,
+// `conv.1`, ... that torchvision renames to `norm1`, `conv1` when loading)
 export const densenetConfigs: readonly DenseNetConfig[] = [
-  { name: 'densenet121', growthRate: 32, blockConfig: [6, 12, 24, 16], numInitFeatures: 64 },
-  { name: 'densenet161', growthRate: 48, blockConfig: [6, 12, 36, 24], numInitFeatures: 96 },
-  { name: 'densenet169', growthRate: 32, blockConfig: [6, 12, 32, 32], numInitFeatures: 64 },
-  { name: 'densenet201', growthRate: 32, blockConfig: [6, 12, 48, 32], numInitFeatures: 64 },
+  { name: 'densenet121', growthRate: 32, blockConfig: [6, 12, 24, 16], numInitFeatures: 64, pretrained: weights('densenet121-a639ec97.pth', 74.434, 91.972) },
+  { name: 'densenet161', growthRate: 48, blockConfig: [6, 12, 36, 24], numInitFeatures: 96, pretrained: weights('densenet161-8d451a50.pth', 77.138, 93.56) },
+  { name: 'densenet169', growthRate: 32, blockConfig: [6, 12, 32, 32], numInitFeatures: 64, pretrained: weights('densenet169-b2777c0a.pth', 75.6, 92.806) },
+  { name: 'densenet201', growthRate: 32, blockConfig: [6, 12, 48, 32], numInitFeatures: 64, pretrained: weights('densenet201-c1103571.pth', 76.896, 93.37) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -202,6 +210,7 @@ for (const c of densenetConfigs) {
     paper: 'Densely Connected Convolutional Networks',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

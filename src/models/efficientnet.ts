@@ -27,7 +27,8 @@ import { StochasticDepth } from '../nn/stochastic.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { normLayerFromJson } from './mobilenetv3.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -198,13 +199,25 @@ interface EfficientNetConfig {
   readonly lastChannel: number | null;
   readonly normLayer?: NormLayer;
   readonly v2: boolean;
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  readonly pretrained: PretrainedConfig;
 }
+
+/**
+ * a torchvision EfficientNet `Weights` entry: file, ImageNet-1K acc@1 and acc@5, the transform's crop and
+ * resize sizes and interpolation (the head is the Linear `classifier.1`). The B variants' weights are
+ * ports (rwightman's timm B0-B4, lukemelas' B5-B7) evaluated at their own sizes, which for B2 differ
+ * from the config's training size.
+ */
+const weights = (file: string, top1: number, top5: number, cropSize: number, resizeSize: number, interpolation: PretrainedConfig['interpolation'], normalization?: Pick<PretrainedConfig, 'mean' | 'std'>) =>
+  torchvisionWeights({ file, top1, top5, cropSize, resizeSize, interpolation, classifier: 'classifier.1', ...normalization });
 
 const bnEps3 = (momentum?: number): NormLayer => (c) => new BatchNorm2d(c, { eps: 0.001, momentum });
 
-const v1 = (name: string, inputSize: number, widthMult: number, depthMult: number, dropout: number, normLayer?: NormLayer): EfficientNetConfig => ({
+const v1 = (name: string, inputSize: number, widthMult: number, depthMult: number, dropout: number, pretrained: PretrainedConfig, normLayer?: NormLayer): EfficientNetConfig => ({
   name,
   inputSize,
+  pretrained,
   setting: () => efficientNetV1Conf(widthMult, depthMult),
   dropout,
   lastChannel: null,
@@ -213,14 +226,14 @@ const v1 = (name: string, inputSize: number, widthMult: number, depthMult: numbe
 });
 
 export const efficientNetConfigs: readonly EfficientNetConfig[] = [
-  v1('efficientnet_b0', 224, 1.0, 1.0, 0.2),
-  v1('efficientnet_b1', 240, 1.0, 1.1, 0.2),
-  v1('efficientnet_b2', 260, 1.1, 1.2, 0.3),
-  v1('efficientnet_b3', 300, 1.2, 1.4, 0.3),
-  v1('efficientnet_b4', 380, 1.4, 1.8, 0.4),
-  v1('efficientnet_b5', 456, 1.6, 2.2, 0.4, bnEps3(0.01)),
-  v1('efficientnet_b6', 528, 1.8, 2.6, 0.5, bnEps3(0.01)),
-  v1('efficientnet_b7', 600, 2.0, 3.1, 0.5, bnEps3(0.01)),
+  v1('efficientnet_b0', 224, 1.0, 1.0, 0.2, weights('efficientnet_b0_rwightman-3dd342df.pth', 77.692, 93.532, 224, 256, 'bicubic')), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b1', 240, 1.0, 1.1, 0.2, weights('efficientnet_b1-c27df63c.pth', 79.838, 94.934, 240, 255, 'bilinear')), // IMAGENET1K_V2 (DEFAULT; V1 is rwightman's port)
+  v1('efficientnet_b2', 260, 1.1, 1.2, 0.3, weights('efficientnet_b2_rwightman-bcdf34b7.pth', 80.608, 95.31, 288, 288, 'bicubic')), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b3', 300, 1.2, 1.4, 0.3, weights('efficientnet_b3_rwightman-cf984f9c.pth', 82.008, 96.054, 300, 320, 'bicubic')), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b4', 380, 1.4, 1.8, 0.4, weights('efficientnet_b4_rwightman-7eb33cd5.pth', 83.384, 96.594, 380, 384, 'bicubic')), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b5', 456, 1.6, 2.2, 0.4, weights('efficientnet_b5_lukemelas-b6417697.pth', 83.444, 96.628, 456, 456, 'bicubic'), bnEps3(0.01)), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b6', 528, 1.8, 2.6, 0.5, weights('efficientnet_b6_lukemelas-c76e70fd.pth', 84.008, 96.916, 528, 528, 'bicubic'), bnEps3(0.01)), // IMAGENET1K_V1 (only)
+  v1('efficientnet_b7', 600, 2.0, 3.1, 0.5, weights('efficientnet_b7_lukemelas-dcc49843.pth', 84.122, 96.908, 600, 600, 'bicubic'), bnEps3(0.01)), // IMAGENET1K_V1 (only)
   {
     name: 'efficientnet_v2_s',
     inputSize: 384,
@@ -229,6 +242,7 @@ export const efficientNetConfigs: readonly EfficientNetConfig[] = [
     lastChannel: 1280,
     normLayer: bnEps3(),
     v2: true,
+    pretrained: weights('efficientnet_v2_s-dd5fe13b.pth', 84.228, 96.878, 384, 384, 'bilinear'), // IMAGENET1K_V1 (only)
   },
   {
     name: 'efficientnet_v2_m',
@@ -238,6 +252,7 @@ export const efficientNetConfigs: readonly EfficientNetConfig[] = [
     lastChannel: 1280,
     normLayer: bnEps3(),
     v2: true,
+    pretrained: weights('efficientnet_v2_m-dc08266a.pth', 85.112, 97.156, 480, 480, 'bilinear'), // IMAGENET1K_V1 (only)
   },
   {
     name: 'efficientnet_v2_l',
@@ -247,6 +262,8 @@ export const efficientNetConfigs: readonly EfficientNetConfig[] = [
     lastChannel: 1280,
     normLayer: bnEps3(),
     v2: true,
+    // IMAGENET1K_V1 (only), ported from the TensorFlow original, which normalizes with mean = std = 0.5
+    pretrained: weights('efficientnet_v2_l-59c71312.pth', 85.808, 97.788, 480, 480, 'bicubic', { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }),
   },
 ];
 
@@ -313,6 +330,7 @@ for (const c of efficientNetConfigs) {
     paper: c.v2 ? 'EfficientNetV2: Smaller Models and Faster Training' : 'EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build(numClasses ?? 1000),
   });
   registerConstructor({

@@ -27,6 +27,7 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Conv2dLayerOptions, Dropout, Li
 import { Module, Sequential } from '../nn/module.js';
 import { adaptiveAvgPool2d } from '../ops/pool.js';
 import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 /**
  * torch.nn.init.trunc_normal_(mean=0, std, a=-2, b=2) as torchvision's GoogLeNet and Inception v3
@@ -210,6 +211,11 @@ export class GoogLeNet extends Module {
 
 // ---- configs and registration ----------------------------------------------------------------
 
+// torchvision's only (hence DEFAULT) weights, GoogLeNet_Weights.IMAGENET1K_V1: crop 224, resize 256, bilinear.
+// torchvision builds the model for them with transformInput true (they were trained on inputs in
+// Google's normalization) and auxLogits true (aux1, aux2: in the file, not trained)
+const googlenetWeights = torchvisionWeights({ file: 'googlenet-1378be20.pth', top1: 69.778, top5: 89.53, classifier: 'fc' });
+
 const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
@@ -234,6 +240,7 @@ registerModel({
   paper: 'Going Deeper with Convolutions',
   source: 'torchvision',
   reference: 'googlenet',
+  pretrained: googlenetWeights,
   create: ({ numClasses }) => new GoogLeNet({ numClasses: numClasses ?? 1000 }),
 });
 

@@ -29,6 +29,7 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d } fr
 import { Module } from '../nn/module.js';
 import { BasicConv2d, transformInput, truncNormalAbs } from './googlenet.js';
 import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -307,6 +308,11 @@ export class Inception3 extends Module {
 
 // ---- configs and registration ----------------------------------------------------------------
 
+// torchvision's only (hence DEFAULT) weights, Inception_V3_Weights.IMAGENET1K_V1: crop 299, resize 342, bilinear.
+// torchvision builds the model for them with transformInput true (they were trained on inputs in
+// Google's normalization) and auxLogits true (AuxLogits is in the file)
+const inceptionV3Weights = torchvisionWeights({ file: 'inception_v3_google-0cc3c7bd.pth', top1: 77.294, top5: 93.45, cropSize: 299, resizeSize: 342, classifier: 'fc' });
+
 const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
@@ -325,11 +331,14 @@ registerModel({
   name: 'inception_v3',
   family: 'inception',
   inputSize: 299,
+  // torchvision: "input size must be at least 75x75"
+  minInputSize: 75,
   numClasses: 1000,
   year: 2015,
   paper: 'Rethinking the Inception Architecture for Computer Vision',
   source: 'torchvision',
   reference: 'inception_v3',
+  pretrained: inceptionV3Weights,
   create: ({ numClasses }) => new Inception3({ numClasses: numClasses ?? 1000 }),
 });
 

@@ -17,7 +17,8 @@ import { reduceMean } from '../ops/shape.js';
 import { uniform } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
 /** torchvision's _BN_MOMENTUM (TensorFlow's 0.9997 decay in PyTorch's convention) */
@@ -127,11 +128,16 @@ export class MNASNet extends Module {
 
 // ---- configs ---------------------------------------------------------------------------------
 
-export const mnasnetConfigs: readonly { name: string; alpha: number }[] = [
-  { name: 'mnasnet0_5', alpha: 0.5 },
-  { name: 'mnasnet0_75', alpha: 0.75 },
-  { name: 'mnasnet1_0', alpha: 1.0 },
-  { name: 'mnasnet1_3', alpha: 1.3 },
+/** a torchvision MNASNet `Weights` entry (crop 224, bilinear; the head is the Linear `classifier.1`) */
+const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'classifier.1' });
+
+// each has one weights entry, IMAGENET1K_V1 = DEFAULT; 0_75 and 1_3 were trained later with
+// torchvision's newer recipe (resize 232)
+export const mnasnetConfigs: readonly { name: string; alpha: number; pretrained: PretrainedConfig }[] = [
+  { name: 'mnasnet0_5', alpha: 0.5, pretrained: weights('mnasnet0.5_top1_67.823-3ffadce67e.pth', 67.734, 87.49) },
+  { name: 'mnasnet0_75', alpha: 0.75, pretrained: weights('mnasnet0_75-7090bc5f.pth', 71.18, 90.496, 232) },
+  { name: 'mnasnet1_0', alpha: 1.0, pretrained: weights('mnasnet1.0_top1_73.512-f206786ef8.pth', 73.456, 91.51) },
+  { name: 'mnasnet1_3', alpha: 1.3, pretrained: weights('mnasnet1_3-a4c69d6f.pth', 76.506, 93.522, 232) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -167,6 +173,7 @@ for (const c of mnasnetConfigs) {
     paper: 'MnasNet: Platform-Aware Neural Architecture Search for Mobile',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => new MNASNet(c.alpha, { numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

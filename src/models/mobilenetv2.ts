@@ -17,6 +17,7 @@ import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU6 } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible } from './common.js';
 import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
 
@@ -162,6 +163,10 @@ export class MobileNetV2 extends Module {
 
 // ---- configs and registration ----------------------------------------------------------------
 
+// MobileNet_V2_Weights.IMAGENET1K_V2, torchvision's DEFAULT (its newer recipe; IMAGENET1K_V1, 71.878 top-1 at resize
+// 256, is the original training): crop 224, resize 232, bilinear
+const mobilenetV2Weights = torchvisionWeights({ file: 'mobilenet_v2-7ebf99e0.pth', top1: 72.154, top5: 90.822, resizeSize: 232, classifier: 'classifier.1' });
+
 const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
@@ -188,6 +193,7 @@ registerModel({
   paper: 'MobileNetV2: Inverted Residuals and Linear Bottlenecks',
   source: 'torchvision',
   reference: 'mobilenet_v2',
+  pretrained: mobilenetV2Weights,
   create: ({ numClasses }) => new MobileNetV2({ numClasses: numClasses ?? 1000 }),
 });
 

@@ -19,7 +19,8 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Hardsigmoid, Hardswish, Linear
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -194,6 +195,14 @@ export function mobileNetV3Conf(arch: MobileNetV3Arch, widthMult = 1.0, reducedT
   };
 }
 
+/** a torchvision MobileNetV3 `Weights` entry (crop 224, bilinear; the last Linear of `classifier` is the head) */
+const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'classifier.3' });
+
+const mobileNetV3Configs: readonly { name: MobileNetV3Arch; pretrained: PretrainedConfig }[] = [
+  { name: 'mobilenet_v3_small', pretrained: weights('mobilenet_v3_small-047dcff4.pth', 67.668, 87.402) }, // IMAGENET1K_V1 (only)
+  { name: 'mobilenet_v3_large', pretrained: weights('mobilenet_v3_large-5c1a4163.pth', 75.274, 92.566, 232) }, // IMAGENET1K_V2 (DEFAULT; V1 is the original training)
+];
+
 // ---- JSON arguments and registration ---------------------------------------------------------
 
 const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
@@ -260,9 +269,7 @@ registerConstructor({
   },
 });
 
-const mobileNetV3Configs: { name: MobileNetV3Arch }[] = [{ name: 'mobilenet_v3_small' }, { name: 'mobilenet_v3_large' }];
-
-for (const { name } of mobileNetV3Configs) {
+for (const { name, pretrained } of mobileNetV3Configs) {
   registerModel({
     name,
     family: 'mobilenetv3',
@@ -272,6 +279,7 @@ for (const { name } of mobileNetV3Configs) {
     paper: 'Searching for MobileNetV3',
     source: 'torchvision',
     reference: name,
+    pretrained,
     create: ({ numClasses }) => {
       const { setting, lastChannel } = mobileNetV3Conf(name);
       return new MobileNetV3(setting, lastChannel, { numClasses: numClasses ?? 1000 });

@@ -9,7 +9,12 @@
  * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 });
  */
 import type { Module } from '../nn/module.js';
+import { OnnxImportError, importOnnx } from '../onnx/import.js';
 import { editDistance } from '../util/text.js';
+import { findPretrainedFile, loadPretrainedInto } from './pretrained.js';
+
+export { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrainedPaths } from './pretrained.js';
+export type { PretrainedLoad } from './pretrained.js';
 
 export type JsonArgs = Record<string, unknown>;
 
@@ -20,6 +25,8 @@ export interface ModelInfo {
   readonly family: string;
   /** default input size (square) */
   readonly inputSize: number;
+  /** the smallest input side the architecture accepts, where it is not the default (32 for pytorch-cifar, 64 for the ImageNet families) */
+  readonly minInputSize?: number;
   readonly numClasses: number;
   readonly year: number;
   readonly paper: string;
@@ -30,6 +37,34 @@ export interface ModelInfo {
   readonly create: (opts: { numClasses?: number }) => Module;
   /** why zoo_params.json has no reference row for this config (tests then assert the row is absent) */
   readonly notInZoo?: string;
+  /** the reference's published weights for this config (torchvision's `Weights` entry), when it has some */
+  readonly pretrained?: PretrainedConfig;
+}
+
+/**
+ * A config's reference weights and how they expect their input, as torchvision's weights
+ * metadata and timm's pretrained configs record them.
+ */
+export interface PretrainedConfig {
+  /** where the reference weights are published (torchvision's download URL) */
+  readonly url: string;
+  /** the weights' licence terms, as the publisher states them */
+  readonly licence: string;
+  /** evaluation crop size (square) */
+  readonly inputSize: number;
+  /** the shorter side is resized to this before the centre crop */
+  readonly resizeSize: number;
+  /** inputSize / resizeSize, timm's crop_pct */
+  readonly cropFraction: number;
+  readonly interpolation: 'bilinear' | 'bicubic' | 'nearest';
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  /** the classifier layer's state-dict prefix (e.g. 'fc', 'classifier.1', 'heads.head') */
+  readonly classifier: string;
+  /** published ImageNet-1K top-1 accuracy of these weights, percent */
+  readonly top1: number;
+  /** published ImageNet-1K top-5 accuracy, percent */
+  readonly top5: number;
 }
 
 export interface FamilyConstructor {
@@ -70,9 +105,35 @@ export function modelInfo(name: string): ModelInfo {
   return info;
 }
 
-/** Builds a registered model (`numClasses` overrides the config's default). */
-export function createModel(name: string, opts: { numClasses?: number } = {}): Module {
-  return modelInfo(name).create(opts);
+/** How `createModel` builds a model. */
+export interface CreateModelOptions {
+  /** overrides the config's class count; with pretrained weights of another count the classifier is re-initialised */
+  readonly numClasses?: number;
+  /**
+   * `true`: the config's published weights from the torch hub or Tessera cache (see
+   * src/models/pretrained.ts; `downloadPretrained(name)` fetches them); a string: a checkpoint
+   * file (.pth / .pt / .safetensors), in torchvision's, timm's or pytorch-cifar's layout.
+   */
+  readonly pretrained?: boolean | string;
+  /** receives one-line notices while loading weights (e.g. `fc re-initialised`) */
+  readonly onNotice?: (line: string) => void;
+}
+
+/**
+ * Builds a registered model (`numClasses` overrides the config's default), optionally with
+ * pretrained weights loaded through the family's key filter.
+ *
+ * @example
+ * createModel('resnet50', { numClasses: 10, pretrained: true, onNotice: (l) => console.log(l) });
+ * // resnet50: checkpoint classifier fc has 1000 classes, model has 10: fc re-initialised
+ */
+export function createModel(name: string, opts: CreateModelOptions = {}): Module {
+  const info = modelInfo(name);
+  // the published weights are looked up before the model is built: a missing file fails fast
+  const weights = opts.pretrained === true ? findPretrainedFile(info) : typeof opts.pretrained === 'string' && opts.pretrained !== '' ? opts.pretrained : undefined;
+  const model = info.create({ numClasses: opts.numClasses });
+  if (weights !== undefined) loadPretrainedInto(model, info, weights, { onNotice: opts.onNotice });
+  return model;
 }
 
 /**
@@ -87,10 +148,21 @@ export function createFromConstructor(name: string, args: JsonArgs = {}, source?
 }
 
 /**
- * Resolves a registry name or a constructor name (with JSON args) to a model; `source` picks
- * between references that share a constructor name (pytorch-cifar's and torchvision's `ResNet`).
+ * Resolves a registry name, a constructor name (with JSON args) or the path of an `.onnx` file
+ * (imported as a trainable model by `importOnnx`) to a model; `source` picks between references
+ * that share a constructor name (pytorch-cifar's and torchvision's `ResNet`).
+ *
+ * @example
+ * resolveModel('resnet18', { numClasses: 10 });
+ * resolveModel('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1] }, 'torchvision');
+ * resolveModel('exported/classifier.onnx');
  */
 export function resolveModel(name: string, args?: JsonArgs, source?: ModelInfo['source']): Module {
+  if (name.toLowerCase().endsWith('.onnx') && !models.has(name)) {
+    const given = Object.keys(args ?? {});
+    if (given.length) throw new OnnxImportError(`${name}: an ONNX model is built from the file itself; the arguments ${given.join(', ')} do not apply`);
+    return importOnnx(name);
+  }
   const onlyClasses = !args || Object.keys(args).every((k) => k === 'numClasses');
   if (models.has(name) && onlyClasses) return createModel(name, { numClasses: args?.numClasses as number | undefined });
   if ([...constructors.values()].some((c) => c.name === name)) return createFromConstructor(name, args ?? {}, source);

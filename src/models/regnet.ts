@@ -20,7 +20,8 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation } from './mobilenetv2.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
 export type ActivationLayer = () => Module;
@@ -222,25 +223,35 @@ export class RegNet extends Module {
 
 interface RegNetConfig extends RegNetInitParams {
   name: string;
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  pretrained: PretrainedConfig;
 }
+
+/**
+ * a torchvision RegNet IMAGENET1K_V2 `Weights` entry, the DEFAULT of every config here (torchvision's
+ * newer recipe: crop 224, resize 232, bilinear; the head is the Linear `fc`). IMAGENET1K_V1 (the
+ * original training, resize 256) exists for all of them, and regnet_y_16gf and regnet_y_32gf also
+ * have SWAG weights (pre-trained on Instagram images), neither DEFAULT.
+ */
+const v2Weights = (file: string, top1: number, top5: number) => torchvisionWeights({ file, top1, top5, resizeSize: 232, classifier: 'fc' });
 
 const Y = { seRatio: 0.25 };
 
 export const regnetConfigs: readonly RegNetConfig[] = [
-  { name: 'regnet_y_400mf', depth: 16, w0: 48, wA: 27.89, wM: 2.09, groupWidth: 8, ...Y },
-  { name: 'regnet_y_800mf', depth: 14, w0: 56, wA: 38.84, wM: 2.4, groupWidth: 16, ...Y },
-  { name: 'regnet_y_1_6gf', depth: 27, w0: 48, wA: 20.71, wM: 2.65, groupWidth: 24, ...Y },
-  { name: 'regnet_y_3_2gf', depth: 21, w0: 80, wA: 42.63, wM: 2.66, groupWidth: 24, ...Y },
-  { name: 'regnet_y_8gf', depth: 17, w0: 192, wA: 76.82, wM: 2.19, groupWidth: 56, ...Y },
-  { name: 'regnet_y_16gf', depth: 18, w0: 200, wA: 106.23, wM: 2.48, groupWidth: 112, ...Y },
-  { name: 'regnet_y_32gf', depth: 20, w0: 232, wA: 115.89, wM: 2.53, groupWidth: 232, ...Y },
-  { name: 'regnet_x_400mf', depth: 22, w0: 24, wA: 24.48, wM: 2.54, groupWidth: 16 },
-  { name: 'regnet_x_800mf', depth: 16, w0: 56, wA: 35.73, wM: 2.28, groupWidth: 16 },
-  { name: 'regnet_x_1_6gf', depth: 18, w0: 80, wA: 34.01, wM: 2.25, groupWidth: 24 },
-  { name: 'regnet_x_3_2gf', depth: 25, w0: 88, wA: 26.31, wM: 2.25, groupWidth: 48 },
-  { name: 'regnet_x_8gf', depth: 23, w0: 80, wA: 49.56, wM: 2.88, groupWidth: 120 },
-  { name: 'regnet_x_16gf', depth: 22, w0: 216, wA: 55.59, wM: 2.1, groupWidth: 128 },
-  { name: 'regnet_x_32gf', depth: 23, w0: 320, wA: 69.86, wM: 2.0, groupWidth: 168 },
+  { name: 'regnet_y_400mf', depth: 16, w0: 48, wA: 27.89, wM: 2.09, groupWidth: 8, ...Y, pretrained: v2Weights('regnet_y_400mf-e6988f5f.pth', 75.804, 92.742) },
+  { name: 'regnet_y_800mf', depth: 14, w0: 56, wA: 38.84, wM: 2.4, groupWidth: 16, ...Y, pretrained: v2Weights('regnet_y_800mf-58fc7688.pth', 78.828, 94.502) },
+  { name: 'regnet_y_1_6gf', depth: 27, w0: 48, wA: 20.71, wM: 2.65, groupWidth: 24, ...Y, pretrained: v2Weights('regnet_y_1_6gf-0d7bc02a.pth', 80.876, 95.444) },
+  { name: 'regnet_y_3_2gf', depth: 21, w0: 80, wA: 42.63, wM: 2.66, groupWidth: 24, ...Y, pretrained: v2Weights('regnet_y_3_2gf-9180c971.pth', 81.982, 95.972) },
+  { name: 'regnet_y_8gf', depth: 17, w0: 192, wA: 76.82, wM: 2.19, groupWidth: 56, ...Y, pretrained: v2Weights('regnet_y_8gf-dc2b1b54.pth', 82.828, 96.33) },
+  { name: 'regnet_y_16gf', depth: 18, w0: 200, wA: 106.23, wM: 2.48, groupWidth: 112, ...Y, pretrained: v2Weights('regnet_y_16gf-3e4a00f9.pth', 82.886, 96.328) },
+  { name: 'regnet_y_32gf', depth: 20, w0: 232, wA: 115.89, wM: 2.53, groupWidth: 232, ...Y, pretrained: v2Weights('regnet_y_32gf-8db6d4b5.pth', 83.368, 96.498) },
+  { name: 'regnet_x_400mf', depth: 22, w0: 24, wA: 24.48, wM: 2.54, groupWidth: 16, pretrained: v2Weights('regnet_x_400mf-62229a5f.pth', 74.864, 92.322) },
+  { name: 'regnet_x_800mf', depth: 16, w0: 56, wA: 35.73, wM: 2.28, groupWidth: 16, pretrained: v2Weights('regnet_x_800mf-94a99ebd.pth', 77.522, 93.826) },
+  { name: 'regnet_x_1_6gf', depth: 18, w0: 80, wA: 34.01, wM: 2.25, groupWidth: 24, pretrained: v2Weights('regnet_x_1_6gf-a12f2b72.pth', 79.668, 94.922) },
+  { name: 'regnet_x_3_2gf', depth: 25, w0: 88, wA: 26.31, wM: 2.25, groupWidth: 48, pretrained: v2Weights('regnet_x_3_2gf-7071aa85.pth', 81.196, 95.43) },
+  { name: 'regnet_x_8gf', depth: 23, w0: 80, wA: 49.56, wM: 2.88, groupWidth: 120, pretrained: v2Weights('regnet_x_8gf-2b70d774.pth', 81.682, 95.678) },
+  { name: 'regnet_x_16gf', depth: 22, w0: 216, wA: 55.59, wM: 2.1, groupWidth: 128, pretrained: v2Weights('regnet_x_16gf-ba3796d7.pth', 82.716, 96.196) },
+  { name: 'regnet_x_32gf', depth: 23, w0: 320, wA: 69.86, wM: 2.0, groupWidth: 168, pretrained: v2Weights('regnet_x_32gf-6eb8fdc6.pth', 83.014, 96.288) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -320,6 +331,7 @@ for (const c of regnetConfigs) {
     paper: 'Designing Network Design Spaces',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

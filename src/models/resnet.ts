@@ -16,7 +16,8 @@ import { flatten } from '../ops/shape.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Parameter, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 /** builds the normalization layer for a channel count (torchvision's `norm_layer`) */
 export type NormLayer = (numFeatures: number) => Module;
@@ -208,23 +209,30 @@ interface ResNetConfig {
   widthPerGroup?: number;
   year: number;
   paper: string;
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  pretrained: PretrainedConfig;
 }
 
 const RESNET = { year: 2015, paper: 'Deep Residual Learning for Image Recognition' };
 const RESNEXT = { year: 2016, paper: 'Aggregated Residual Transformations for Deep Neural Networks' };
 const WIDE = { year: 2016, paper: 'Wide Residual Networks' };
 
+/** a torchvision ResNet `Weights` entry: file, ImageNet-1K acc@1 and acc@5, resize size (crop 224, bilinear) */
+const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'fc' });
+
+// torchvision has V1 (the original training) and V2 (its newer recipe, resize 232) weights for most
+// configs and marks V2 DEFAULT; resnet18/34 have only V1, resnext101_64x4d only a V1 trained the new way
 export const resnetConfigs: readonly ResNetConfig[] = [
-  { name: 'resnet18', block: BasicBlock, layers: [2, 2, 2, 2], ...RESNET },
-  { name: 'resnet34', block: BasicBlock, layers: [3, 4, 6, 3], ...RESNET },
-  { name: 'resnet50', block: Bottleneck, layers: [3, 4, 6, 3], ...RESNET },
-  { name: 'resnet101', block: Bottleneck, layers: [3, 4, 23, 3], ...RESNET },
-  { name: 'resnet152', block: Bottleneck, layers: [3, 8, 36, 3], ...RESNET },
-  { name: 'resnext50_32x4d', block: Bottleneck, layers: [3, 4, 6, 3], groups: 32, widthPerGroup: 4, ...RESNEXT },
-  { name: 'resnext101_32x8d', block: Bottleneck, layers: [3, 4, 23, 3], groups: 32, widthPerGroup: 8, ...RESNEXT },
-  { name: 'resnext101_64x4d', block: Bottleneck, layers: [3, 4, 23, 3], groups: 64, widthPerGroup: 4, ...RESNEXT },
-  { name: 'wide_resnet50_2', block: Bottleneck, layers: [3, 4, 6, 3], widthPerGroup: 128, ...WIDE },
-  { name: 'wide_resnet101_2', block: Bottleneck, layers: [3, 4, 23, 3], widthPerGroup: 128, ...WIDE },
+  { name: 'resnet18', block: BasicBlock, layers: [2, 2, 2, 2], ...RESNET, pretrained: weights('resnet18-f37072fd.pth', 69.758, 89.078) }, // IMAGENET1K_V1 (only)
+  { name: 'resnet34', block: BasicBlock, layers: [3, 4, 6, 3], ...RESNET, pretrained: weights('resnet34-b627a593.pth', 73.314, 91.42) }, // IMAGENET1K_V1 (only)
+  { name: 'resnet50', block: Bottleneck, layers: [3, 4, 6, 3], ...RESNET, pretrained: weights('resnet50-11ad3fa6.pth', 80.858, 95.434, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'resnet101', block: Bottleneck, layers: [3, 4, 23, 3], ...RESNET, pretrained: weights('resnet101-cd907fc2.pth', 81.886, 95.78, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'resnet152', block: Bottleneck, layers: [3, 8, 36, 3], ...RESNET, pretrained: weights('resnet152-f82ba261.pth', 82.284, 96.002, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'resnext50_32x4d', block: Bottleneck, layers: [3, 4, 6, 3], groups: 32, widthPerGroup: 4, ...RESNEXT, pretrained: weights('resnext50_32x4d-1a0047aa.pth', 81.198, 95.34, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'resnext101_32x8d', block: Bottleneck, layers: [3, 4, 23, 3], groups: 32, widthPerGroup: 8, ...RESNEXT, pretrained: weights('resnext101_32x8d-110c445d.pth', 82.834, 96.228, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'resnext101_64x4d', block: Bottleneck, layers: [3, 4, 23, 3], groups: 64, widthPerGroup: 4, ...RESNEXT, pretrained: weights('resnext101_64x4d-173b62eb.pth', 83.246, 96.454, 232) }, // IMAGENET1K_V1 (only)
+  { name: 'wide_resnet50_2', block: Bottleneck, layers: [3, 4, 6, 3], widthPerGroup: 128, ...WIDE, pretrained: weights('wide_resnet50_2-9ba9bcbe.pth', 81.602, 95.758, 232) }, // IMAGENET1K_V2 (DEFAULT)
+  { name: 'wide_resnet101_2', block: Bottleneck, layers: [3, 4, 23, 3], widthPerGroup: 128, ...WIDE, pretrained: weights('wide_resnet101_2-d733dc28.pth', 82.51, 96.02, 232) }, // IMAGENET1K_V2 (DEFAULT)
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -271,6 +279,7 @@ for (const c of resnetConfigs) {
     paper: c.paper,
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

@@ -15,7 +15,8 @@ import { concat, reduceMean, split } from '../ops/shape.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { channelShuffle } from './cifar/shufflenet.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -126,13 +127,20 @@ interface ShuffleNetV2Config {
   name: string;
   stagesRepeats: [number, number, number];
   stagesOutChannels: [number, number, number, number, number];
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  pretrained: PretrainedConfig;
 }
 
+/** a torchvision ShuffleNetV2 `Weights` entry (crop 224, bilinear; the head is the Linear `fc`) */
+const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'fc' });
+
+// each has one weights entry, IMAGENET1K_V1 = DEFAULT; x1_5 and x2_0 were trained later with
+// torchvision's newer recipe (resize 232)
 export const shufflenetV2Configs: readonly ShuffleNetV2Config[] = [
-  { name: 'shufflenet_v2_x0_5', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 48, 96, 192, 1024] },
-  { name: 'shufflenet_v2_x1_0', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 116, 232, 464, 1024] },
-  { name: 'shufflenet_v2_x1_5', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 176, 352, 704, 1024] },
-  { name: 'shufflenet_v2_x2_0', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 244, 488, 976, 2048] },
+  { name: 'shufflenet_v2_x0_5', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 48, 96, 192, 1024], pretrained: weights('shufflenetv2_x0.5-f707e7126e.pth', 60.552, 81.746) },
+  { name: 'shufflenet_v2_x1_0', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 116, 232, 464, 1024], pretrained: weights('shufflenetv2_x1-5666bf0f80.pth', 69.362, 88.316) },
+  { name: 'shufflenet_v2_x1_5', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 176, 352, 704, 1024], pretrained: weights('shufflenetv2_x1_5-3c479a10.pth', 72.996, 91.086, 232) },
+  { name: 'shufflenet_v2_x2_0', stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 244, 488, 976, 2048], pretrained: weights('shufflenetv2_x2_0-8be3c8ee.pth', 76.23, 93.006, 232) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -165,6 +173,7 @@ for (const c of shufflenetV2Configs) {
     paper: 'ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build(numClasses ?? 1000),
   });
   registerConstructor({

@@ -15,7 +15,8 @@ import { concat, flatten } from '../ops/shape.js';
 import { fans, normal, uniform } from '../nn/init.js';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
 
@@ -120,9 +121,15 @@ export class SqueezeNet extends Module {
 
 // ---- configs and registration ----------------------------------------------------------------
 
-export const squeezenetConfigs: readonly { name: string; version: SqueezeNetVersion; year: number; paper: string }[] = [
-  { name: 'squeezenet1_0', version: '1_0', year: 2016, paper: 'SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size' },
-  { name: 'squeezenet1_1', version: '1_1', year: 2016, paper: 'SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size' },
+const PAPER = { year: 2016, paper: 'SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size' };
+
+/** a torchvision SqueezeNet `Weights` entry (crop 224, resize 256, bilinear; the head is the 1x1 conv `classifier.1`) */
+const weights = (file: string, top1: number, top5: number) => torchvisionWeights({ file, top1, top5, classifier: 'classifier.1' });
+
+// each has one weights entry, IMAGENET1K_V1 = DEFAULT
+export const squeezenetConfigs: readonly { name: string; version: SqueezeNetVersion; year: number; paper: string; pretrained: PretrainedConfig }[] = [
+  { name: 'squeezenet1_0', version: '1_0', ...PAPER, pretrained: weights('squeezenet1_0-b66bff10.pth', 58.092, 80.42) },
+  { name: 'squeezenet1_1', version: '1_1', ...PAPER, pretrained: weights('squeezenet1_1-b8a52dc0.pth', 58.178, 80.624) },
 ];
 
 const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
@@ -156,6 +163,7 @@ for (const c of squeezenetConfigs) {
     paper: c.paper,
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => new SqueezeNet({ version: c.version, numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

@@ -18,7 +18,8 @@ import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -95,15 +96,20 @@ export const vggCfgs: Readonly<Record<'A' | 'B' | 'D' | 'E', VggCfg>> = {
 
 const PAPER = { year: 2014, paper: 'Very Deep Convolutional Networks for Large-Scale Image Recognition' };
 
-export const vggConfigs: readonly { name: string; cfg: keyof typeof vggCfgs; batchNorm: boolean; year: number; paper: string }[] = [
-  { name: 'vgg11', cfg: 'A', batchNorm: false, ...PAPER },
-  { name: 'vgg11_bn', cfg: 'A', batchNorm: true, ...PAPER },
-  { name: 'vgg13', cfg: 'B', batchNorm: false, ...PAPER },
-  { name: 'vgg13_bn', cfg: 'B', batchNorm: true, ...PAPER },
-  { name: 'vgg16', cfg: 'D', batchNorm: false, ...PAPER },
-  { name: 'vgg16_bn', cfg: 'D', batchNorm: true, ...PAPER },
-  { name: 'vgg19', cfg: 'E', batchNorm: false, ...PAPER },
-  { name: 'vgg19_bn', cfg: 'E', batchNorm: true, ...PAPER },
+/** a torchvision VGG `Weights` entry (crop 224, resize 256, bilinear; the last Linear of `classifier` is the head) */
+const weights = (file: string, top1: number, top5: number) => torchvisionWeights({ file, top1, top5, classifier: 'classifier.6' });
+
+// every VGG has one ImageNet-1K weights entry, IMAGENET1K_V1 = DEFAULT (vgg16's IMAGENET1K_FEATURES,
+// a features-only port with different normalization and no published accuracy, is not DEFAULT)
+export const vggConfigs: readonly { name: string; cfg: keyof typeof vggCfgs; batchNorm: boolean; year: number; paper: string; pretrained: PretrainedConfig }[] = [
+  { name: 'vgg11', cfg: 'A', batchNorm: false, ...PAPER, pretrained: weights('vgg11-8a719046.pth', 69.02, 88.628) },
+  { name: 'vgg11_bn', cfg: 'A', batchNorm: true, ...PAPER, pretrained: weights('vgg11_bn-6002323d.pth', 70.37, 89.81) },
+  { name: 'vgg13', cfg: 'B', batchNorm: false, ...PAPER, pretrained: weights('vgg13-19584684.pth', 69.928, 89.246) },
+  { name: 'vgg13_bn', cfg: 'B', batchNorm: true, ...PAPER, pretrained: weights('vgg13_bn-abd245e5.pth', 71.586, 90.374) },
+  { name: 'vgg16', cfg: 'D', batchNorm: false, ...PAPER, pretrained: weights('vgg16-397923af.pth', 71.592, 90.382) },
+  { name: 'vgg16_bn', cfg: 'D', batchNorm: true, ...PAPER, pretrained: weights('vgg16_bn-6c64b313.pth', 73.36, 91.516) },
+  { name: 'vgg19', cfg: 'E', batchNorm: false, ...PAPER, pretrained: weights('vgg19-dcbb9e9d.pth', 72.376, 90.876) },
+  { name: 'vgg19_bn', cfg: 'E', batchNorm: true, ...PAPER, pretrained: weights('vgg19_bn-c79401a0.pth', 74.218, 91.842) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -147,6 +153,7 @@ for (const c of vggConfigs) {
     paper: c.paper,
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
   });
   registerConstructor({

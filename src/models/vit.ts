@@ -20,7 +20,8 @@ import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
 import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { torchvisionWeights } from './torchvision-weights.js';
 
 /** nn.init.xavier_uniform_ */
 const xavierUniform = (shape: readonly number[]): Float32Array => {
@@ -210,13 +211,22 @@ interface ViTConfig {
   readonly numHeads: number;
   readonly hiddenDim: number;
   readonly mlpDim: number;
+  /** torchvision 0.14's DEFAULT weights for the builder */
+  readonly pretrained: PretrainedConfig;
 }
 
+/**
+ * a torchvision ViT IMAGENET1K_V1 `Weights` entry, the DEFAULT of every config here (trained on
+ * ImageNet-1K from scratch; crop 224, bilinear; the head is the Linear `heads.head`). vit_b_16 and
+ * vit_l_16 also have SWAG weights (pre-trained on Instagram images), not DEFAULT.
+ */
+const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'heads.head' });
+
 export const vitConfigs: readonly ViTConfig[] = [
-  { name: 'vit_b_16', patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 },
-  { name: 'vit_b_32', patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 },
-  { name: 'vit_l_16', patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 },
-  { name: 'vit_l_32', patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 },
+  { name: 'vit_b_16', patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072, pretrained: weights('vit_b_16-c867db91.pth', 81.072, 95.318) },
+  { name: 'vit_b_32', patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072, pretrained: weights('vit_b_32-d86f8d99.pth', 75.912, 92.466) },
+  { name: 'vit_l_16', patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096, pretrained: weights('vit_l_16-852ce7e3.pth', 79.662, 94.638, 242) },
+  { name: 'vit_l_32', patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096, pretrained: weights('vit_l_32-c7638314.pth', 76.972, 93.07) },
 ];
 
 // ---- registration ----------------------------------------------------------------------------
@@ -261,11 +271,14 @@ for (const c of vitConfigs) {
     name: c.name,
     family: 'vit',
     inputSize: 224,
+    // the position embedding fixes the image size
+    minInputSize: 224,
     numClasses: 1000,
     year: 2020,
     paper: 'An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale',
     source: 'torchvision',
     reference: c.name,
+    pretrained: c.pretrained,
     create: ({ numClasses }) => build({ imageSize: 224, numClasses: numClasses ?? 1000, dropout: 0, attentionDropout: 0 }),
   });
   registerConstructor({

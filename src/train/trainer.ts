@@ -69,6 +69,8 @@ export interface TrainOptions {
   readonly offline?: boolean;
   /** a run folder or checkpoint to continue from */
   readonly resume?: string;
+  /** a checkpoint file whose weights start a new run (mapped by the family's key filter; see createModel) */
+  readonly pretrained?: string;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */
@@ -256,7 +258,7 @@ export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise
   if (ckpt) checkResumable(ckpt, opts.model, classes);
 
   manualSeed(opts.seed);
-  const model = createModel(opts.model, { numClasses: classes.length });
+  const model = createModel(opts.model, { numClasses: classes.length, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log });
   if (ckpt) model.loadStateDict(ckpt.modelState);
   const size = info.inputSize;
   const transforms = cifarTransforms(size);
@@ -304,6 +306,7 @@ export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise
         cacheDir: opts.cacheDir ?? null,
         offline: opts.offline ?? false,
         resume: opts.resume ?? null,
+        pretrained: opts.pretrained ?? null,
       } satisfies Record<keyof TrainOptions, unknown>,
       model: { name: info.name, family: info.family, inputSize: size, numClasses: classes.length, parameters: model.parameterCount() },
       dataset: { spec: opts.data, train: splits.info.train, classes },

@@ -1,9 +1,10 @@
 /**
- * `tessera export --checkpoint RUN|FILE --out model.onnx [--opset 17] [--image-size S] [--model NAME]`:
+ * `tessera export --checkpoint RUN|FILE --out model.onnx [--opset 13..17] [--image-size S] [--model NAME]`:
  * writes a checkpoint's inference graph as a self-contained ONNX file (weights as initializers,
  * dynamic batch dimension, every BatchNorm that directly follows a Conv folded into it) with the
  * preprocessing in its metadata, then checks a fresh ONNX Runtime session on the written file
- * against Tessera's unfolded InferenceModel on a random batch of 2.
+ * against Tessera's unfolded InferenceModel (opset 17) on a random batch of 2. Below opset 17
+ * LayerNormalization, and below 14 HardSwish, are written as their decompositions.
  */
 import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
@@ -13,7 +14,7 @@ import { HostTensor } from '../graph/ir.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { Module } from '../nn/module.js';
-import { OPSET } from '../onnx/write.js';
+import { MIN_OPSET, OPSET } from '../onnx/write.js';
 import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
@@ -31,17 +32,19 @@ const FLAGS: Record<string, FlagSpec> = {
 /** Usage text of `tessera export`. */
 export const EXPORT_USAGE = `usage: tessera export --checkpoint RUN|FILE --out MODEL.onnx [options]
 
-Writes a checkpoint's inference graph as ONNX (opset ${OPSET}): weights as initializers, a dynamic
-batch dimension, each BatchNorm that directly follows a Conv folded into the conv, and the
-preprocessing (mean, std, image size, class names, model name, tessera version) in the
-metadata. A fresh ONNX Runtime session on the written file is then checked against the
-unfolded model on a random batch of 2.
+Writes a checkpoint's inference graph as ONNX (opset ${OPSET} unless --opset says otherwise):
+weights as initializers, a dynamic batch dimension, each BatchNorm that directly follows a Conv
+folded into the conv, and the preprocessing (mean, std, image size, class names, model name,
+tessera version) in the metadata. A fresh ONNX Runtime session on the written file is then
+checked against the unfolded model on a random batch of 2.
 
 options:
   --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
                          (with --model: also a plain safetensors state dict)
   --out FILE             the .onnx file to write (atomically: a temporary file, then renamed)
-  --opset N              ONNX opset; only ${OPSET} is supported for now
+  --opset N              ONNX opset, ${MIN_OPSET} to ${OPSET} (default ${OPSET}); below 17, LayerNormalization
+                         is written as ReduceMean arithmetic, below 14, HardSwish as
+                         x·HardSigmoid(x)
   --image-size S         input height and width (default: the checkpoint's, else the model's)
   --model NAME           the registered model the state dict belongs to
   -h, --help             show this help
@@ -77,8 +80,8 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
   const out = stringFlag(args, 'out');
   if (!checkpointArg) throw new UsageError('tessera export: --checkpoint RUN|FILE is required');
   if (!out) throw new UsageError('tessera export: --out FILE is required');
-  const opset = intFlag(args, 'opset', OPSET);
-  if (opset !== OPSET) throw new UsageError(`tessera export: --opset ${opset} is not supported; Tessera writes ONNX opset ${OPSET} only for now`);
+  const opset = intFlag(args, 'opset', OPSET) ?? OPSET;
+  if (opset < MIN_OPSET || opset > OPSET) throw new UsageError(`tessera export: --opset ${opset} is not supported; Tessera writes ONNX opsets ${MIN_OPSET} to ${OPSET} (default ${OPSET})`);
   const imageSize = intFlag(args, 'image-size', undefined);
   const modelName = stringFlag(args, 'model');
 
@@ -101,7 +104,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
     tessera_version: tesseraVersion(),
     batchnorm_folded: 'true',
   };
-  const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, metadata, foldBatchNorms: true });
+  const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
   const bnLeft = countBatchNorms(bytes);
 
   const tmp = `${out}.tmp-${process.pid}`;
@@ -130,7 +133,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
     }
   }
   process.stdout.write(
-    `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${OPSET}, ` +
+    `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${opset}, ` +
       `${(bytes.length / 1e6).toFixed(2)} MB${bnLeft ? ', BatchNorms not directly after a Conv kept' : ', all BatchNorms folded'})\n`,
   );
   return 0;
@@ -154,12 +157,13 @@ function load(path: string, modelName: string | undefined, imageSize: number | u
   const model = createModel(modelName, { numClasses });
   model.loadStateDict(file.tensors);
   const cifar = info.source === 'pytorch-cifar';
+  // a plain state dict is most likely the reference's weights: their normalization, ImageNet's by default
   return {
     model,
     name: modelName,
     classes: Array.from({ length: numClasses }, (_, i) => String(i)),
-    mean: cifar ? [...CIFAR10_MEAN] : IMAGENET_MEAN,
-    std: cifar ? [...CIFAR10_STD] : IMAGENET_STD,
+    mean: cifar ? [...CIFAR10_MEAN] : [...(info.pretrained?.mean ?? IMAGENET_MEAN)],
+    std: cifar ? [...CIFAR10_STD] : [...(info.pretrained?.std ?? IMAGENET_STD)],
     size: imageSize ?? info.inputSize,
   };
 }

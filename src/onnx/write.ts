@@ -1,15 +1,49 @@
 /**
- * Writes an IR graph as an ONNX ModelProto (opset 17, IR version 8): graph inputs, constants
- * as initializers, each IR node through its op's `emit`, and only the nodes the requested
- * outputs depend on.
+ * Writes an IR graph as an ONNX ModelProto (IR version 8, opset 17 unless told one of 13–17):
+ * graph inputs, constants as initializers, each IR node through its op's `emit`, and only the
+ * nodes the requested outputs depend on. Emitters see the target opset (`Emitter.opset`) and
+ * write a decomposition where an ONNX op is newer than it; a node that still needs a newer
+ * opset is refused here rather than written into an invalid file.
+ *
+ * @example
+ * writeOnnx(graph, [{ name: 'logits', value: logits }], { opset: 13, dynamicBatch: true });
  */
 import { DType, Graph, HostTensor, Node, Value } from '../graph/ir.js';
 import { Emitter, OnnxAttrs, getOp } from '../ops/registry.js';
 import { onnxDtypeCode } from '../ops/elementwise.js';
 import { ProtoWriter } from './protobuf.js';
 
+/** the opset written by default, and the newest Tessera writes */
 export const OPSET = 17;
+/** the oldest opset Tessera writes (inference graphs: training graphs need 16 for ScatterElements' reduction) */
+export const MIN_OPSET = 13;
 const IR_VERSION = 8;
+
+/**
+ * ONNX ops, and op attributes as `Op.attribute`, that appeared after opset 13, with the opset
+ * that introduced them: the writer refuses to put one into an older file.
+ */
+const INTRODUCED_AFTER_13: Readonly<Record<string, number>> = {
+  HardSwish: 14,
+  Trilu: 14,
+  'Reshape.allowzero': 14,
+  'BatchNormalization.training_mode': 14,
+  CastLike: 15,
+  Bernoulli: 15,
+  'Shape.start': 15,
+  'Shape.end': 15,
+  GridSample: 16,
+  'ScatterElements.reduction': 16,
+  'ScatterND.reduction': 16,
+  LayerNormalization: 17,
+};
+
+/** the first opset that has `opType` with these attributes (MIN_OPSET for everything older) */
+function introducedIn(opType: string, attrs: OnnxAttrs): number {
+  const versions = [INTRODUCED_AFTER_13[opType] ?? MIN_OPSET];
+  for (const [name, v] of Object.entries(attrs)) if (v !== undefined) versions.push(INTRODUCED_AFTER_13[`${opType}.${name}`] ?? MIN_OPSET);
+  return Math.max(...versions);
+}
 
 export interface GraphOutput {
   readonly name: string;
@@ -21,10 +55,14 @@ export interface WriteOptions {
   readonly dynamicBatch?: boolean;
   readonly metadata?: Readonly<Record<string, string>>;
   readonly graphName?: string;
+  /** the ONNX opset to write, MIN_OPSET..OPSET (default OPSET) */
+  readonly opset?: number;
 }
 
 /** Serializes `graph` computing `outputs` to ONNX bytes. */
 export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: WriteOptions = {}): Uint8Array {
+  const opset = opts.opset ?? OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > OPSET) throw new Error(`writeOnnx: opset ${opset} is not supported; Tessera writes opsets ${MIN_OPSET} to ${OPSET}`);
   const live = liveNodes(graph, outputs.map((o) => o.value));
   const names = new Map<Value, string>();
   for (const v of graph.inputs) names.set(v, v.name ?? `input_${v.id}`);
@@ -37,7 +75,10 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
 
   const addInit = (name: string, t: HostTensor) => inits.push(tensorProto(name, t));
   const emitter: Emitter = {
+    opset,
     node(opType, inputs, outs, attrs = {}) {
+      const since = introducedIn(opType, attrs);
+      if (since > opset) throw new Error(`writeOnnx: ${namePrefix}${opType} needs ONNX opset ${since}, the file is opset ${opset}; write it at opset ${since} or later`);
       const w = new ProtoWriter();
       for (const i of inputs) w.string(1, i);
       for (const o of outs) w.string(2, o);
@@ -106,7 +147,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   m.string(2, 'tessera');
   m.string(3, '0.1.0');
   m.bytes(7, g.finish());
-  m.message(8, (w) => w.string(1, '').int(2, OPSET));
+  m.message(8, (w) => w.string(1, '').int(2, opset));
   for (const [k, v] of Object.entries(opts.metadata ?? {})) m.message(14, (w) => w.string(1, k).string(2, v));
   return m.finish();
 }

@@ -4,7 +4,7 @@
  * Sigmoid and Mul). Tanh and Sigmoid live in elementwise.ts. Gradients at the kinks follow
  * PyTorch's backward kernels.
  */
-import { TensorType, Value } from '../graph/ir.js';
+import { DType, TensorType, Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { isFloat } from './shape-rules.js';
 import { add, emitErf, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
@@ -92,8 +92,12 @@ const geluOp = defineOp({
 /** exact (erf) GELU, torch.nn.functional.gelu's default */
 export const gelu = (x: Value): Value => geluOp([x], {})[0];
 
-/** ORT's HardSigmoid/HardSwish kernels are float32-only: in double, clip(x/6 + 1/2, 0, 1) */
-function emitHardSigmoidF64(e: Emitter, x: string, y: string): void {
+/**
+ * relu6(x + 3) / 6 as ONNX HardSigmoid (alpha 1/6, beta 1/2); ORT's HardSigmoid/HardSwish
+ * kernels are float32-only: in double, clip(x/6 + 1/2, 0, 1)
+ */
+function emitHardSigmoid(e: Emitter, x: string, y: string, dtype: DType): void {
+  if (dtype !== 'float64') return e.node('HardSigmoid', [x], [y], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
   const [scaled, shifted] = [e.tmp('hs'), e.tmp('hs')];
   e.node('Mul', [x, e.scalar(1 / 6, 'float64')], [scaled]);
   e.node('Add', [scaled, e.scalar(0.5, 'float64')], [shifted]);
@@ -103,10 +107,7 @@ function emitHardSigmoidF64(e: Emitter, x: string, y: string): void {
 const hardsigmoidOp = defineOp({
   type: 'HardSigmoid',
   infer: floatInfer,
-  emit: (e, ins, outs, _a, node) => {
-    if (node.inputs[0].dtype === 'float64') emitHardSigmoidF64(e, ins[0], outs[0]);
-    else e.node('HardSigmoid', ins, outs, { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
-  },
+  emit: (e, ins, outs, _a, node) => emitHardSigmoid(e, ins[0], outs[0], node.inputs[0].dtype),
   // PyTorch: g/6 where -3 < x < 3, else 0
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
@@ -121,10 +122,12 @@ export const hardsigmoid = (x: Value): Value => hardsigmoidOp([x], {})[0];
 const hardswishOp = defineOp({
   type: 'HardSwish',
   infer: floatInfer,
+  // ONNX HardSwish exists from opset 14 (and is float32-only in ORT): otherwise x·hardsigmoid(x)
   emit: (e, ins, outs, _a, node) => {
-    if (node.inputs[0].dtype !== 'float64') return e.node('HardSwish', ins, outs);
+    const dtype = node.inputs[0].dtype;
+    if (dtype !== 'float64' && (e.opset ?? 17) >= 14) return e.node('HardSwish', ins, outs);
     const hs = e.tmp('hardsigmoid');
-    emitHardSigmoidF64(e, ins[0], hs);
+    emitHardSigmoid(e, ins[0], hs, dtype);
     e.node('Mul', [ins[0], hs], outs);
   },
   // PyTorch's hardswish_backward: 0 for x < -3, g·(2x+3)/6 for x <= 3, else g

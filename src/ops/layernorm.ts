@@ -2,9 +2,10 @@
  * Layer normalization over the last axis (torch.nn.functional.layer_norm with a 1-D
  * normalized_shape). The op has three outputs, as ONNX LayerNormalization (opset 17): Y, Mean and
  * InvStdDev (both with the last axis kept as 1); the gradient rule uses the saved statistics.
- * Float32 is emitted as ONNX LayerNormalization; float64 as ReduceMean arithmetic (the parity
- * checks run in double): ORT's CPU LayerNormalization (1.30) has no double-stash kernel
- * (stash_type 11: no implementation), and the default stash_type 1 returns float32 statistics.
+ * Float32 is emitted as ONNX LayerNormalization; float64, and any graph written at an opset
+ * below 17 (which has no LayerNormalization), as ReduceMean arithmetic (the parity checks run in
+ * double): ORT's CPU LayerNormalization (1.30) has no double-stash kernel (stash_type 11: no
+ * implementation), and the default stash_type 1 returns float32 statistics.
  */
 import { TensorType, Value } from '../graph/ir.js';
 import { defineOp } from './registry.js';
@@ -35,14 +36,14 @@ const layerNormOp = defineOp<LnAttrs>({
   },
   emit: (e, [x, gamma, beta], [y, meanOut, invOut], { eps }, node, live) => {
     const xv = node.inputs[0];
-    if (xv.dtype !== 'float64') {
+    if (xv.dtype !== 'float64' && (e.opset ?? 17) >= 17) {
       const outs = [y, live[1] ? meanOut : '', live[2] ? invOut : ''];
       while (outs[outs.length - 1] === '') outs.pop();
       e.node('LayerNormalization', [x, gamma, beta], outs, { axis: -1, epsilon: { float: eps } });
       return;
     }
+    // (x − mean) / √(var + eps) · γ + β, statistics over the last axis; InvStdDev only where used
     const m = live[1] ? meanOut : e.tmp('ln_mean');
-    const inv = live[2] ? invOut : e.tmp('ln_inv');
     const [xc, sq, v, ve, sd, xhat, scaled] = ['ln_xc', 'ln_sq', 'ln_var', 'ln_ve', 'ln_sd', 'ln_xhat', 'ln_scaled'].map((h) => e.tmp(h));
     e.node('ReduceMean', [x], [m], { axes: [-1], keepdims: 1 });
     e.node('Sub', [x, m], [xc]);
@@ -50,8 +51,8 @@ const layerNormOp = defineOp<LnAttrs>({
     e.node('ReduceMean', [sq], [v], { axes: [-1], keepdims: 1 });
     e.node('Add', [v, e.scalar(eps, xv.dtype)], [ve]);
     e.node('Sqrt', [ve], [sd]);
-    e.node('Reciprocal', [sd], [inv]);
-    e.node('Mul', [xc, inv], [xhat]);
+    if (live[2]) e.node('Reciprocal', [sd], [invOut]);
+    e.node('Div', [xc, sd], [xhat]);
     e.node('Mul', [xhat, gamma], [scaled]);
     e.node('Add', [scaled, beta], [y]);
   },

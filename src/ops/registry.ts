@@ -14,6 +14,11 @@ export interface Emitter {
   ints(values: readonly number[]): string;
   /** a float32 scalar (or 1-D) constant initializer in the given dtype, returns its name */
   scalar(value: number, dtype?: TensorType['dtype']): string;
+  /**
+   * the ONNX opset being written (13..17): an op newer than it must be emitted as its
+   * decomposition; absent (emitters that only inspect what would be written) means 17
+   */
+  readonly opset?: number;
 }
 
 export type OnnxAttrValue = number | string | readonly number[] | { float: number } | { floats: readonly number[] };

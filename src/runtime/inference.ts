@@ -19,6 +19,8 @@ export interface ExportOptions {
   readonly precision?: 'float32' | 'float64';
   /** fold each eval-mode BatchNorm that directly follows a Conv into the conv's weight and bias */
   readonly foldBatchNorms?: boolean;
+  /** the ONNX opset to write, 13..17 (default 17) */
+  readonly opset?: number;
 }
 
 /** ONNX bytes of `model`'s eval-mode forward pass (input "input", output "logits"). */
@@ -29,7 +31,7 @@ export function exportInferenceOnnx(model: Module, opts: ExportOptions): Uint8Ar
     const trace = new Trace(model, { weights: 'constants', precision: opts.precision });
     const logits = traceWith(trace, () => model.call(trace.graph.addInput('input', opts.inputShape, trace.floatType)));
     if (opts.foldBatchNorms) foldConvBatchNorms(trace.graph, [logits]);
-    return writeOnnx(trace.graph, [{ name: 'logits', value: logits }], { dynamicBatch: opts.dynamicBatch, metadata: opts.metadata });
+    return writeOnnx(trace.graph, [{ name: 'logits', value: logits }], { dynamicBatch: opts.dynamicBatch, metadata: opts.metadata, opset: opts.opset });
   } finally {
     model.train(wasTraining);
   }

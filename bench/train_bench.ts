@@ -14,6 +14,7 @@
  *   npm run bench -- --model resnet50 --batch 8 --threads 2 --inference-only   # 224×224, torchvision's resnet50 in PyTorch
  *
  * Flags: --model NAME, --batch N, --threads N, --steps N, --warmup N, --no-torch, --profile, --inference-only,
+ * --size N (input side; default the model's input size),
  * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
  * With --profile the timings include ORT's profiling overhead, so BENCHMARKS.md is not written.
  */
@@ -36,15 +37,17 @@ interface Args {
   torch: boolean;
   profile: boolean;
   inferenceOnly: boolean;
+  /** input side (default: the model's inputSize) */
+  size: number | null;
   write: boolean;
   python: string;
 }
 
 const USAGE = `usage: node dist/bench/train_bench.js [--model cifar_resnet18] [--batch 128] [--threads 2] [--steps 20] [--warmup 3]
-                                       [--no-torch] [--profile] [--inference-only] [--no-write] [--python /usr/bin/python3]`;
+                                       [--no-torch] [--profile] [--inference-only] [--size N] [--no-write] [--python /usr/bin/python3]`;
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, write: true, python: '/usr/bin/python3' };
+  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, size: null, write: true, python: '/usr/bin/python3' };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -63,6 +66,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--no-torch': a.torch = false; break;
       case '--profile': a.profile = true; break;
       case '--inference-only': a.inferenceOnly = true; break;
+      case '--size': a.size = int(flag, value(), 1); break;
       case '--no-write': a.write = false; break;
       case '-h':
       case '--help':
@@ -200,7 +204,8 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const root = repoRoot();
   const info = modelInfo(a.model);
-  const inputShape = [a.batch, 3, info.inputSize, info.inputSize];
+  const size = a.size ?? info.inputSize;
+  const inputShape = [a.batch, 3, size, size];
   const load0 = loadavg()[0];
   console.log(`Tessera bench: ${a.model}, input [${inputShape.join(', ')}], float32, ${a.threads} threads, ${a.warmup} warmup + ${a.steps} measured steps`);
   console.log(`(one fixed random batch reused every step; load average at start ${load0.toFixed(2)})`);
@@ -231,7 +236,7 @@ async function main(): Promise<void> {
   let torchNote = '';
   let torchCommand: string | null = null;
   if (a.torch) {
-    const r = runTorch(a, info.inputSize, root);
+    const r = runTorch(a, size, root);
     torch = r.result;
     torchNote = r.note;
     torchCommand = r.command;

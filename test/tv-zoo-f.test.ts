@@ -177,7 +177,11 @@ const parityCases = [
 for (const p of parityCases) {
   test(`${p.fixture}: ${p.precision} parity with the torchvision fixture; state-dict keys in the fixture's order`, async (t) => {
     const path = join(p.dir, `${p.fixture}.safetensors`);
-    if (!existsSync(path)) return t.skip(`${path} not found (see ../shared/README.md and test/data/fixtures/make_swin_v1.py)`);
+    if (!existsSync(path)) {
+      // the shared fixture may be absent (../shared/README.md); the committed V1 fixture may not
+      assert.ok(p.dir === SHARED_FIXTURES, `${path} is missing (regenerate it with test/data/fixtures/make_swin_v1.py)`);
+      return t.skip(`${path} not found (see ../shared/README.md)`);
+    }
     const file = readSafetensors(path);
     const model = createFromConstructor('SwinTransformer', p.args);
     assert.deepEqual([...model.stateDict().keys()], [...fixtureStateDict(file).keys()], `${p.fixture}: state-dict keys and order`);

@@ -576,7 +576,7 @@ function gather(src: ArrayLike<number | bigint>, numel: number, shape: readonly 
     (out as Float64Array).set((s as Float64Array).subarray(offset, offset + numel));
     return out;
   }
-  const o = out as unknown as { [i: number]: number | bigint };
+  const o: { [i: number]: number | bigint } = out;
   const idx = new Array<number>(rank).fill(0);
   let p = offset;
   for (let i = 0; i < numel; i++) {

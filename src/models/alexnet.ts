@@ -14,7 +14,7 @@ import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- model -----------------------------------------------------------------------------------
@@ -72,7 +72,6 @@ export class AlexNet extends Module {
 // torchvision's only (hence DEFAULT) weights, AlexNet_Weights.IMAGENET1K_V1: crop 224, resize 256, bilinear
 const alexnetWeights = torchvisionWeights({ file: 'alexnet-owt-7be5be79.pth', top1: 56.522, top5: 79.066, classifier: 'classifier.6' });
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
 function fromJson(name: string, args: JsonArgs): AlexNet {

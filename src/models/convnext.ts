@@ -27,7 +27,7 @@ import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
 import { LayerNorm, LayerNorm2d } from '../nn/norm.js';
 import { StochasticDepth } from '../nn/stochastic.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** torchvision's CNBlockConfig */
@@ -148,7 +148,6 @@ export const convNeXtConfigs: readonly { name: string; setting: () => CNBlockCon
 
 // ---- JSON arguments and registration ---------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const STAGE_FIELDS = ['inputChannels', 'outChannels', 'numLayers'];

@@ -26,7 +26,7 @@ import { initRng } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Conv2dLayerOptions, Dropout, Linear, MaxPool2d } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { adaptiveAvgPool2d } from '../ops/pool.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /**
@@ -216,7 +216,6 @@ export class GoogLeNet extends Module {
 // Google's normalization) and auxLogits true (aux1, aux2: in the file, not trained)
 const googlenetWeights = torchvisionWeights({ file: 'googlenet-1378be20.pth', top1: 69.778, top5: 89.53, classifier: 'fc' });
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
 function fromJson(name: string, args: JsonArgs): GoogLeNet {

@@ -28,7 +28,7 @@ import { concat, flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { BasicConv2d, transformInput, truncNormalAbs } from './googlenet.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -313,7 +313,6 @@ export class Inception3 extends Module {
 // Google's normalization) and auxLogits true (AuxLogits is in the file)
 const inceptionV3Weights = torchvisionWeights({ file: 'inception_v3_google-0cc3c7bd.pth', top1: 77.294, top5: 93.45, cropSize: 299, resizeSize: 342, classifier: 'fc' });
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
 function fromJson(name: string, args: JsonArgs): Inception3 {

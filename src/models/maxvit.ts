@@ -27,7 +27,7 @@ import { LayerNorm } from '../nn/norm.js';
 import { GridSize, MaxVitBlock, convOutputSize } from './maxvit-blocks.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { normLayerFromJson } from './mobilenetv3.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- model -----------------------------------------------------------------------------------
@@ -180,7 +180,6 @@ export const maxVitConfigs: readonly MaxVitConfig[] = [
 
 // ---- JSON arguments and registration ---------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 const isDropout = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;

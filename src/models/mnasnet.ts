@@ -17,7 +17,7 @@ import { reduceMean } from '../ops/shape.js';
 import { uniform } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
@@ -142,7 +142,6 @@ export const mnasnetConfigs: readonly { name: string; alpha: number; pretrained:
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 

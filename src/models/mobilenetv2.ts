@@ -16,7 +16,7 @@ import { adaptiveAvgPool2d } from '../ops/pool.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU6 } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible } from './common.js';
-import { JsonArgs, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
@@ -167,7 +167,6 @@ export class MobileNetV2 extends Module {
 // 256, is the original training): crop 224, resize 232, bilinear
 const mobilenetV2Weights = torchvisionWeights({ file: 'mobilenet_v2-7ebf99e0.pth', top1: 72.154, top5: 90.822, resizeSize: 232, classifier: 'classifier.1' });
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 const isSetting = (v: unknown): v is [number, number, number, number][] =>

@@ -186,6 +186,7 @@ export function arg<T>(args: JsonArgs, key: string, fallback: T, check: (v: unkn
 export const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 export const isString = (v: unknown): v is string => typeof v === 'string';
 export const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+export const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 export const isNumberArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isNumber);
 
 /** Rejects JSON arguments the constructor does not know. */

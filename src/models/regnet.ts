@@ -20,7 +20,7 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation } from './mobilenetv2.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
@@ -256,7 +256,6 @@ export const regnetConfigs: readonly RegNetConfig[] = [
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isNonNegative = (v: unknown): v is number => isNumber(v) && v >= 0;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isPositiveIntList = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isPositiveInt);

@@ -16,7 +16,7 @@ import { flatten } from '../ops/shape.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Parameter, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** builds the normalization layer for a channel count (torchvision's `norm_layer`) */
@@ -237,7 +237,6 @@ export const resnetConfigs: readonly ResNetConfig[] = [
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isLayers = (v: unknown): v is number[] => Array.isArray(v) && v.length === 4 && v.every((n) => isNumber(n) && Number.isInteger(n) && n >= 1);
 const isDilation = (v: unknown): v is [boolean, boolean, boolean] => Array.isArray(v) && v.length === 3 && v.every(isBool);
 const isBlockName = (v: unknown): v is 'BasicBlock' | 'Bottleneck' => v === 'BasicBlock' || v === 'Bottleneck';

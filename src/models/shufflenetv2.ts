@@ -15,7 +15,7 @@ import { concat, reduceMean, split } from '../ops/shape.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { channelShuffle } from './cifar/shufflenet.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -145,7 +145,6 @@ export const shufflenetV2Configs: readonly ShuffleNetV2Config[] = [
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isIntList = (n: number) => (v: unknown): v is number[] => Array.isArray(v) && v.length === n && v.every(isPositiveInt);
 const numClassesArg = (args: JsonArgs) => arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer');
 

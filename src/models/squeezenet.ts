@@ -15,7 +15,7 @@ import { concat, flatten } from '../ops/shape.js';
 import { fans, normal, uniform } from '../nn/init.js';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -132,7 +132,6 @@ export const squeezenetConfigs: readonly { name: string; version: SqueezeNetVers
   { name: 'squeezenet1_1', version: '1_1', ...PAPER, pretrained: weights('squeezenet1_1-b8a52dc0.pth', 58.178, 80.624) },
 ];
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 const isVersion = (v: unknown): v is SqueezeNetVersion => v === '1_0' || v === '1_1';
 

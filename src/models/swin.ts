@@ -27,7 +27,7 @@ import { Module, Sequential } from '../nn/module.js';
 import { Permute } from './convnext.js';
 import { NormLayer, PatchMerging, PatchMergingV2, SwinBlockOptions, SwinTransformerBlock, SwinTransformerBlockV2, defaultSwinNorm } from './swin-blocks.js';
 import { torchvisionWeights } from './torchvision-weights.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isString, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, isString, registerConstructor, registerModel } from './registry.js';
 
 /** a Swin block class: SwinTransformerBlock or SwinTransformerBlockV2 */
 export type SwinBlockClass = new (dim: number, numHeads: number, windowSize: readonly number[], shiftSize: readonly number[], opts?: SwinBlockOptions) => Module;
@@ -159,7 +159,6 @@ const pretrainedOf = (c: SwinConfig): PretrainedConfig =>
 
 // ---- JSON arguments and registration ---------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
 const isPair = (v: unknown): v is number[] => Array.isArray(v) && v.length === 2 && v.every(isPositiveInt);

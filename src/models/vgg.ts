@@ -18,7 +18,7 @@ import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
@@ -114,7 +114,6 @@ export const vggConfigs: readonly { name: string; cfg: keyof typeof vggCfgs; bat
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 const isCfgName = (v: unknown): v is keyof typeof vggCfgs => v === 'A' || v === 'B' || v === 'D' || v === 'E';
 const isCfgList = (v: unknown): v is (number | 'M')[] =>

@@ -20,7 +20,7 @@ import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
 import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** nn.init.xavier_uniform_ */
@@ -231,7 +231,6 @@ export const vitConfigs: readonly ViTConfig[] = [
 
 // ---- registration ----------------------------------------------------------------------------
 
-const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 
 /** the arguments a builder (`vit_b_16`, ...) leaves to its caller */

@@ -8,6 +8,7 @@
  * const session = await TrainingSession.create(model, { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4 }) });
  * const { loss } = await session.step(images, labels, 0.1);
  */
+export { UserError } from './errors.js';
 export * from './graph/ir.js';
 export * from './graph/constants.js';
 export * from './ops/index.js';

@@ -30,10 +30,19 @@ export function counts(model: Module): ZooCounts {
  * is a fresh, unpatched one seeded with 0; tests that need real random init build without this.
  */
 export function buildWithConstantInit(name: string): Module {
+  return withConstantInit(() => createModel(name));
+}
+
+/**
+ * Runs `build` with the init generator stubbed to constants (see buildWithConstantInit): normal
+ * draws give 0, uniform draws `uniform` (a non-zero value keeps PyTorch's layer defaults and
+ * torchvision's re-initialization distinguishable).
+ */
+export function withConstantInit<T>(build: () => T, uniform = 0): T {
   manualSeed(0);
-  Object.assign(initRng(), { next: () => 0.5, uniform: () => 0, normal: () => 0 });
+  Object.assign(initRng(), { next: () => 0.5, uniform: () => uniform, normal: () => 0 });
   try {
-    return createModel(name);
+    return build();
   } finally {
     manualSeed(0); // a fresh, unpatched generator
   }

@@ -1,67 +1,27 @@
 /**
- * torchvision ports AlexNet, VGG, SqueezeNet, GoogLeNet and Inception v3: the registry entry and a
- * traced eval forward at batch 1 at a small input for every config, state-dict key order,
- * constructors from JSON, the general adaptive average pool, fixture parity for squeezenet1_1,
- * and a real ONNX Runtime forward for squeezenet1_1 and googlenet. Their parameter / state-dict /
- * buffer counts against zoo_params.json are checked in zoo.test.ts.
+ * torchvision ports AlexNet, VGG, SqueezeNet, GoogLeNet and Inception v3: training-mode and
+ * auxiliary-head traces, state-dict key order, constructors from JSON, initialization, the general
+ * adaptive average pool. Every config's counts: zoo.test.ts; its real forward and training step:
+ * zoo-run-*.test.ts; fixture parity: parity-*.test.ts (all driven by the registry or the fixtures).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Value } from '../src/graph/ir.js';
+import { manualSeed } from '../src/nn/init.js';
+import { InferenceModel } from '../src/runtime/inference.js';
 import { Module } from '../src/nn/module.js';
-import { initRng, manualSeed } from '../src/nn/init.js';
 import { Trace, traceWith } from '../src/nn/trace.js';
-import { createFromConstructor, createModel, modelInfo } from '../src/models/index.js';
+import { createFromConstructor, createModel } from '../src/models/index.js';
 import { AdaptiveAvgPool2d } from '../src/nn/layers.js';
 import { InceptionAux as GoogLeNetAux } from '../src/models/googlenet.js';
 import { InceptionAux as Inception3Aux } from '../src/models/inception.js';
-import { checkFixture } from '../src/verify/parity.js';
-import { InferenceModel } from '../src/runtime/inference.js';
-import { buildWithConstantInit, counts } from '../test-support/zoo-counts.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-
-/** [registry name, family, default input size, small test input size] */
-const configs: [string, string, number, number][] = [
-  ['alexnet', 'alexnet', 224, 64],
-  ['vgg11', 'vgg', 224, 64],
-  ['vgg11_bn', 'vgg', 224, 64],
-  ['vgg13', 'vgg', 224, 64],
-  ['vgg13_bn', 'vgg', 224, 64],
-  ['vgg16', 'vgg', 224, 64],
-  ['vgg16_bn', 'vgg', 224, 64],
-  ['vgg19', 'vgg', 224, 64],
-  ['vgg19_bn', 'vgg', 224, 64],
-  ['squeezenet1_0', 'squeezenet', 224, 64],
-  ['squeezenet1_1', 'squeezenet', 224, 64],
-  ['googlenet', 'googlenet', 224, 64],
-  ['inception_v3', 'inception', 299, 75],
-];
+import { buildWithConstantInit, counts, withConstantInit as constantInit } from '../test-support/zoo-counts.js';
 
 /** traces a forward with weights as constants (shape inference only) and returns the output shape */
 function tracedShape(model: Module, input: readonly number[], training = false): readonly number[] {
   model.train(training);
   const trace = new Trace(model, { weights: 'constants' });
   return traceWith(trace, () => model.call(trace.graph.addInput('input', input, 'float32'))).shape;
-}
-
-/** one helper for every config: registry metadata, traced logits shape at a small input */
-function checkConfig(name: string, family: string, inputSize: number, small: number): void {
-  const info = modelInfo(name);
-  assert.equal(info.source, 'torchvision');
-  assert.equal(info.family, family);
-  assert.equal(info.reference, name);
-  assert.equal(info.inputSize, inputSize);
-  assert.equal(info.numClasses, 1000);
-  assert.ok(info.paper.length > 0 && info.year > 1990, `${name}: paper and year`);
-  assert.deepEqual(tracedShape(buildWithConstantInit(name), [1, 3, small, small]), [1, 1000], `${name}: logits shape at ${small}x${small}`);
-}
-
-for (const [name, family, inputSize, small] of configs) {
-  test(`${name}: registry entry for torchvision ${name}; traces at ${small}x${small} to [1, 1000]`, () => checkConfig(name, family, inputSize, small));
 }
 
 test('training-mode traces give the main logits only', () => {
@@ -104,20 +64,8 @@ test('state-dict keys follow torchvision', () => {
   assert.deepEqual(inc.slice(-2), ['fc.weight', 'fc.bias']);
 });
 
-/**
- * runs `build` with the init generator stubbed to constants (as buildWithConstantInit does):
- * uniform draws give 0.25, normal draws 0, so PyTorch's layer defaults and torchvision's
- * re-initialization stay distinguishable without drawing ~100M random numbers
- */
-function withConstantInit<T>(build: () => T): T {
-  manualSeed(0);
-  Object.assign(initRng(), { next: () => 0.5, uniform: () => 0.25, normal: () => 0 });
-  try {
-    return build();
-  } finally {
-    manualSeed(0);
-  }
-}
+/** constant init as in zoo-counts, uniform draws 0.25 so torchvision's re-initialization is visible */
+const withConstantInit = <T>(build: () => T): T => constantInit(build, 0.25);
 
 test('constructors from JSON', () => withConstantInit(() => {
   const sd = (m: Module) => m.stateDict();
@@ -199,26 +147,4 @@ test('adaptive average pool matches PyTorch\'s bins for uneven sizes', async () 
   }
 });
 
-test('squeezenet1_1 matches the tv_squeezenet1_1 fixture', async (t) => {
-  const path = join(FIXTURES, 'tv_squeezenet1_1.safetensors');
-  if (!existsSync(path)) return t.skip(`fixture ${path} is absent (see shared/README.md)`);
-  const report = await checkFixture(createModel('squeezenet1_1', { numClasses: 10 }), path);
-  const failing = report.checks.filter((c) => !c.ok);
-  assert.ok(report.checks.length > 0);
-  assert.ok(report.ok, failing.map((c) => `${c.key}: max error ${c.maxError.toExponential(3)} > allowed ${c.allowed.toExponential(3)}`).join('\n'));
-});
 
-for (const name of ['squeezenet1_1', 'googlenet']) {
-  test(`${name}: ONNX Runtime forward at batch 1 (64x64) gives finite logits`, async () => {
-    manualSeed(0);
-    const net = await InferenceModel.create(createModel(name, { numClasses: 10 }), { inputShape: [1, 3, 64, 64] });
-    try {
-      const input = new Float32Array(3 * 64 * 64).map((_, i) => Math.sin(i * 0.37));
-      const logits = await net.run({ dtype: 'float32', shape: [1, 3, 64, 64], data: input });
-      assert.deepEqual(logits.shape, [1, 10]);
-      assert.ok([...(logits.data as Float32Array)].every(Number.isFinite), `${name}: non-finite logits`);
-    } finally {
-      await net.release();
-    }
-  });
-}

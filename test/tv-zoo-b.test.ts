@@ -1,113 +1,20 @@
 /**
- * torchvision DenseNet, ShuffleNetV2, MnasNet and RegNet: fixture parity (eval and train logits,
- * loss, gradients, running statistics within each fixture's tolerances), every registered config
- * traced at 64x64, one real ONNX Runtime forward per family, and the JSON constructors.
- * Parameter/state-dict/buffer counts of the configs: test/zoo.test.ts.
+ * torchvision DenseNet, ShuffleNetV2, MnasNet and RegNet: state-dict keys, RegNet's and MNASNet's
+ * width rules, the JSON constructors, initialization. Every config's counts: zoo.test.ts; its
+ * real forward and training step: zoo-run-*.test.ts; fixture parity: parity-*.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readSafetensors } from '../src/io/safetensors.js';
 import { Module } from '../src/nn/module.js';
 import { Trace, traceWith } from '../src/nn/trace.js';
-import { InferenceModel } from '../src/runtime/inference.js';
-import { createFromConstructor, createModel, listModels, resolveModel } from '../src/models/index.js';
+import { createFromConstructor, createModel } from '../src/models/index.js';
 import { blockParamsFromInitParams } from '../src/models/regnet.js';
 import { mnasDepths } from '../src/models/mnasnet.js';
-import { checkFixture } from '../src/verify/parity.js';
-import { buildWithConstantInit } from '../test-support/zoo-counts.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-
-const FAMILIES = ['densenet', 'shufflenetv2', 'mnasnet', 'regnet'];
-
-interface FamilyCase {
-  readonly family: string;
-  /** fixture file stem, when the family has one */
-  readonly fixture?: string;
-  /** the fixture's metadata `constructor`, in our terms */
-  readonly build?: () => Module;
-  /** a small config for the real ORT forward */
-  readonly small: () => Module;
-}
-
-const cases: FamilyCase[] = [
-  {
-    family: 'densenet',
-    fixture: 'tv_densenet',
-    build: () => resolveModel('DenseNet', { growthRate: 8, blockConfig: [2, 2, 2, 2], numInitFeatures: 16, bnSize: 2, numClasses: 10 }, 'torchvision'),
-    small: () => createFromConstructor('DenseNet', { growthRate: 8, blockConfig: [2, 2, 2, 2], numInitFeatures: 16, bnSize: 2, numClasses: 1000 }, 'torchvision'),
-  },
-  {
-    family: 'shufflenetv2',
-    fixture: 'tv_shufflenet_v2_x0_5',
-    build: () => resolveModel('shufflenet_v2_x0_5', { numClasses: 10 }, 'torchvision'),
-    small: () => createModel('shufflenet_v2_x0_5'),
-  },
-  { family: 'mnasnet', small: () => createModel('mnasnet0_5') },
-  {
-    family: 'regnet',
-    fixture: 'tv_regnet_y_400mf',
-    build: () => resolveModel('regnet_y_400mf', { numClasses: 10 }, 'torchvision'),
-    small: () => createModel('regnet_y_400mf'),
-  },
-];
-
-const REFERENCE = /^(logits|loss|grad|running)\./;
-
-/** the one helper every table row goes through */
-async function runCase(c: FamilyCase, t: { skip: (msg: string) => void }): Promise<void> {
-  if (!c.fixture || !c.build) return;
-  const path = join(FIXTURES, `${c.fixture}.safetensors`);
-  if (!existsSync(path)) return t.skip(`fixture ${path} not found (see ../shared/README.md)`);
-  const file = readSafetensors(path);
-  assert.ok(file.metadata.constructor, `${c.fixture}: metadata has no constructor`);
-  const report = await checkFixture(c.build(), file);
-  const references = [...file.tensors.keys()].filter((k) => REFERENCE.test(k)).sort();
-  assert.deepEqual(report.checks.map((ch) => ch.key).sort(), references, `${c.fixture}: every reference tensor checked`);
-  const failing = report.checks.filter((ch) => !ch.ok);
-  assert.ok(
-    report.ok,
-    `${c.fixture} (${file.metadata.constructor}): ${failing.length} of ${report.checks.length} out of tolerance:\n` +
-      failing.map((ch) => `  ${ch.key}: max error ${ch.maxError.toExponential(3)} > allowed ${ch.allowed.toExponential(3)}`).join('\n'),
-  );
-}
-
-for (const c of cases) {
-  if (c.fixture) test(`${c.fixture}: parity with the torchvision fixture`, (t) => runCase(c, t));
-  test(`${c.family}: a real ONNX Runtime forward at 1x3x64x64 gives finite logits`, async () => {
-    const net = await InferenceModel.create(c.small().eval(), { inputShape: [1, 3, 64, 64] });
-    try {
-      const data = new Float32Array(3 * 64 * 64).map((_, i) => Math.sin(i * 0.01));
-      const out = await net.run({ dtype: 'float32', shape: [1, 3, 64, 64], data });
-      assert.deepEqual(out.shape, [1, 1000]);
-      assert.ok([...(out.data as Float32Array)].every(Number.isFinite), `${c.family}: non-finite logits`);
-    } finally {
-      await net.release();
-    }
-  });
-}
 
 /** traces a forward pass (shape inference only) and returns the output shape */
 function outShape(model: Module, size: number, batch = 1): readonly number[] {
   const tr = new Trace(model.eval(), { weights: 'inputs' });
   return traceWith(tr, () => model.call(tr.graph.addInput('input', [batch, 3, size, size], 'float32'))).shape;
-}
-
-const newConfigs = listModels().filter((m) => m.source === 'torchvision' && FAMILIES.includes(m.family));
-
-test('every family registers its torchvision configs', () => {
-  const names = newConfigs.map((m) => m.name);
-  assert.equal(names.length, 4 + 4 + 4 + 14);
-  for (const n of ['densenet121', 'densenet161', 'densenet169', 'densenet201', 'shufflenet_v2_x2_0', 'mnasnet1_3', 'regnet_x_32gf', 'regnet_y_32gf']) assert.ok(names.includes(n), n);
-});
-
-for (const info of newConfigs) {
-  test(`${info.name}: traces at 1x3x64x64 to [1, 1000]`, () => {
-    assert.deepEqual(outShape(buildWithConstantInit(info.name), 64), [1, 1000]);
-  });
 }
 
 test('state-dict keys follow torchvision', () => {

@@ -1,105 +1,25 @@
 /**
- * torchvision MobileNetV3 and EfficientNet (V1, V2) ports, and stochastic depth: the registry
- * entry and a traced forward at batch 1, 64×64 for every config, fixture parity
- * (tv_mobilenet_v3_small, tv_efficientnet_b0, tv_efficientnet_v2_small through the
- * `EfficientNet` constructor's JSON form), and stochastic depth in an ORT training graph (a fresh
- * mask on every run: ORT neither folds nor removes the random op). Parameter / state-dict / buffer
- * counts against zoo_params.json are checked in zoo.test.ts.
+ * torchvision MobileNetV3 and EfficientNet (V1, V2) ports, and stochastic depth: EfficientNet's
+ * stochastic-depth schedule, and stochastic depth in an ORT training graph (a fresh mask on every
+ * run: ORT neither folds nor removes the random op). Every config's counts: zoo.test.ts; its real
+ * forward and training step: zoo-run-*.test.ts; fixture parity: parity-*.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Graph, Value, withGraph } from '../src/graph/ir.js';
 import { Module } from '../src/nn/module.js';
 import { Linear } from '../src/nn/layers.js';
 import { StochasticDepth } from '../src/nn/stochastic.js';
-import { Trace, traceWith } from '../src/nn/trace.js';
-import { JsonArgs, createFromConstructor, modelInfo } from '../src/models/index.js';
-import { readSafetensors } from '../src/io/safetensors.js';
-import { ParityOptions, checkFixture, disableDropout } from '../src/verify/parity.js';
+import { createFromConstructor } from '../src/models/index.js';
+import { disableDropout } from '../src/verify/parity.js';
 import { buildStepGraph } from '../src/runtime/step-graph.js';
 import { createSession, ort, toOrt } from '../src/runtime/ort.js';
 import { bernoulliMask, stochasticDepth } from '../src/ops/random.js';
 import { writeOnnx } from '../src/onnx/write.js';
-import { buildWithConstantInit } from '../test-support/zoo-counts.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const haveFixtures = existsSync(FIXTURES);
-
-/** [registry name, family, default input size (torchvision's weights meta), year] */
-const configs: [string, string, number, number][] = [
-  ['mobilenet_v3_small', 'mobilenetv3', 224, 2019],
-  ['mobilenet_v3_large', 'mobilenetv3', 224, 2019],
-  ['efficientnet_b0', 'efficientnet', 224, 2019],
-  ['efficientnet_b1', 'efficientnet', 240, 2019],
-  ['efficientnet_b2', 'efficientnet', 260, 2019],
-  ['efficientnet_b3', 'efficientnet', 300, 2019],
-  ['efficientnet_b4', 'efficientnet', 380, 2019],
-  ['efficientnet_b5', 'efficientnet', 456, 2019],
-  ['efficientnet_b6', 'efficientnet', 528, 2019],
-  ['efficientnet_b7', 'efficientnet', 600, 2019],
-  ['efficientnet_v2_s', 'efficientnet', 384, 2021],
-  ['efficientnet_v2_m', 'efficientnet', 480, 2021],
-  ['efficientnet_v2_l', 'efficientnet', 480, 2021],
-];
-
-/** the one helper: registry metadata, then an eval-mode trace at batch 1, 64×64 */
-function checkConfig(name: string, family: string, inputSize: number, year: number): void {
-  const info = modelInfo(name);
-  assert.equal(info.source, 'torchvision');
-  assert.equal(info.family, family);
-  assert.equal(info.reference, name);
-  assert.equal(info.inputSize, inputSize);
-  assert.equal(info.numClasses, 1000);
-  assert.equal(info.year, year);
-  assert.ok(info.paper.length > 0);
-  const model = buildWithConstantInit(name).eval();
-  const trace = new Trace(model, { weights: 'constants' });
-  const out = traceWith(trace, () => model.call(trace.graph.addInput('input', [1, 3, 64, 64], 'float32')));
-  assert.deepEqual(out.shape, [1, 1000], `${name}: logits shape`);
-}
-
-for (const [name, family, inputSize, year] of configs) {
-  test(`${name}: registry entry (torchvision, ${family}, ${inputSize}px); traces at 1×3×64×64 to [1, 1000]`, () => checkConfig(name, family, inputSize, year));
-}
-
-// the reduced EfficientNet of tv_efficientnet_v2_small (see its metadata `constructor`), in JSON
-const reducedV2: JsonArgs = {
-  invertedResidualSetting: [
-    { type: 'FusedMBConvConfig', expandRatio: 1, kernel: 3, stride: 1, inputChannels: 16, outChannels: 16, numLayers: 1 },
-    { type: 'FusedMBConvConfig', expandRatio: 4, kernel: 3, stride: 2, inputChannels: 16, outChannels: 24, numLayers: 1 },
-    { type: 'MBConvConfig', expandRatio: 4, kernel: 3, stride: 2, inputChannels: 24, outChannels: 32, numLayers: 1, widthMult: 1.0, depthMult: 1.0 },
-    { type: 'MBConvConfig', expandRatio: 6, kernel: 3, stride: 1, inputChannels: 32, outChannels: 48, numLayers: 1, widthMult: 1.0, depthMult: 1.0 },
-  ],
-  dropout: 0.2,
-  stochasticDepthProb: 0.2,
-  numClasses: 10,
-  normLayer: { type: 'BatchNorm2d', eps: 1e-3 },
-  lastChannel: 128,
-};
-
-/** [fixture, model, options] (default: float64, as the references were computed) */
-const fixtureCases: [string, () => Module, ParityOptions?][] = [
-  ['tv_mobilenet_v3_small', () => createFromConstructor('mobilenet_v3_small', { numClasses: 10 })],
-  ['tv_efficientnet_b0', () => createFromConstructor('efficientnet_b0', { numClasses: 10 })],
-  ['tv_efficientnet_v2_small', () => createFromConstructor('EfficientNet', reducedV2)],
-];
-
-for (const [fixture, build, opts] of fixtureCases) {
-  test(`${fixture}: parity with the torchvision fixture`, async (t) => {
-    if (!haveFixtures) return t.skip(`shared/fixtures not found (${FIXTURES}; see ../shared/README.md)`);
-    const file = readSafetensors(join(FIXTURES, `${fixture}.safetensors`));
-    const report = await checkFixture(build(), file, opts);
-    const failing = report.checks.filter((c) => !c.ok);
-    assert.ok(report.checks.length > 0, `${fixture}: nothing checked`);
-    assert.ok(report.ok, `${fixture}: ${failing.map((c) => `${c.key} max error ${c.maxError.toExponential(3)} > ${c.allowed.toExponential(3)}`).join('; ')}`);
-  });
-}
+import { SMALL_EFFICIENTNET_V2 } from '../test-support/fixture-cases.js';
 
 test('EfficientNet blocks get torchvision’s linearly increasing stochastic-depth rate; disableDropout zeroes them', () => {
-  const model = createFromConstructor('EfficientNet', { ...reducedV2, stochasticDepthProb: 0.4 });
+  const model = createFromConstructor('EfficientNet', { ...SMALL_EFFICIENTNET_V2, stochasticDepthProb: 0.4 });
   const ps = [...model.namedModules()].filter(([, m]) => m instanceof StochasticDepth).map(([path, m]) => [path, (m as StochasticDepth).p]);
   assert.deepEqual(ps, [
     ['features.1.0.stochasticDepth', 0],
@@ -109,8 +29,8 @@ test('EfficientNet blocks get torchvision’s linearly increasing stochastic-dep
   ]);
   disableDropout(model);
   assert.ok([...model.namedModules()].every(([, m]) => !(m instanceof StochasticDepth) || m.p === 0));
-  assert.throws(() => createFromConstructor('EfficientNet', { ...reducedV2, invertedResidualSetting: [{ type: 'MBConv', expandRatio: 1 }] }), /"MBConvConfig" or "FusedMBConvConfig"/);
-  assert.throws(() => createFromConstructor('EfficientNet', { ...reducedV2, normLayer: { type: 'GroupNorm' } }), /normLayer.type must be "BatchNorm2d"/);
+  assert.throws(() => createFromConstructor('EfficientNet', { ...SMALL_EFFICIENTNET_V2, invertedResidualSetting: [{ type: 'MBConv', expandRatio: 1 }] }), /"MBConvConfig" or "FusedMBConvConfig"/);
+  assert.throws(() => createFromConstructor('EfficientNet', { ...SMALL_EFFICIENTNET_V2, normLayer: { type: 'GroupNorm' } }), /normLayer.type must be "BatchNorm2d"/);
 });
 
 test('stochasticDepth adds no node when p = 0 or not training', () => {

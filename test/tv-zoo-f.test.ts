@@ -1,77 +1,17 @@
 /**
- * torchvision Swin Transformer V1 and V2 port: the registry entry (with its pretrained config)
- * and a traced forward at the config's input size for every config (tracing only); fixture
- * parity through the `SwinTransformer` constructor's JSON form, in float64 as the references
- * were computed and in float32 (the training precision) within the same tolerances — V2 against
- * the shared tv_swin_v2 fixture, V1 against test/data/fixtures/tv_swin_v1.safetensors (made by
- * make_swin_v1.py beside it: a 36×20 input, so windows are padded and one stage shifts along one
- * axis only); state-dict keys and their order, initialization, the shift mask, and argument
- * errors. Parameter / state-dict / buffer counts against zoo_params.json are checked in zoo.test.ts.
+ * torchvision Swin Transformer V1 and V2 port: state-dict keys and their order, initialization,
+ * the shift mask, and argument errors. Fixture parity (float64 and float32; V2 against the shared
+ * tv_swin_v2, V1 against test/data/fixtures/tv_swin_v1.safetensors, made by make_swin_v1.py beside
+ * it: a 36×20 input, so windows are padded and one stage shifts along one axis only):
+ * parity-*.test.ts. Every config's counts: zoo.test.ts; real forward and training step:
+ * zoo-run-*.test.ts.
  */
 import { test } from 'node:test';
+import { SMALL_SWIN as smallSwin, SMALL_SWIN_V2 as smallSwinV2 } from '../test-support/fixture-cases.js';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Trace, traceWith } from '../src/nn/trace.js';
 import { Buffer as StateBuffer } from '../src/nn/module.js';
-import { JsonArgs, createFromConstructor, modelInfo } from '../src/models/index.js';
+import { JsonArgs, createFromConstructor } from '../src/models/index.js';
 import { shiftedWindowMask } from '../src/models/swin-blocks.js';
-import { readSafetensors } from '../src/io/safetensors.js';
-import { checkFixture, fixtureStateDict } from '../src/verify/parity.js';
-import { buildWithConstantInit } from '../test-support/zoo-counts.js';
-
-const SHARED_FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const OWN_FIXTURES = fileURLToPath(new URL('../../test/data/fixtures/', import.meta.url));
-
-/** the fixtures' models: SwinTransformer(patch_size=[4,4], embed_dim=16, depths=[2,2], num_heads=[2,4], window_size=[4,4], stochastic_depth_prob=0.1, num_classes=10, ...) */
-const smallSwin: JsonArgs = { patchSize: [4, 4], embedDim: 16, depths: [2, 2], numHeads: [2, 4], windowSize: [4, 4], stochasticDepthProb: 0.1, numClasses: 10 };
-const smallSwinV2: JsonArgs = { ...smallSwin, block: 'SwinTransformerBlockV2', downsampleLayer: 'PatchMergingV2' };
-
-// ---- registry and tracing --------------------------------------------------------------------
-
-const V1_PAPER = { year: 2021, paper: 'Swin Transformer: Hierarchical Vision Transformer using Shifted Windows' };
-const V2_PAPER = { year: 2022, paper: 'Swin Transformer V2: Scaling Up Capacity and Resolution' };
-
-/** name, paper, input size, torchvision's weights file, resize size, ImageNet-1K top-1 / top-5 */
-const configs = [
-  { name: 'swin_t', ...V1_PAPER, size: 224, file: 'swin_t-704ceda3.pth', resize: 232, top1: 81.474, top5: 95.776 },
-  { name: 'swin_s', ...V1_PAPER, size: 224, file: 'swin_s-5e29d889.pth', resize: 246, top1: 83.196, top5: 96.36 },
-  { name: 'swin_b', ...V1_PAPER, size: 224, file: 'swin_b-68c6b09e.pth', resize: 238, top1: 83.582, top5: 96.64 },
-  { name: 'swin_v2_t', ...V2_PAPER, size: 256, file: 'swin_v2_t-b137f0e2.pth', resize: 260, top1: 82.072, top5: 96.132 },
-  { name: 'swin_v2_s', ...V2_PAPER, size: 256, file: 'swin_v2_s-637d8ceb.pth', resize: 260, top1: 83.712, top5: 96.816 },
-  { name: 'swin_v2_b', ...V2_PAPER, size: 256, file: 'swin_v2_b-781e5279.pth', resize: 272, top1: 84.112, top5: 96.864 },
-];
-
-for (const c of configs) {
-  test(`${c.name}: registry entry (torchvision, swin, ${c.size}px, ${c.year}, pretrained config); traces at 1×3×${c.size}×${c.size} to [1, 1000]`, () => {
-    const info = modelInfo(c.name);
-    assert.equal(info.source, 'torchvision');
-    assert.equal(info.family, 'swin');
-    assert.equal(info.reference, c.name);
-    assert.equal(info.inputSize, c.size);
-    assert.equal(info.numClasses, 1000);
-    assert.equal(info.year, c.year);
-    assert.equal(info.paper, c.paper);
-    assert.deepEqual(info.pretrained, {
-      url: `https://download.pytorch.org/models/${c.file}`,
-      licence: 'BSD-3-Clause (torchvision); trained on ImageNet-1K',
-      inputSize: c.size,
-      resizeSize: c.resize,
-      cropFraction: c.size / c.resize,
-      interpolation: 'bicubic',
-      mean: [0.485, 0.456, 0.406],
-      std: [0.229, 0.224, 0.225],
-      classifier: 'head',
-      top1: c.top1,
-      top5: c.top5,
-    });
-    const model = buildWithConstantInit(c.name).eval();
-    const trace = new Trace(model, { weights: 'constants' });
-    const out = traceWith(trace, () => model.call(trace.graph.addInput('input', [1, 3, c.size, c.size], 'float32')));
-    assert.deepEqual(out.shape, [1, 1000], `${c.name}: logits shape`);
-  });
-}
 
 // ---- state dict and initialization -----------------------------------------------------------
 
@@ -161,33 +101,5 @@ for (const e of argumentErrors) {
       () => createFromConstructor('SwinTransformer', args),
       (err: Error) => e.message.test(err.message) && !err.message.includes('\n'),
     );
-  });
-}
-
-// ---- parity ----------------------------------------------------------------------------------
-
-/** float64 as the references were computed; float32 (the training precision, ORT's full graph optimizations) within the same tolerances */
-const parityCases = [
-  { fixture: 'tv_swin_v2', dir: SHARED_FIXTURES, args: smallSwinV2, precision: 'float64' },
-  { fixture: 'tv_swin_v1', dir: OWN_FIXTURES, args: smallSwin, precision: 'float64' },
-  { fixture: 'tv_swin_v2', dir: SHARED_FIXTURES, args: smallSwinV2, precision: 'float32' },
-  { fixture: 'tv_swin_v1', dir: OWN_FIXTURES, args: smallSwin, precision: 'float32' },
-] as const;
-
-for (const p of parityCases) {
-  test(`${p.fixture}: ${p.precision} parity with the torchvision fixture; state-dict keys in the fixture's order`, async (t) => {
-    const path = join(p.dir, `${p.fixture}.safetensors`);
-    if (!existsSync(path)) {
-      // the shared fixture may be absent (../shared/README.md); the committed V1 fixture may not
-      assert.ok(p.dir === SHARED_FIXTURES, `${path} is missing (regenerate it with test/data/fixtures/make_swin_v1.py)`);
-      return t.skip(`${path} not found (see ../shared/README.md)`);
-    }
-    const file = readSafetensors(path);
-    const model = createFromConstructor('SwinTransformer', p.args);
-    assert.deepEqual([...model.stateDict().keys()], [...fixtureStateDict(file).keys()], `${p.fixture}: state-dict keys and order`);
-    const report = await checkFixture(model, file, { precision: p.precision });
-    const failing = report.checks.filter((c) => !c.ok);
-    assert.ok(report.checks.length > 3, `${p.fixture}: too little checked (${report.checks.length} tensors)`);
-    assert.ok(report.ok, `${p.fixture} (${p.precision}): ${failing.map((c) => `${c.key} max error ${c.maxError.toExponential(3)} > ${c.allowed.toExponential(3)}`).join('; ')}`);
   });
 }

@@ -1,62 +1,20 @@
 /**
- * torchvision MaxVit port: the `maxvit_t` registry entry (with its pretrained-weights record) and
- * a traced forward at batch 1, 224×224 (tracing only), state-dict keys and order, the
- * stochastic-depth schedule, one-line argument errors, and parity with
- * test/data/fixtures/tv_maxvit.safetensors (written by make_maxvit.py beside it, in the shared
- * fixtures' format: ../shared/README.md) through the `MaxVit` constructor's JSON form, in
- * process and through `tessera verify`. Parameter / state-dict / buffer counts against
- * zoo_params.json are checked in zoo.test.ts.
+ * torchvision MaxVit port: state-dict keys and order, the stochastic-depth schedule, one-line
+ * argument errors, and `tessera verify` on test/data/fixtures/tv_maxvit.safetensors (written by
+ * make_maxvit.py beside it, in the shared fixtures' format: ../shared/README.md). In-process
+ * parity: parity-*.test.ts; counts: zoo.test.ts; real forward: zoo-run-*.test.ts.
  */
 import { test } from 'node:test';
+import { SMALL_MAXVIT as smallMaxVit } from '../test-support/fixture-cases.js';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { BatchNorm2d, GELU, SiLU } from '../src/nn/layers.js';
 import { StochasticDepth } from '../src/nn/stochastic.js';
 import { Trace, traceWith } from '../src/nn/trace.js';
-import { JsonArgs, createFromConstructor, modelInfo } from '../src/models/index.js';
-import { readSafetensors } from '../src/io/safetensors.js';
-import { checkFixture, fixtureStateDict } from '../src/verify/parity.js';
-import { buildWithConstantInit } from '../test-support/zoo-counts.js';
-import { ROOT, runCli } from '../test-support/cli.js';
+import { JsonArgs, createFromConstructor } from '../src/models/index.js';
+import { runCli } from '../test-support/cli.js';
 
 /** relative to the repo root */
 const FIXTURE = 'test/data/fixtures/tv_maxvit.safetensors';
-
-/** the fixture's model: MaxVit(input_size=(64,64), stem_channels=8, partition_size=4, block_channels=[8,16], block_layers=[1,2], head_dim=4, stochastic_depth_prob=0.1, num_classes=10) */
-const smallMaxVit: JsonArgs = { inputSize: 64, stemChannels: 8, partitionSize: 4, blockChannels: [8, 16], blockLayers: [1, 2], headDim: 4, stochasticDepthProb: 0.1, numClasses: 10 };
-
-// ---- registry and tracing --------------------------------------------------------------------
-
-test('maxvit_t: registry entry (torchvision, maxvit, 224px, 2022, IMAGENET1K_V1 weights); traces at 1×3×224×224 to [1, 1000]', () => {
-  const info = modelInfo('maxvit_t');
-  assert.equal(info.source, 'torchvision');
-  assert.equal(info.family, 'maxvit');
-  assert.equal(info.reference, 'maxvit_t');
-  assert.equal(info.inputSize, 224);
-  assert.equal(info.numClasses, 1000);
-  assert.equal(info.year, 2022);
-  assert.equal(info.paper, 'MaxViT: Multi-Axis Vision Transformer');
-  assert.equal(info.minInputSize, 224, 'the grid sizes are fixed at construction');
-  assert.deepEqual(info.pretrained, {
-    url: 'https://download.pytorch.org/models/maxvit_t-bc5ab103.pth',
-    licence: 'BSD-3-Clause (torchvision); trained on ImageNet-1K',
-    inputSize: 224,
-    resizeSize: 224,
-    cropFraction: 1,
-    interpolation: 'bicubic',
-    mean: [0.485, 0.456, 0.406],
-    std: [0.229, 0.224, 0.225],
-    classifier: 'classifier.5',
-    top1: 83.7,
-    top5: 96.722,
-  });
-  const model = buildWithConstantInit('maxvit_t').eval();
-  const sd = model.stateDict();
-  assert.deepEqual(sd.get(`${info.pretrained!.classifier}.weight`)?.shape, [1000, 512], 'the classifier prefix names the last Linear');
-  const trace = new Trace(model, { weights: 'constants' });
-  const out = traceWith(trace, () => model.call(trace.graph.addInput('input', [1, 3, 224, 224], 'float32')));
-  assert.deepEqual(out.shape, [1, 1000], 'maxvit_t: logits shape');
-});
 
 // ---- structure -------------------------------------------------------------------------------
 
@@ -145,20 +103,7 @@ test('MaxVit: an input of another size than inputSize is one clear error', () =>
   );
 });
 
-// ---- parity ----------------------------------------------------------------------------------
-
-test('tv_maxvit: the model has the fixture state dict, keys in the same order', () => {
-  const file = readSafetensors(join(ROOT, FIXTURE));
-  assert.deepEqual([...createFromConstructor('MaxVit', smallMaxVit).stateDict().keys()], [...fixtureStateDict(file).keys()]);
-});
-
-test('tv_maxvit: parity with the torchvision fixture (float64)', async () => {
-  const file = readSafetensors(join(ROOT, FIXTURE));
-  const report = await checkFixture(createFromConstructor('MaxVit', smallMaxVit), file);
-  const failing = report.checks.filter((c) => !c.ok);
-  assert.ok(report.checks.some((c) => c.kind === 'grad') && report.checks.some((c) => c.kind === 'running'), 'tv_maxvit: gradients and running statistics checked');
-  assert.ok(report.ok, `tv_maxvit: ${failing.map((c) => `${c.key} max error ${c.maxError.toExponential(3)} > ${c.allowed.toExponential(3)}`).join('; ')}`);
-});
+// ---- tessera verify ------------------------------------------------------------------------
 
 test('tv_maxvit: tessera verify --model MaxVit --args exits 0', async () => {
   const r = await runCli(['verify', FIXTURE, '--model', 'MaxVit', '--args', JSON.stringify(smallMaxVit)]);

@@ -1,14 +1,18 @@
 /**
- * Every registered model against the reference counts in zoo_params.json (format:
- * ../shared/README.md): parameter count, state-dict size and buffer elements (BatchNorm
- * statistics; num_batches_tracked counts 1), at the reference's class count: torchvision configs
- * with 1,000 classes, pytorch-cifar configs with 10. A registered model without a row fails.
+ * The registry against the references, every config through one helper: its counts against
+ * zoo_params.json (format: ../shared/README.md; parameters, state-dict size and buffer elements,
+ * num_batches_tracked counting 1) at the reference's class count (torchvision 1,000,
+ * pytorch-cifar 10); its entry (year, paper, input sizes, pretrained config and classifier
+ * prefix). Then, over the whole registry: every zoo_params.json row is some config's reference,
+ * and every Module class that a file under src/models/ exports is reached by some config (so a
+ * family file that forgot its `defineFamily`, or a class nothing builds, fails here).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { ModelInfo, listModels } from '../src/models/index.js';
+import { ModelInfo, listModels, modelFiles } from '../src/models/index.js';
+import { Module } from '../src/nn/module.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 import { ZooCounts, buildWithConstantInit, counts } from '../test-support/zoo-counts.js';
 
 /** the zoo_params.json section for each reference source, and what its configs are built with */
@@ -17,11 +21,11 @@ const SECTIONS: Partial<Record<ModelInfo['source'], { section: string; numClasse
   'pytorch-cifar': { section: 'pytorch-cifar (num_classes=10)', numClasses: 10 },
 };
 
-const zooPath = fileURLToPath(new URL('../../../shared/fixtures/zoo_params.json', import.meta.url));
+const zooPath = sharedFixture('zoo_params.json');
 const zoo = existsSync(zooPath) ? (JSON.parse(readFileSync(zooPath, 'utf8')) as Record<string, Record<string, ZooCounts>>) : null;
 
 /** asserts the registry entry's config and its counts against its zoo_params.json row */
-function assertMatchesZoo(info: ModelInfo, zoo: Record<string, Record<string, ZooCounts>>): void {
+function assertMatchesZoo(info: ModelInfo, model: Module, zoo: Record<string, Record<string, ZooCounts>>): void {
   const where = SECTIONS[info.source];
   assert.ok(where, `${info.name}: zoo_params.json has no section for source ${info.source}`);
   assert.ok(zoo[where.section], `zoo_params.json has no section "${where.section}"`);
@@ -32,18 +36,54 @@ function assertMatchesZoo(info: ModelInfo, zoo: Record<string, Record<string, Zo
   }
   assert.ok(expected, `${info.name}: no row "${info.reference}" under "${where.section}" in zoo_params.json`);
   assert.equal(info.numClasses, where.numClasses, `${info.name}: default numClasses`);
-  assert.deepEqual(counts(buildWithConstantInit(info.name)), expected, `${info.name} vs ${where.section} ${info.reference}`);
+  assert.deepEqual(counts(model), expected, `${info.name} vs ${where.section} ${info.reference}`);
+}
+
+/** what every entry states: year and paper, input sizes, and a pretrained classifier prefix that names the model's head */
+function assertEntry(info: ModelInfo, model: Module): void {
+  assert.ok(info.year > 1990 && info.year < 2100 && info.paper.length > 0, `${info.name}: year and paper`);
+  assert.ok(info.family.length > 0 && info.reference.length > 0, `${info.name}: family and reference`);
+  assert.ok(info.inputSize >= (info.minInputSize ?? 1), `${info.name}: inputSize ${info.inputSize} below its minInputSize`);
+  if (!info.pretrained) return;
+  const head = model.stateDict().get(`${info.pretrained.classifier}.weight`);
+  assert.equal(head?.shape[0], info.numClasses, `${info.name}: pretrained classifier ${info.pretrained.classifier} has ${info.numClasses} outputs`);
 }
 
 const models = listModels();
+const reachedClasses = new Set<Function>();
+const references = new Set<string>();
 
 test('the registry is not empty', () => {
   assert.ok(models.length > 0);
 });
 
 for (const info of models) {
-  test(`${info.name}: parameter, state-dict and buffer counts match ${info.source} ${info.reference}`, (t) => {
+  test(`${info.name}: registry entry; counts match ${info.source} ${info.reference}`, (t) => {
+    const model = buildWithConstantInit(info.name);
+    for (const [, m] of model.namedModules()) reachedClasses.add(m.constructor);
+    references.add(`${SECTIONS[info.source]?.section}/${info.reference}`);
+    assertEntry(info, model);
     if (!zoo) return t.skip(`shared/fixtures not found (${zooPath}; see ../shared/README.md)`);
-    assertMatchesZoo(info, zoo);
+    assertMatchesZoo(info, model, zoo);
   });
 }
+
+test('every zoo_params.json row is the reference of a registered config', (t) => {
+  if (!zoo) return t.skip(`shared/fixtures not found (${zooPath})`);
+  const rows = Object.values(SECTIONS).flatMap((s) => Object.keys(zoo[s.section] ?? {}).map((r) => `${s.section}/${r}`));
+  assert.deepEqual(rows.filter((r) => !references.has(r)), []);
+});
+
+test('every Module class exported under src/models/ is reached by a registered config', async () => {
+  const dir = new URL('../src/models/', import.meta.url);
+  const unreached: string[] = [];
+  for (const file of modelFiles()) {
+    const exports: Record<string, unknown> = await import(new URL(file, dir).href);
+    for (const [name, value] of Object.entries(exports)) {
+      if (typeof value !== 'function' || !(value.prototype instanceof Module)) continue;
+      // an abstract base is reached through its subclasses
+      if (![...reachedClasses].some((c) => c === value || c.prototype instanceof value)) unreached.push(`${file}: ${name}`);
+    }
+  }
+  assert.deepEqual(unreached, [], 'classes no registered config builds: a family file without defineFamily, or a config missing');
+});

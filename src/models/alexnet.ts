@@ -14,7 +14,7 @@ import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- model -----------------------------------------------------------------------------------
@@ -74,26 +74,21 @@ const alexnetWeights = torchvisionWeights({ file: 'alexnet-owt-7be5be79.pth', to
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
-function fromJson(name: string, args: JsonArgs): AlexNet {
-  checkArgs(name, args, ['numClasses', 'dropout']);
+function builderOptionsToModel(args: JsonArgs): AlexNet {
   return new AlexNet({
     numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
     dropout: arg(args, 'dropout', 0.5, isProbability, 'a number in [0, 1)'),
   });
 }
 
-registerModel({
-  name: 'alexnet',
+defineFamily({
   family: 'alexnet',
-  inputSize: 224,
-  numClasses: 1000,
+  source: 'torchvision',
   year: 2014,
   paper: 'One weird trick for parallelizing convolutional neural networks',
-  source: 'torchvision',
-  reference: 'alexnet',
-  pretrained: alexnetWeights,
-  create: ({ numClasses }) => new AlexNet({ numClasses: numClasses ?? 1000 }),
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: { AlexNet: { args: ['numClasses', 'dropout'], build: builderOptionsToModel } },
+  builderArgs: ['dropout'],
+  configs: [{ name: 'alexnet', pretrained: alexnetWeights, build: builderOptionsToModel }],
 });
-
-registerConstructor({ name: 'AlexNet', source: 'torchvision', fromJson: (args) => fromJson('AlexNet', args) });
-registerConstructor({ name: 'alexnet', source: 'torchvision', fromJson: (args) => fromJson('alexnet', args) });

@@ -27,7 +27,9 @@ import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
 import { LayerNorm, LayerNorm2d } from '../nn/norm.js';
 import { StochasticDepth } from '../nn/stochastic.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { PretrainedConfig, arg, checkArgs, defineFamily, isNumber, isPositiveInt, stochasticDepthArg } from './registry.js';
+import { ForeignLayout, hasPrefix, squeezePointwise, toChannelScale, toFlatScale } from './key-filters.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** torchvision's CNBlockConfig */
@@ -93,14 +95,14 @@ export class ConvNeXt extends Module {
 
   constructor(blockSetting: readonly CNBlockConfig[], opts: ConvNeXtOptions = {}) {
     super();
-    if (!blockSetting.length) throw new Error('ConvNeXt: The block_setting should not be empty');
+    if (!blockSetting.length) throw new UserError('ConvNeXt: The block_setting should not be empty');
     const normLayer = opts.normLayer ?? ((c: number) => new LayerNorm2d(c, { eps: 1e-6 }));
     const sdProb = opts.stochasticDepthProb ?? 0;
     const layerScale = opts.layerScale ?? 1e-6;
     const layers: Module[] = [new Conv2dNormActivation(3, blockSetting[0].inputChannels, { kernelSize: 4, stride: 4, padding: 0, normLayer, activationLayer: null, bias: true })];
 
     const totalBlocks = blockSetting.reduce((s, c) => s + c.numLayers, 0);
-    if (totalBlocks <= 1 && sdProb !== 0) throw new Error('ConvNeXt: float division by zero (stochastic depth needs more than one block)');
+    if (totalBlocks <= 1 && sdProb !== 0) throw new UserError('ConvNeXt: float division by zero (stochastic depth needs more than one block)');
     let blockId = 0;
     for (const cnf of blockSetting) {
       const stage: Module[] = [];
@@ -146,6 +148,46 @@ export const convNeXtConfigs: readonly { name: string; setting: () => CNBlockCon
   { name: 'convnext_large', setting: () => [C(192, 384, 3), C(384, 768, 3), C(768, 1536, 27), C(1536, null, 3)], stochasticDepthProb: 0.5, pretrained: weights('convnext_large-ea097f82.pth', 84.414, 96.976, 232) },
 ];
 
+// ---- key filter: foreign checkpoints' names ----------------------------------------------------
+
+const CONVNEXT_TIMM: ForeignLayout = {
+  name: 'timm',
+  writtenAgainst: 'timm convnext_tiny, convnext_small, convnext_base, convnext_large (timm 0.6 to 1.0; conv_mlp variants included)',
+  detect: (keys) => keys.has('stem.0.weight') || hasPrefix(keys, 'stages.0.blocks.'),
+  rules: [
+    { theirs: 'stem.0.', ours: 'features.0.0.' },
+    { theirs: 'stem.1.', ours: 'features.0.1.' },
+    { theirs: 'stages.{s}.downsample.0.', ours: 'features.{2s}.0.' },
+    { theirs: 'stages.{s}.downsample.1.', ours: 'features.{2s}.1.' },
+    { theirs: 'stages.{s}.blocks.{j}.conv_dw.', ours: 'features.{2s+1}.{j}.block.0.' },
+    { theirs: 'stages.{s}.blocks.{j}.norm.', ours: 'features.{2s+1}.{j}.block.2.' },
+    { theirs: 'stages.{s}.blocks.{j}.mlp.fc1.', ours: 'features.{2s+1}.{j}.block.3.', toOurShape: squeezePointwise },
+    { theirs: 'stages.{s}.blocks.{j}.mlp.fc2.', ours: 'features.{2s+1}.{j}.block.5.', toOurShape: squeezePointwise },
+    { theirs: 'stages.{s}.blocks.{j}.gamma', ours: 'features.{2s+1}.{j}.layer_scale', toOurShape: toChannelScale, toTheirShape: toFlatScale },
+    { theirs: 'head.norm.', ours: 'classifier.0.' },
+    { theirs: 'head.fc.', ours: 'classifier.2.' },
+  ],
+};
+
+const CONVNEXT_FACEBOOK: ForeignLayout = {
+  name: 'facebookresearch',
+  writtenAgainst: 'facebookresearch/ConvNeXt convnext_tiny_1k_224_ema.pth … convnext_large_1k_224_ema.pth (the state dict under "model")',
+  detect: (keys) => hasPrefix(keys, 'downsample_layers.'),
+  rules: [
+    { theirs: 'downsample_layers.0.0.', ours: 'features.0.0.' },
+    { theirs: 'downsample_layers.0.1.', ours: 'features.0.1.' },
+    { theirs: 'downsample_layers.{s}.0.', ours: 'features.{2s}.0.' },
+    { theirs: 'downsample_layers.{s}.1.', ours: 'features.{2s}.1.' },
+    { theirs: 'stages.{s}.{j}.dwconv.', ours: 'features.{2s+1}.{j}.block.0.' },
+    { theirs: 'stages.{s}.{j}.norm.', ours: 'features.{2s+1}.{j}.block.2.' },
+    { theirs: 'stages.{s}.{j}.pwconv1.', ours: 'features.{2s+1}.{j}.block.3.' },
+    { theirs: 'stages.{s}.{j}.pwconv2.', ours: 'features.{2s+1}.{j}.block.5.' },
+    { theirs: 'stages.{s}.{j}.gamma', ours: 'features.{2s+1}.{j}.layer_scale', toOurShape: toChannelScale, toTheirShape: toFlatScale },
+    { theirs: 'norm.', ours: 'classifier.0.' },
+    { theirs: 'head.', ours: 'classifier.2.' },
+  ],
+};
+
 // ---- JSON arguments and registration ---------------------------------------------------------
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
@@ -155,9 +197,9 @@ const STAGE_FIELDS = ['inputChannels', 'outChannels', 'numLayers'];
 /** one CNBlockConfig from JSON */
 export function cnBlockConfigFromJson(v: unknown, i: number): CNBlockConfig {
   const what = `blockSetting[${i}]`;
-  if (!isObject(v)) throw new Error(`argument ${what} must be an object with fields ${STAGE_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) throw new UserError(`argument ${what} must be an object with fields ${STAGE_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
   checkArgs(what, v, STAGE_FIELDS);
-  for (const k of STAGE_FIELDS) if (v[k] === undefined) throw new Error(`${what}: field ${k} is required${k === 'outChannels' ? ' (null for the last stage)' : ''}`);
+  for (const k of STAGE_FIELDS) if (v[k] === undefined) throw new UserError(`${what}: field ${k} is required${k === 'outChannels' ? ' (null for the last stage)' : ''}`);
   const isOut = (x: unknown): x is number | null => x === null || isPositiveInt(x);
   return cnBlockConfig(
     arg(v, 'inputChannels', 0, isPositiveInt, 'a positive integer'),
@@ -166,41 +208,32 @@ export function cnBlockConfigFromJson(v: unknown, i: number): CNBlockConfig {
   );
 }
 
-registerConstructor({
-  name: 'ConvNeXt',
+defineFamily({
+  family: 'convnext',
   source: 'torchvision',
-  fromJson(args: JsonArgs) {
-    checkArgs('ConvNeXt', args, ['blockSetting', 'stochasticDepthProb', 'layerScale', 'numClasses']);
-    const setting = args.blockSetting;
-    if (!Array.isArray(setting) || !setting.length) throw new Error('ConvNeXt: argument blockSetting is required (a non-empty array of CNBlockConfig objects)');
-    return new ConvNeXt(setting.map(cnBlockConfigFromJson), {
-      stochasticDepthProb: arg(args, 'stochasticDepthProb', 0, isProbability, 'a number in [0, 1]'),
-      layerScale: arg(args, 'layerScale', 1e-6, isNumber, 'a number'),
-      numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
-    });
-  },
-});
-
-for (const c of convNeXtConfigs) {
-  const build = (numClasses: number, stochasticDepthProb = c.stochasticDepthProb) => new ConvNeXt(c.setting(), { numClasses, stochasticDepthProb });
-  registerModel({
-    name: c.name,
-    family: 'convnext',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2022,
-    paper: 'A ConvNet for the 2020s',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build(numClasses ?? 1000),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'stochasticDepthProb']);
-      return build(arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'), arg(args, 'stochasticDepthProb', c.stochasticDepthProb, isProbability, 'a number in [0, 1]'));
+  year: 2022,
+  paper: 'A ConvNet for the 2020s',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    ConvNeXt: {
+      args: ['blockSetting', 'stochasticDepthProb', 'layerScale', 'numClasses'],
+      build(args) {
+        const setting = args.blockSetting;
+        if (!Array.isArray(setting) || !setting.length) throw new UserError('ConvNeXt: argument blockSetting is required (a non-empty array of CNBlockConfig objects)');
+        return new ConvNeXt(setting.map(cnBlockConfigFromJson), {
+          stochasticDepthProb: stochasticDepthArg(args, 0),
+          layerScale: arg(args, 'layerScale', 1e-6, isNumber, 'a number'),
+          numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: ['stochasticDepthProb'],
+  configs: convNeXtConfigs.map((c) => ({
+    name: c.name,
+    pretrained: c.pretrained,
+    build: (args) => new ConvNeXt(c.setting(), { numClasses: args.numClasses, stochasticDepthProb: stochasticDepthArg(args, c.stochasticDepthProb) }),
+  })),
+  keyFilter: { summary: "timm's and facebookresearch's ConvNeXt names → torchvision's (gamma [C] → layer_scale [C,1,1])", layouts: [CONVNEXT_TIMM, CONVNEXT_FACEBOOK] },
+});

@@ -19,7 +19,7 @@ import { concat, flatten } from '../ops/shape.js';
 import { fans, normal } from '../nn/init.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -184,40 +184,28 @@ function builderOptions(args: JsonArgs): DenseNetOptions {
   };
 }
 
-registerConstructor({
-  name: 'DenseNet',
+defineFamily({
+  family: 'densenet',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('DenseNet', args, ['growthRate', 'blockConfig', 'numInitFeatures', 'bnSize', 'dropRate', 'numClasses', 'memoryEfficient']);
-    return new DenseNet({
-      ...builderOptions(args),
-      growthRate: arg(args, 'growthRate', 32, isPositiveInt, 'a positive integer'),
-      blockConfig: arg(args, 'blockConfig', [6, 12, 24, 16], isBlockConfig, 'a non-empty array of positive integers'),
-      numInitFeatures: arg(args, 'numInitFeatures', 64, isPositiveInt, 'a positive integer'),
-    });
-  },
-});
-
-for (const c of densenetConfigs) {
-  const build = (opts: DenseNetOptions) => new DenseNet({ ...opts, growthRate: c.growthRate, blockConfig: c.blockConfig, numInitFeatures: c.numInitFeatures });
-  registerModel({
-    name: c.name,
-    family: 'densenet',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2016,
-    paper: 'Densely Connected Convolutional Networks',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['bnSize', 'dropRate', 'numClasses', 'memoryEfficient']);
-      return build(builderOptions(args));
+  year: 2016,
+  paper: 'Densely Connected Convolutional Networks',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    DenseNet: {
+      args: ['growthRate', 'blockConfig', 'numInitFeatures', 'bnSize', 'dropRate', 'numClasses', 'memoryEfficient'],
+      build: (args) =>
+        new DenseNet({
+          ...builderOptions(args),
+          growthRate: arg(args, 'growthRate', 32, isPositiveInt, 'a positive integer'),
+          blockConfig: arg(args, 'blockConfig', [6, 12, 24, 16], isBlockConfig, 'a non-empty array of positive integers'),
+          numInitFeatures: arg(args, 'numInitFeatures', 64, isPositiveInt, 'a positive integer'),
+        }),
     },
-  });
-}
+  },
+  builderArgs: ['bnSize', 'dropRate', 'memoryEfficient'],
+  configs: densenetConfigs.map((c) => ({
+    ...c,
+    build: (args) => new DenseNet({ ...builderOptions(args), growthRate: c.growthRate, blockConfig: c.blockConfig, numInitFeatures: c.numInitFeatures }),
+  })),
+});

@@ -27,7 +27,8 @@ import { StochasticDepth } from '../nn/stochastic.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { normLayerFromJson } from './mobilenetv3.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { PretrainedConfig, arg, checkArgs, defineFamily, isNumber, isPositiveInt, stochasticDepthArg } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ export class MBConv extends Module {
 
   constructor(cnf: MBConvStageConfig, stochasticDepthProb: number, normLayer: NormLayer) {
     super();
-    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new Error(`MBConv: illegal stride value ${cnf.stride}`);
+    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new UserError(`MBConv: illegal stride value ${cnf.stride}`);
     this.useResConnect = cnf.stride === 1 && cnf.inputChannels === cnf.outChannels;
     const layers: Module[] = [];
     const expanded = adjustChannels(cnf.inputChannels, cnf.expandRatio);
@@ -104,7 +105,7 @@ export class FusedMBConv extends Module {
 
   constructor(cnf: MBConvStageConfig, stochasticDepthProb: number, normLayer: NormLayer) {
     super();
-    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new Error(`FusedMBConv: illegal stride value ${cnf.stride}`);
+    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new UserError(`FusedMBConv: illegal stride value ${cnf.stride}`);
     this.useResConnect = cnf.stride === 1 && cnf.inputChannels === cnf.outChannels;
     const layers: Module[] = [];
     const expanded = adjustChannels(cnf.inputChannels, cnf.expandRatio);
@@ -146,7 +147,7 @@ export class EfficientNet extends Module {
 
   constructor(invertedResidualSetting: readonly MBConvStageConfig[], opts: EfficientNetOptions) {
     super();
-    if (!invertedResidualSetting.length) throw new Error('EfficientNet: the inverted_residual_setting should not be empty');
+    if (!invertedResidualSetting.length) throw new UserError('EfficientNet: the inverted_residual_setting should not be empty');
     const normLayer = opts.normLayer ?? ((c: number) => new BatchNorm2d(c));
     const sdProb = opts.stochasticDepthProb ?? 0.2;
     const layers: Module[] = [new Conv2dNormActivation(3, invertedResidualSetting[0].inputChannels, { kernelSize: 3, stride: 2, normLayer, activationLayer: silu })];
@@ -278,12 +279,12 @@ const STAGE_FIELDS = ['type', 'expandRatio', 'kernel', 'stride', 'inputChannels'
 /** one stage config from JSON (see the module comment) */
 export function stageConfigFromJson(v: unknown, i: number): MBConvStageConfig {
   const what = `invertedResidualSetting[${i}]`;
-  if (!isObject(v)) throw new Error(`argument ${what} must be an object with fields ${STAGE_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) throw new UserError(`argument ${what} must be an object with fields ${STAGE_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
   const isType = (x: unknown): x is 'MBConvConfig' | 'FusedMBConvConfig' => x === 'MBConvConfig' || x === 'FusedMBConvConfig';
   const type = arg(v, 'type', 'MBConvConfig', isType, '"MBConvConfig" or "FusedMBConvConfig"');
   checkArgs(what, v, type === 'MBConvConfig' ? [...STAGE_FIELDS, 'widthMult', 'depthMult'] : STAGE_FIELDS);
   const need = <T>(key: string, check: (x: unknown) => x is T, desc: string): T => {
-    if (v[key] === undefined) throw new Error(`${what}: field ${key} is required`);
+    if (v[key] === undefined) throw new UserError(`${what}: field ${key} is required`);
     return arg(v, key, undefined as T, check, desc);
   };
   const isStride = (x: unknown): x is number => x === 1 || x === 2;
@@ -299,45 +300,37 @@ export function stageConfigFromJson(v: unknown, i: number): MBConvStageConfig {
   return mbConvConfig(...fields, arg(v, 'widthMult', 1, isPositive, 'a positive number'), arg(v, 'depthMult', 1, isPositive, 'a positive number'));
 }
 
-registerConstructor({
-  name: 'EfficientNet',
+defineFamily({
+  family: 'efficientnet',
   source: 'torchvision',
-  fromJson(args: JsonArgs) {
-    checkArgs('EfficientNet', args, ['invertedResidualSetting', 'dropout', 'stochasticDepthProb', 'numClasses', 'normLayer', 'lastChannel']);
-    const setting = args.invertedResidualSetting;
-    if (!Array.isArray(setting) || !setting.length) throw new Error('EfficientNet: argument invertedResidualSetting is required (a non-empty array of MBConvConfig / FusedMBConvConfig objects)');
-    if (args.dropout === undefined) throw new Error('EfficientNet: argument dropout is required (a number in [0, 1])');
-    return new EfficientNet(setting.map(stageConfigFromJson), {
-      dropout: arg(args, 'dropout', 0.2, isProbability, 'a number in [0, 1]'),
-      stochasticDepthProb: arg(args, 'stochasticDepthProb', 0.2, isProbability, 'a number in [0, 1]'),
-      numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
-      normLayer: args.normLayer === undefined ? undefined : normLayerFromJson(args.normLayer),
-      lastChannel: args.lastChannel === null ? null : arg(args, 'lastChannel', null as number | null, isPositiveInt, 'a positive integer or null'),
-    });
-  },
-});
-
-for (const c of efficientNetConfigs) {
-  const build = (numClasses: number, stochasticDepthProb = 0.2) =>
-    new EfficientNet(c.setting(), { dropout: c.dropout, lastChannel: c.lastChannel, normLayer: c.normLayer, numClasses, stochasticDepthProb });
-  registerModel({
-    name: c.name,
-    family: 'efficientnet',
-    inputSize: c.inputSize,
-    numClasses: 1000,
-    year: c.v2 ? 2021 : 2019,
-    paper: c.v2 ? 'EfficientNetV2: Smaller Models and Faster Training' : 'EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build(numClasses ?? 1000),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'stochasticDepthProb']);
-      return build(arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'), arg(args, 'stochasticDepthProb', 0.2, isProbability, 'a number in [0, 1]'));
+  year: 2019,
+  paper: 'EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    EfficientNet: {
+      args: ['invertedResidualSetting', 'dropout', 'stochasticDepthProb', 'numClasses', 'normLayer', 'lastChannel'],
+      build(args) {
+        const setting = args.invertedResidualSetting;
+        if (!Array.isArray(setting) || !setting.length) throw new UserError('EfficientNet: argument invertedResidualSetting is required (a non-empty array of MBConvConfig / FusedMBConvConfig objects)');
+        if (args.dropout === undefined) throw new UserError('EfficientNet: argument dropout is required (a number in [0, 1])');
+        return new EfficientNet(setting.map(stageConfigFromJson), {
+          dropout: arg(args, 'dropout', 0.2, isProbability, 'a number in [0, 1]'),
+          stochasticDepthProb: stochasticDepthArg(args, 0.2),
+          numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
+          normLayer: args.normLayer === undefined ? undefined : normLayerFromJson(args.normLayer),
+          lastChannel: args.lastChannel === null ? null : arg(args, 'lastChannel', null as number | null, isPositiveInt, 'a positive integer or null'),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: ['stochasticDepthProb'],
+  configs: efficientNetConfigs.map((c) => ({
+    name: c.name,
+    inputSize: c.inputSize,
+    pretrained: c.pretrained,
+    ...(c.v2 ? { year: 2021, paper: 'EfficientNetV2: Smaller Models and Faster Training' } : {}),
+    build: (args) =>
+      new EfficientNet(c.setting(), { dropout: c.dropout, lastChannel: c.lastChannel, normLayer: c.normLayer, numClasses: args.numClasses, stochasticDepthProb: stochasticDepthArg(args, 0.2) }),
+  })),
+});

@@ -26,7 +26,7 @@ import { initRng } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Conv2dLayerOptions, Dropout, Linear, MaxPool2d } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { adaptiveAvgPool2d } from '../ops/pool.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /**
@@ -218,8 +218,7 @@ const googlenetWeights = torchvisionWeights({ file: 'googlenet-1378be20.pth', to
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
-function fromJson(name: string, args: JsonArgs): GoogLeNet {
-  checkArgs(name, args, ['numClasses', 'auxLogits', 'transformInput', 'initWeights', 'dropout', 'dropoutAux']);
+function fromJson(args: JsonArgs): GoogLeNet {
   return new GoogLeNet({
     numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
     auxLogits: arg(args, 'auxLogits', true, isBool, 'a boolean'),
@@ -230,18 +229,14 @@ function fromJson(name: string, args: JsonArgs): GoogLeNet {
   });
 }
 
-registerModel({
-  name: 'googlenet',
+defineFamily({
   family: 'googlenet',
-  inputSize: 224,
-  numClasses: 1000,
+  source: 'torchvision',
   year: 2014,
   paper: 'Going Deeper with Convolutions',
-  source: 'torchvision',
-  reference: 'googlenet',
-  pretrained: googlenetWeights,
-  create: ({ numClasses }) => new GoogLeNet({ numClasses: numClasses ?? 1000 }),
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: { GoogLeNet: { args: ['numClasses', 'auxLogits', 'transformInput', 'initWeights', 'dropout', 'dropoutAux'], build: fromJson } },
+  builderArgs: ['auxLogits', 'transformInput', 'initWeights', 'dropout', 'dropoutAux'],
+  configs: [{ name: 'googlenet', pretrained: googlenetWeights, build: fromJson }],
 });
-
-registerConstructor({ name: 'GoogLeNet', source: 'torchvision', fromJson: (args) => fromJson('GoogLeNet', args) });
-registerConstructor({ name: 'googlenet', source: 'torchvision', fromJson: (args) => fromJson('googlenet', args) });

@@ -28,7 +28,7 @@ import { concat, flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { BasicConv2d, transformInput, truncNormalAbs } from './googlenet.js';
-import { JsonArgs, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -315,8 +315,7 @@ const inceptionV3Weights = torchvisionWeights({ file: 'inception_v3_google-0cc3c
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 
-function fromJson(name: string, args: JsonArgs): Inception3 {
-  checkArgs(name, args, ['numClasses', 'auxLogits', 'transformInput', 'initWeights', 'dropout']);
+function fromJson(args: JsonArgs): Inception3 {
   return new Inception3({
     numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
     auxLogits: arg(args, 'auxLogits', true, isBool, 'a boolean'),
@@ -326,20 +325,16 @@ function fromJson(name: string, args: JsonArgs): Inception3 {
   });
 }
 
-registerModel({
-  name: 'inception_v3',
+defineFamily({
   family: 'inception',
+  source: 'torchvision',
+  year: 2015,
+  paper: 'Rethinking the Inception Architecture for Computer Vision',
   inputSize: 299,
   // torchvision: "input size must be at least 75x75"
   minInputSize: 75,
   numClasses: 1000,
-  year: 2015,
-  paper: 'Rethinking the Inception Architecture for Computer Vision',
-  source: 'torchvision',
-  reference: 'inception_v3',
-  pretrained: inceptionV3Weights,
-  create: ({ numClasses }) => new Inception3({ numClasses: numClasses ?? 1000 }),
+  constructors: { Inception3: { args: ['numClasses', 'auxLogits', 'transformInput', 'initWeights', 'dropout'], build: fromJson } },
+  builderArgs: ['auxLogits', 'transformInput', 'initWeights', 'dropout'],
+  configs: [{ name: 'inception_v3', pretrained: inceptionV3Weights, build: fromJson }],
 });
-
-registerConstructor({ name: 'Inception3', source: 'torchvision', fromJson: (args) => fromJson('Inception3', args) });
-registerConstructor({ name: 'inception_v3', source: 'torchvision', fromJson: (args) => fromJson('inception_v3', args) });

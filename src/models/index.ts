@@ -1,36 +1,23 @@
-/** Every model family; importing this registers all configs and constructors. */
+/**
+ * The model zoo. Every file under src/models/ (and its subfolders) is imported here, so each
+ * family file's `defineFamily` call registers its configs: a new family is one new file, with
+ * no list to edit. Files that define no family (blocks, helpers) import without effect.
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 export * from './registry.js';
-export * as cifarLenet from './cifar/lenet.js';
-export * as cifarResnet from './cifar/resnet.js';
-export * as cifarMobilenetv2 from './cifar/mobilenetv2.js';
-export * as resnet from './resnet.js';
-export * as mobilenetv2 from './mobilenetv2.js';
-export * as cifarVgg from './cifar/vgg.js';
-export * as cifarPreactresnet from './cifar/preactresnet.js';
-export * as cifarGooglenet from './cifar/googlenet.js';
-export * as cifarDensenet from './cifar/densenet.js';
-export * as cifarResnext from './cifar/resnext.js';
-export * as cifarMobilenet from './cifar/mobilenet.js';
-export * as cifarDpn from './cifar/dpn.js';
-export * as cifarShufflenet from './cifar/shufflenet.js';
-export * as cifarShufflenetv2 from './cifar/shufflenetv2.js';
-export * as cifarSenet from './cifar/senet.js';
-export * as cifarEfficientnet from './cifar/efficientnet.js';
-export * as cifarRegnet from './cifar/regnet.js';
-export * as cifarPnasnet from './cifar/pnasnet.js';
-export * as cifarDla from './cifar/dla.js';
-export * as densenet from './densenet.js';
-export * as shufflenetv2 from './shufflenetv2.js';
-export * as mnasnet from './mnasnet.js';
-export * as regnet from './regnet.js';
-export * as alexnet from './alexnet.js';
-export * as vgg from './vgg.js';
-export * as squeezenet from './squeezenet.js';
-export * as googlenet from './googlenet.js';
-export * as inception from './inception.js';
-export * as mobilenetv3 from './mobilenetv3.js';
-export * as efficientnet from './efficientnet.js';
-export * as vit from './vit.js';
-export * as convnext from './convnext.js';
-export * as maxvit from './maxvit.js';
-export * as swin from './swin.js';
+
+/** The modules under this folder, as import specifiers relative to it, in sorted order. */
+export function modelFiles(): string[] {
+  const own = fileURLToPath(import.meta.url);
+  const ext = own.slice(own.lastIndexOf('.'));
+  const dir = fileURLToPath(new URL('.', import.meta.url));
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => f.split('\\').join('/'))
+    .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`) && f !== `index${ext}`)
+    .sort()
+    .map((f) => `./${f}`);
+}
+
+for (const file of modelFiles()) await import(file);

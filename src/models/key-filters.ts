@@ -47,7 +47,7 @@
  */
 import type { HostTensor } from '../graph/ir.js';
 import { sharedPrefixToStrip } from '../io/pytorch.js';
-import { relativePositionIndex } from './relative-position.js';
+import { listFamilies } from './registry.js';
 
 /** What a key filter did to a state dict. */
 export interface KeyMapReport {
@@ -186,151 +186,23 @@ function fillPattern(pattern: string, vars: ReadonlyMap<string, number>, rest: s
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 const withShape = (t: HostTensor, shape: number[]): HostTensor => ({ dtype: t.dtype, shape, data: t.data });
 
-// ---- the families --------------------------------------------------------------------------------
+// ---- helpers for the families' layouts (declared in their family files) -------------------------
 
-const hasPrefix = (keys: ReadonlySet<string>, prefix: string) => [...keys].some((k) => k.startsWith(prefix));
+export const hasPrefix = (keys: ReadonlySet<string>, prefix: string) => [...keys].some((k) => k.startsWith(prefix));
 
 /** [C] → [C, 1, 1] (timm's ConvNeXt gamma → torchvision's layer_scale) */
-const toChannelScale = (s: readonly number[]) => (s.length === 1 ? [s[0], 1, 1] : [...s]);
+export const toChannelScale = (s: readonly number[]) => (s.length === 1 ? [s[0], 1, 1] : [...s]);
 /** [C, 1, 1] → [C] */
-const toFlatScale = (s: readonly number[]) => (s.length === 3 && s[1] === 1 && s[2] === 1 ? [s[0]] : [...s]);
+export const toFlatScale = (s: readonly number[]) => (s.length === 3 && s[1] === 1 && s[2] === 1 ? [s[0]] : [...s]);
 /** [O, I, 1, 1] → [O, I] (a 1×1 conv stored where torchvision has a Linear) */
-const squeezePointwise = (s: readonly number[]) => (s.length === 4 && s[2] === 1 && s[3] === 1 ? [s[0], s[1]] : [...s]);
+export const squeezePointwise = (s: readonly number[]) => (s.length === 4 && s[2] === 1 && s[3] === 1 ? [s[0], s[1]] : [...s]);
 /** [N, N] → [N·N] */
-const flatten = (s: readonly number[]) => (s.length === 2 ? [s[0] * s[1]] : [...s]);
+export const flattenShape = (s: readonly number[]) => (s.length === 2 ? [s[0] * s[1]] : [...s]);
 /** [N·N] → [N, N] */
-const square = (s: readonly number[]) => {
+export const squareShape = (s: readonly number[]) => {
   const n = Math.round(Math.sqrt(s[0]));
   return s.length === 1 && n * n === s[0] ? [n, n] : [...s];
 };
-
-const VIT_TIMM: ForeignLayout = {
-  name: 'timm',
-  writtenAgainst: 'timm vit_base_patch16_224 (also vit_base_patch32_224, vit_large_patch16_224, vit_large_patch32_224), timm 0.6 to 1.0',
-  detect: (keys) => keys.has('cls_token') || hasPrefix(keys, 'blocks.'),
-  rules: [
-    { theirs: 'cls_token', ours: 'class_token' },
-    { theirs: 'pos_embed', ours: 'encoder.pos_embedding' },
-    { theirs: 'patch_embed.proj.', ours: 'conv_proj.' },
-    { theirs: 'blocks.{i}.norm1.', ours: 'encoder.layers.encoder_layer_{i}.ln_1.' },
-    { theirs: 'blocks.{i}.attn.qkv.weight', ours: 'encoder.layers.encoder_layer_{i}.self_attention.in_proj_weight' },
-    { theirs: 'blocks.{i}.attn.qkv.bias', ours: 'encoder.layers.encoder_layer_{i}.self_attention.in_proj_bias' },
-    { theirs: 'blocks.{i}.attn.proj.', ours: 'encoder.layers.encoder_layer_{i}.self_attention.out_proj.' },
-    { theirs: 'blocks.{i}.norm2.', ours: 'encoder.layers.encoder_layer_{i}.ln_2.' },
-    { theirs: 'blocks.{i}.mlp.fc1.', ours: 'encoder.layers.encoder_layer_{i}.mlp.0.' },
-    { theirs: 'blocks.{i}.mlp.fc2.', ours: 'encoder.layers.encoder_layer_{i}.mlp.3.' },
-    { theirs: 'norm.', ours: 'encoder.ln.' },
-    { theirs: 'head.', ours: 'heads.head.' },
-  ],
-};
-
-const CONVNEXT_TIMM: ForeignLayout = {
-  name: 'timm',
-  writtenAgainst: 'timm convnext_tiny, convnext_small, convnext_base, convnext_large (timm 0.6 to 1.0; conv_mlp variants included)',
-  detect: (keys) => keys.has('stem.0.weight') || hasPrefix(keys, 'stages.0.blocks.'),
-  rules: [
-    { theirs: 'stem.0.', ours: 'features.0.0.' },
-    { theirs: 'stem.1.', ours: 'features.0.1.' },
-    { theirs: 'stages.{s}.downsample.0.', ours: 'features.{2s}.0.' },
-    { theirs: 'stages.{s}.downsample.1.', ours: 'features.{2s}.1.' },
-    { theirs: 'stages.{s}.blocks.{j}.conv_dw.', ours: 'features.{2s+1}.{j}.block.0.' },
-    { theirs: 'stages.{s}.blocks.{j}.norm.', ours: 'features.{2s+1}.{j}.block.2.' },
-    { theirs: 'stages.{s}.blocks.{j}.mlp.fc1.', ours: 'features.{2s+1}.{j}.block.3.', toOurShape: squeezePointwise },
-    { theirs: 'stages.{s}.blocks.{j}.mlp.fc2.', ours: 'features.{2s+1}.{j}.block.5.', toOurShape: squeezePointwise },
-    { theirs: 'stages.{s}.blocks.{j}.gamma', ours: 'features.{2s+1}.{j}.layer_scale', toOurShape: toChannelScale, toTheirShape: toFlatScale },
-    { theirs: 'head.norm.', ours: 'classifier.0.' },
-    { theirs: 'head.fc.', ours: 'classifier.2.' },
-  ],
-};
-
-const CONVNEXT_FACEBOOK: ForeignLayout = {
-  name: 'facebookresearch',
-  writtenAgainst: 'facebookresearch/ConvNeXt convnext_tiny_1k_224_ema.pth … convnext_large_1k_224_ema.pth (the state dict under "model")',
-  detect: (keys) => hasPrefix(keys, 'downsample_layers.'),
-  rules: [
-    { theirs: 'downsample_layers.0.0.', ours: 'features.0.0.' },
-    { theirs: 'downsample_layers.0.1.', ours: 'features.0.1.' },
-    { theirs: 'downsample_layers.{s}.0.', ours: 'features.{2s}.0.' },
-    { theirs: 'downsample_layers.{s}.1.', ours: 'features.{2s}.1.' },
-    { theirs: 'stages.{s}.{j}.dwconv.', ours: 'features.{2s+1}.{j}.block.0.' },
-    { theirs: 'stages.{s}.{j}.norm.', ours: 'features.{2s+1}.{j}.block.2.' },
-    { theirs: 'stages.{s}.{j}.pwconv1.', ours: 'features.{2s+1}.{j}.block.3.' },
-    { theirs: 'stages.{s}.{j}.pwconv2.', ours: 'features.{2s+1}.{j}.block.5.' },
-    { theirs: 'stages.{s}.{j}.gamma', ours: 'features.{2s+1}.{j}.layer_scale', toOurShape: toChannelScale, toTheirShape: toFlatScale },
-    { theirs: 'norm.', ours: 'classifier.0.' },
-    { theirs: 'head.', ours: 'classifier.2.' },
-  ],
-};
-
-/** The Swin block rules both timm layouts share. */
-const SWIN_BLOCK_RULES: readonly KeyRule[] = [
-  { theirs: 'patch_embed.proj.', ours: 'features.0.0.' },
-  { theirs: 'patch_embed.norm.', ours: 'features.0.2.' },
-  { theirs: 'layers.{s}.blocks.{j}.norm1.', ours: 'features.{2s+1}.{j}.norm1.' },
-  { theirs: 'layers.{s}.blocks.{j}.attn.qkv.', ours: 'features.{2s+1}.{j}.attn.qkv.' },
-  { theirs: 'layers.{s}.blocks.{j}.attn.proj.', ours: 'features.{2s+1}.{j}.attn.proj.' },
-  { theirs: 'layers.{s}.blocks.{j}.attn.relative_position_bias_table', ours: 'features.{2s+1}.{j}.attn.relative_position_bias_table' },
-  { theirs: 'layers.{s}.blocks.{j}.attn.relative_position_index', ours: 'features.{2s+1}.{j}.attn.relative_position_index', toOurShape: flatten, toTheirShape: square },
-  { theirs: 'layers.{s}.blocks.{j}.norm2.', ours: 'features.{2s+1}.{j}.norm2.' },
-  { theirs: 'layers.{s}.blocks.{j}.mlp.fc1.', ours: 'features.{2s+1}.{j}.mlp.0.' },
-  { theirs: 'layers.{s}.blocks.{j}.mlp.fc2.', ours: 'features.{2s+1}.{j}.mlp.3.' },
-  { theirs: 'norm.', ours: 'norm.' },
-];
-
-const SWIN_DROP = [{ pattern: /^layers\.\d+\.blocks\.\d+\.attn_mask$/, why: "the shifted-window mask is a constant torchvision's Swin recomputes" }];
-
-const SWIN_TIMM: ForeignLayout = {
-  name: 'timm',
-  writtenAgainst: 'timm >= 0.9 swin_tiny_patch4_window7_224, swin_small_patch4_window7_224, swin_base_patch4_window7_224, swin_base_patch4_window12_384 (head.fc, downsample at the start of a stage)',
-  detect: (keys) => keys.has('patch_embed.proj.weight') && hasPrefix(keys, 'layers.') && !hasPrefix(keys, 'layers.0.downsample.') && !keys.has('head.weight'),
-  rules: [
-    ...SWIN_BLOCK_RULES,
-    { theirs: 'layers.{s}.downsample.', ours: 'features.{2s}.' },
-    { theirs: 'head.fc.', ours: 'head.' },
-  ],
-  drop: SWIN_DROP,
-  notStored: /\.attn\.relative_position_index$/,
-  complete: addRelativePositionIndex,
-};
-
-const SWIN_TIMM_LEGACY: ForeignLayout = {
-  name: 'timm<0.9',
-  writtenAgainst: 'timm < 0.9 and microsoft/Swin-Transformer swin_tiny_patch4_window7_224.pth … swin_base_patch4_window12_384.pth (head, downsample at the end of a stage, [N, N] relative_position_index)',
-  detect: (keys) => keys.has('patch_embed.proj.weight') && hasPrefix(keys, 'layers.'),
-  rules: [
-    ...SWIN_BLOCK_RULES,
-    { theirs: 'layers.{s}.downsample.', ours: 'features.{2s+2}.' },
-    { theirs: 'head.', ours: 'head.' },
-  ],
-  drop: SWIN_DROP,
-  complete: addRelativePositionIndex,
-};
-
-/** Adds each block's missing `relative_position_index`, its window read off the bias table ((2w−1)² rows). */
-function addRelativePositionIndex(tensors: Map<string, HostTensor>, added: KeyMapReport['added']): void {
-  for (const [key, table] of [...tensors]) {
-    if (!key.endsWith('.attn.relative_position_bias_table')) continue;
-    const indexKey = key.replace(/relative_position_bias_table$/, 'relative_position_index');
-    if (tensors.has(indexKey)) continue;
-    const side = Math.round(Math.sqrt(table.shape[0]));
-    if (side * side !== table.shape[0] || side % 2 !== 1) continue;
-    const window = (side + 1) / 2;
-    const index = relativePositionIndex(window, window);
-    tensors.set(indexKey, { dtype: 'int64', shape: [index.length], data: index });
-    added.push({ key: indexKey, why: `computed for a ${(side + 1) / 2}×${(side + 1) / 2} window` });
-  }
-}
-
-const FILTERS: readonly KeyFilter[] = [
-  {
-    family: 'resnet',
-    summary: "timm's ResNet, ResNeXt and Wide ResNet use torchvision's names: keys kept as stored",
-    layouts: [],
-  },
-  { family: 'vit', summary: "timm's VisionTransformer names → torchvision's", layouts: [VIT_TIMM] },
-  { family: 'convnext', summary: "timm's and facebookresearch's ConvNeXt names → torchvision's (gamma [C] → layer_scale [C,1,1])", layouts: [CONVNEXT_TIMM, CONVNEXT_FACEBOOK] },
-  { family: 'swin', summary: "timm's and microsoft's Swin names (both downsample conventions) → torchvision's", layouts: [SWIN_TIMM, SWIN_TIMM_LEGACY] },
-];
 
 /** What every family gets: `module.` stripping only. */
 const COMMON_ONLY = (family: string): KeyFilter => ({ family, summary: 'keys kept as stored', layouts: [] });
@@ -339,10 +211,10 @@ const COMMON_ONLY = (family: string): KeyFilter => ({ family, summary: 'keys kep
  * Every family with its own filter, for listings and tests.
  *
  * @example
- * listKeyFilters().map((f) => f.family); // ['resnet', 'vit', 'convnext', 'swin']
+ * listKeyFilters().map((f) => f.family); // ['convnext', 'resnet', 'swin', 'vit'] (definition order)
  */
 export function listKeyFilters(): readonly KeyFilter[] {
-  return FILTERS;
+  return listFamilies().flatMap((f) => (f.keyFilter ? [{ family: f.family, ...f.keyFilter }] : []));
 }
 
 /**
@@ -352,7 +224,7 @@ export function listKeyFilters(): readonly KeyFilter[] {
  * keyFilterFor('convnext').layouts.map((l) => l.name); // ['timm', 'facebookresearch']
  */
 export function keyFilterFor(family: string): KeyFilter {
-  return FILTERS.find((f) => f.family === family) ?? COMMON_ONLY(family);
+  return listKeyFilters().find((f) => f.family === family) ?? COMMON_ONLY(family);
 }
 
 /**

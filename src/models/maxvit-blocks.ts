@@ -17,6 +17,7 @@
  *   mlpDropout: 0, attentionDropout: 0, partitionSize: 2, inputGridSize: [8, 8], stochasticDepthProbs: [0] });
  * block.gridSize; // [4, 4]
  */
+import { UserError } from '../errors.js';
 import { Value } from '../graph/ir.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
@@ -68,11 +69,11 @@ export class MBConv extends Module {
 
   constructor(o: MBConvOptions) {
     super();
-    if (o.stride !== 1 && o.stride !== 2) throw new Error(`MBConv: stride must be 1 or 2, got ${o.stride}`);
+    if (o.stride !== 1 && o.stride !== 2) throw new UserError(`MBConv: stride must be 1 or 2, got ${o.stride}`);
     const midChannels = Math.trunc(o.outChannels * o.expansionRatio);
     const squeezeChannels = Math.trunc(o.outChannels * o.squeezeRatio);
-    if (midChannels < 1) throw new Error(`MBConv: int(${o.outChannels} channels · expansionRatio ${o.expansionRatio}) is ${midChannels}; raise expansionRatio`);
-    if (squeezeChannels < 1) throw new Error(`MBConv: int(${o.outChannels} channels · squeezeRatio ${o.squeezeRatio}) is ${squeezeChannels}; raise squeezeRatio`);
+    if (midChannels < 1) throw new UserError(`MBConv: int(${o.outChannels} channels · expansionRatio ${o.expansionRatio}) is ${midChannels}; raise expansionRatio`);
+    if (squeezeChannels < 1) throw new UserError(`MBConv: int(${o.outChannels} channels · squeezeRatio ${o.squeezeRatio}) is ${squeezeChannels}; raise squeezeRatio`);
     if (o.stride !== 1 || o.inChannels !== o.outChannels) {
       const conv = new Conv2d(o.inChannels, o.outChannels, 1, { bias: true });
       this.proj = o.stride === 2 ? new Sequential(new AvgPool2d(3, { stride: o.stride, padding: 1 }), conv) : new Sequential(conv);
@@ -119,10 +120,10 @@ export class RelativePositionalMultiHeadAttention extends Module {
     readonly maxSeqLen: number,
   ) {
     super();
-    if (featDim % headDim !== 0) throw new Error(`RelativePositionalMultiHeadAttention: feat_dim ${featDim} must be divisible by head_dim ${headDim}`);
+    if (featDim % headDim !== 0) throw new UserError(`RelativePositionalMultiHeadAttention: feat_dim ${featDim} must be divisible by head_dim ${headDim}`);
     this.numHeads = featDim / headDim;
     this.size = Math.trunc(Math.sqrt(maxSeqLen));
-    if (this.size * this.size !== maxSeqLen) throw new Error(`RelativePositionalMultiHeadAttention: max_seq_len ${maxSeqLen} must be a square`);
+    if (this.size * this.size !== maxSeqLen) throw new UserError(`RelativePositionalMultiHeadAttention: max_seq_len ${maxSeqLen} must be a square`);
     this.to_qkv = new Linear(featDim, this.numHeads * headDim * 3);
     this.scaleFactor = featDim ** -0.5;
     this.merge = new Linear(this.numHeads * headDim, featDim);
@@ -142,7 +143,7 @@ export class RelativePositionalMultiHeadAttention extends Module {
   /** x [B, G, P, D] → [B, G, P, D] */
   forward(x: Value): Value {
     if (x.rank !== 4 || x.shape[2] !== this.maxSeqLen || x.shape[3] !== this.featDim) {
-      throw new Error(`RelativePositionalMultiHeadAttention: expected [batch, groups, ${this.maxSeqLen}, ${this.featDim}], got [${x.shape}]`);
+      throw new UserError(`RelativePositionalMultiHeadAttention: expected [batch, groups, ${this.maxSeqLen}, ${this.featDim}], got [${x.shape}]`);
     }
     const [b, g, p, d] = x.shape;
     const [h, dh] = [this.numHeads, this.headDim];
@@ -211,14 +212,14 @@ export class PartitionAttentionLayer extends Module {
 
   constructor(o: PartitionAttentionOptions) {
     super();
-    if (o.partitionType !== 'window' && o.partitionType !== 'grid') throw new Error(`PartitionAttentionLayer: partition_type must be either 'grid' or 'window', got ${JSON.stringify(o.partitionType)}`);
+    if (o.partitionType !== 'window' && o.partitionType !== 'grid') throw new UserError(`PartitionAttentionLayer: partition_type must be either 'grid' or 'window', got ${JSON.stringify(o.partitionType)}`);
     this.numHeads = Math.trunc(o.inChannels / o.headDim);
     const partitions = Math.trunc(o.gridSize[0] / o.partitionSize);
     [this.p, this.g] = o.partitionType === 'window' ? [o.partitionSize, partitions] : [partitions, o.partitionSize];
     this.partitionType = o.partitionType;
     this.gridSize = [o.gridSize[0], o.gridSize[1]];
     if (!(this.p > 0 && o.gridSize[0] % this.p === 0 && o.gridSize[1] % this.p === 0)) {
-      throw new Error(`PartitionAttentionLayer: grid size must be divisible by partition size; got grid size [${o.gridSize}] and partition size ${this.p}`);
+      throw new UserError(`PartitionAttentionLayer: grid size must be divisible by partition size; got grid size [${o.gridSize}] and partition size ${this.p}`);
     }
     this.attn_layer = new Sequential(new LayerNorm(o.inChannels), new RelativePositionalMultiHeadAttention(o.inChannels, o.headDim, o.partitionSize ** 2), new Dropout(o.attentionDropout));
     this.mlp_layer = new Sequential(
@@ -234,7 +235,7 @@ export class PartitionAttentionLayer extends Module {
   /** [B, C, H, W] → [B, C, H, W], H × W being the grid size given at construction */
   forward(x: Value): Value {
     const [gh, gw] = this.gridSize;
-    if (x.rank !== 4 || x.shape[2] !== gh || x.shape[3] !== gw) throw new Error(`PartitionAttentionLayer: expected [batch, channels, ${gh}, ${gw}] (the grid size it was built for), got [${x.shape}]`);
+    if (x.rank !== 4 || x.shape[2] !== gh || x.shape[3] !== gw) throw new UserError(`PartitionAttentionLayer: expected [batch, channels, ${gh}, ${gw}] (the grid size it was built for), got [${x.shape}]`);
     const grid = this.partitionType === 'grid';
     let y = windowPartition(x, this.p);
     if (grid) y = swapGroupsAndPositions(y);

@@ -27,7 +27,8 @@ import { LayerNorm } from '../nn/norm.js';
 import { GridSize, MaxVitBlock, convOutputSize } from './maxvit-blocks.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
 import { normLayerFromJson } from './mobilenetv3.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt, stochasticDepthArg } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- model -----------------------------------------------------------------------------------
@@ -79,8 +80,8 @@ export class MaxVit extends Module {
     super();
     const inputSize: GridSize = typeof o.inputSize === 'number' ? [o.inputSize, o.inputSize] : [o.inputSize[0], o.inputSize[1]];
     const { blockChannels, blockLayers, partitionSize } = o;
-    if (!blockChannels.length) throw new Error('MaxVit: blockChannels must not be empty');
-    if (blockChannels.length !== blockLayers.length) throw new Error(`MaxVit: blockChannels (${blockChannels.length} blocks) and blockLayers (${blockLayers.length} blocks) must have the same length`);
+    if (!blockChannels.length) throw new UserError('MaxVit: blockChannels must not be empty');
+    if (blockChannels.length !== blockLayers.length) throw new UserError(`MaxVit: blockChannels (${blockChannels.length} blocks) and blockLayers (${blockLayers.length} blocks) must have the same length`);
     const normLayer = o.normLayer ?? ((c: number) => new BatchNorm2d(c, { eps: 1e-3, momentum: 0.99 }));
     const activationLayer = o.activationLayer ?? (() => new GELU());
 
@@ -91,7 +92,7 @@ export class MaxVit extends Module {
     blockSizes.forEach((s, i) => {
       if (s[0] % partitionSize !== 0 || s[1] % partitionSize !== 0) {
         const all = blockSizes.map((b) => `[${b}]`).join(', ');
-        throw new Error(`MaxVit: input size [${s}] of block ${i} is not divisible by partition size ${partitionSize}; change partitionSize or inputSize (block input sizes: ${all})`);
+        throw new UserError(`MaxVit: input size [${s}] of block ${i} is not divisible by partition size ${partitionSize}; change partitionSize or inputSize (block input sizes: ${all})`);
       }
     });
     this.inputSize = inputSize;
@@ -144,7 +145,7 @@ export class MaxVit extends Module {
 
   forward(x: Value): Value {
     const [h, w] = this.inputSize;
-    if (x.rank !== 4 || x.shape[1] !== 3 || x.shape[2] !== h || x.shape[3] !== w) throw new Error(`MaxVit: expected [batch, 3, ${h}, ${w}] (the inputSize it was built for), got [${x.shape}]`);
+    if (x.rank !== 4 || x.shape[1] !== 3 || x.shape[2] !== h || x.shape[3] !== w) throw new UserError(`MaxVit: expected [batch, 3, ${h}, ${w}] (the inputSize it was built for), got [${x.shape}]`);
     let y = this.stem.call(x);
     for (const [, block] of this.blocks.namedChildren()) y = block.call(y);
     return this.classifier.call(y);
@@ -199,7 +200,7 @@ const ACTIVATIONS: Readonly<Record<string, () => Module>> = {
 /** an activation layer from JSON: the torch.nn class name, e.g. "GELU" */
 export function activationLayerFromJson(v: unknown, what = 'activationLayer'): () => Module {
   const make = typeof v === 'string' && Object.hasOwn(ACTIVATIONS, v) ? ACTIVATIONS[v] : undefined;
-  if (!make) throw new Error(`argument ${what} must name a torch.nn activation (${Object.keys(ACTIVATIONS).join(', ')}), got ${JSON.stringify(v)}`);
+  if (!make) throw new UserError(`argument ${what} must name a torch.nn activation (${Object.keys(ACTIVATIONS).join(', ')}), got ${JSON.stringify(v)}`);
   return make;
 }
 
@@ -224,49 +225,39 @@ function optionalArgs(args: JsonArgs): OptionalArgs {
   };
 }
 
-registerConstructor({
-  name: 'MaxVit',
+defineFamily({
+  family: 'maxvit',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('MaxVit', args, [...new Set([...REQUIRED, ...OPTIONAL])]);
-    for (const k of REQUIRED) if (args[k] === undefined) throw new Error(`MaxVit: argument ${k} is required`);
-    const list = (k: 'blockChannels' | 'blockLayers') => arg(args, k, [] as number[], isPositiveIntList, 'a non-empty array of positive integers');
-    const int = (k: 'stemChannels' | 'partitionSize' | 'headDim') => arg(args, k, 1, isPositiveInt, 'a positive integer');
-    return new MaxVit({
-      ...optionalArgs(args),
-      stemChannels: int('stemChannels'),
-      partitionSize: int('partitionSize'),
-      blockChannels: list('blockChannels'),
-      blockLayers: list('blockLayers'),
-      headDim: int('headDim'),
-      stochasticDepthProb: arg(args, 'stochasticDepthProb', 0, isProbability, 'a number in [0, 1]'),
-    });
-  },
-});
-
-for (const c of maxVitConfigs) {
-  const build = (opts: OptionalArgs) =>
-    new MaxVit({ ...opts, stemChannels: c.stemChannels, blockChannels: c.blockChannels, blockLayers: c.blockLayers, headDim: c.headDim, stochasticDepthProb: c.stochasticDepthProb, partitionSize: c.partitionSize });
-  registerModel({
-    name: c.name,
-    family: 'maxvit',
-    inputSize: 224,
-    // the feature-map sizes are fixed at construction: the model takes exactly its inputSize
-    minInputSize: 224,
-    numClasses: 1000,
-    year: 2022,
-    paper: 'MaxViT: Multi-Axis Vision Transformer',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ inputSize: 224, numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, OPTIONAL);
-      return build(optionalArgs(args));
+  year: 2022,
+  paper: 'MaxViT: Multi-Axis Vision Transformer',
+  inputSize: 224,
+  // the feature-map sizes are fixed at construction: the model takes exactly its inputSize
+  minInputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    MaxVit: {
+      args: [...new Set([...REQUIRED, ...OPTIONAL])],
+      build(args) {
+        for (const k of REQUIRED) if (args[k] === undefined) throw new UserError(`MaxVit: argument ${k} is required`);
+        const list = (k: 'blockChannels' | 'blockLayers') => arg(args, k, [] as number[], isPositiveIntList, 'a non-empty array of positive integers');
+        const int = (k: 'stemChannels' | 'partitionSize' | 'headDim') => arg(args, k, 1, isPositiveInt, 'a positive integer');
+        return new MaxVit({
+          ...optionalArgs(args),
+          stemChannels: int('stemChannels'),
+          partitionSize: int('partitionSize'),
+          blockChannels: list('blockChannels'),
+          blockLayers: list('blockLayers'),
+          headDim: int('headDim'),
+          stochasticDepthProb: stochasticDepthArg(args, 0),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: OPTIONAL.filter((k) => k !== 'numClasses'),
+  configs: maxVitConfigs.map((c) => ({
+    name: c.name,
+    pretrained: c.pretrained,
+    build: (args) =>
+      new MaxVit({ ...optionalArgs(args), stemChannels: c.stemChannels, blockChannels: c.blockChannels, blockLayers: c.blockLayers, headDim: c.headDim, stochasticDepthProb: c.stochasticDepthProb, partitionSize: c.partitionSize }),
+  })),
+});

@@ -17,7 +17,8 @@ import { reduceMean } from '../ops/shape.js';
 import { uniform } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
@@ -33,8 +34,8 @@ export class MnasInvertedResidual extends Module {
 
   constructor(inCh: number, outCh: number, kernelSize: number, stride: number, expansionFactor: number, bnMomentum = 0.1) {
     super();
-    if (stride !== 1 && stride !== 2) throw new Error(`stride should be 1 or 2 instead of ${stride}`);
-    if (kernelSize !== 3 && kernelSize !== 5) throw new Error(`kernel_size should be 3 or 5 instead of ${kernelSize}`);
+    if (stride !== 1 && stride !== 2) throw new UserError(`stride should be 1 or 2 instead of ${stride}`);
+    if (kernelSize !== 3 && kernelSize !== 5) throw new UserError(`kernel_size should be 3 or 5 instead of ${kernelSize}`);
     const midCh = inCh * expansionFactor;
     this.applyResidual = inCh === outCh && stride === 1;
     this.layers = new Sequential(
@@ -57,7 +58,7 @@ export class MnasInvertedResidual extends Module {
 
 /** a stack of `repeats` inverted residuals; only the first changes width and stride */
 function stack(inCh: number, outCh: number, kernelSize: number, stride: number, expFactor: number, repeats: number, bnMomentum: number): Sequential {
-  if (repeats < 1) throw new Error(`repeats should be >= 1, instead got ${repeats}`);
+  if (repeats < 1) throw new UserError(`repeats should be >= 1, instead got ${repeats}`);
   const blocks = [new MnasInvertedResidual(inCh, outCh, kernelSize, stride, expFactor, bnMomentum)];
   for (let i = 1; i < repeats; i++) blocks.push(new MnasInvertedResidual(outCh, outCh, kernelSize, 1, expFactor, bnMomentum));
   return new Sequential(...blocks);
@@ -65,7 +66,7 @@ function stack(inCh: number, outCh: number, kernelSize: number, stride: number, 
 
 /** torchvision's _round_to_multiple_of: rounds up unless the value is within 10% above the lower multiple */
 export function roundToMultipleOf(val: number, divisor: number, roundUpBias = 0.9): number {
-  if (!(roundUpBias > 0 && roundUpBias < 1)) throw new Error(`round_up_bias should be greater than 0.0 and smaller than 1.0 instead of ${roundUpBias}`);
+  if (!(roundUpBias > 0 && roundUpBias < 1)) throw new UserError(`round_up_bias should be greater than 0.0 and smaller than 1.0 instead of ${roundUpBias}`);
   const newVal = Math.max(divisor, Math.floor(Math.trunc(val + divisor / 2) / divisor) * divisor);
   return newVal >= roundUpBias * val ? newVal : newVal + divisor;
 }
@@ -91,7 +92,7 @@ export class MNASNet extends Module {
 
   constructor(alpha: number, opts: MNASNetOptions = {}) {
     super();
-    if (!(alpha > 0)) throw new Error(`alpha should be greater than 0.0 instead of ${alpha}`);
+    if (!(alpha > 0)) throw new UserError(`alpha should be greater than 0.0 instead of ${alpha}`);
     this.alpha = alpha;
     this.numClasses = opts.numClasses ?? 1000;
     const d = mnasDepths(alpha);
@@ -152,35 +153,22 @@ function builderOptions(args: JsonArgs): MNASNetOptions {
   };
 }
 
-registerConstructor({
-  name: 'MNASNet',
+defineFamily({
+  family: 'mnasnet',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('MNASNet', args, ['alpha', 'numClasses', 'dropout']);
-    if (args.alpha === undefined) throw new Error('MNASNet: argument alpha is required (the width multiplier, e.g. 1.0)');
-    return new MNASNet(arg(args, 'alpha', 1, isPositive, 'a positive number'), builderOptions(args));
-  },
-});
-
-for (const c of mnasnetConfigs) {
-  registerModel({
-    name: c.name,
-    family: 'mnasnet',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2018,
-    paper: 'MnasNet: Platform-Aware Neural Architecture Search for Mobile',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => new MNASNet(c.alpha, { numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'dropout']);
-      return new MNASNet(c.alpha, builderOptions(args));
+  year: 2018,
+  paper: 'MnasNet: Platform-Aware Neural Architecture Search for Mobile',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    MNASNet: {
+      args: ['alpha', 'numClasses', 'dropout'],
+      build(args) {
+        if (args.alpha === undefined) throw new UserError('MNASNet: argument alpha is required (the width multiplier, e.g. 1.0)');
+        return new MNASNet(arg(args, 'alpha', 1, isPositive, 'a positive number'), builderOptions(args));
+      },
     },
-  });
-}
+  },
+  builderArgs: ['dropout'],
+  configs: mnasnetConfigs.map((c) => ({ ...c, build: (args) => new MNASNet(c.alpha, builderOptions(args)) })),
+});

@@ -9,6 +9,7 @@
  * createModel('mobilenet_v2');
  * createFromConstructor('mobilenet_v2', { numClasses: 10, widthMult: 0.75 });
  */
+import { UserError } from '../errors.js';
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
@@ -16,7 +17,7 @@ import { adaptiveAvgPool2d } from '../ops/pool.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU6 } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible } from './common.js';
-import { JsonArgs, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
@@ -74,7 +75,7 @@ export class InvertedResidual extends Module {
 
   constructor(inp: number, oup: number, stride: number, expandRatio: number, normLayer: NormLayer = defaultNorm) {
     super();
-    if (stride !== 1 && stride !== 2) throw new Error(`InvertedResidual: stride must be 1 or 2, got ${stride}`);
+    if (stride !== 1 && stride !== 2) throw new UserError(`InvertedResidual: stride must be 1 or 2, got ${stride}`);
     this.stride = stride;
     const hidden = Math.round(inp * expandRatio);
     this.useResConnect = stride === 1 && inp === oup;
@@ -136,7 +137,7 @@ export class MobileNetV2 extends Module {
     const normLayer = opts.normLayer ?? defaultNorm;
     const setting = opts.invertedResidualSetting ?? defaultInvertedResidualSetting;
     if (setting.length === 0 || setting[0].length !== 4) {
-      throw new Error(`MobileNetV2: invertedResidualSetting must be a non-empty list of [t, c, n, s] rows, got ${JSON.stringify(setting)}`);
+      throw new UserError(`MobileNetV2: invertedResidualSetting must be a non-empty list of [t, c, n, s] rows, got ${JSON.stringify(setting)}`);
     }
     let inputChannel = makeDivisible(32 * widthMult, roundNearest);
     this.lastChannel = makeDivisible(1280 * Math.max(1.0, widthMult), roundNearest);
@@ -172,8 +173,7 @@ const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 
 const isSetting = (v: unknown): v is [number, number, number, number][] =>
   Array.isArray(v) && v.length > 0 && v.every((row) => Array.isArray(row) && row.length === 4 && row.every(isPositiveInt));
 
-function fromJson(name: string, args: JsonArgs): MobileNetV2 {
-  checkArgs(name, args, ['numClasses', 'widthMult', 'invertedResidualSetting', 'roundNearest', 'dropout']);
+function fromJson(args: JsonArgs): MobileNetV2 {
   return new MobileNetV2({
     numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
     widthMult: arg(args, 'widthMult', 1.0, isPositive, 'a positive number'),
@@ -183,18 +183,14 @@ function fromJson(name: string, args: JsonArgs): MobileNetV2 {
   });
 }
 
-registerModel({
-  name: 'mobilenet_v2',
+defineFamily({
   family: 'mobilenetv2',
-  inputSize: 224,
-  numClasses: 1000,
+  source: 'torchvision',
   year: 2018,
   paper: 'MobileNetV2: Inverted Residuals and Linear Bottlenecks',
-  source: 'torchvision',
-  reference: 'mobilenet_v2',
-  pretrained: mobilenetV2Weights,
-  create: ({ numClasses }) => new MobileNetV2({ numClasses: numClasses ?? 1000 }),
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: { MobileNetV2: { args: ['numClasses', 'widthMult', 'invertedResidualSetting', 'roundNearest', 'dropout'], build: fromJson } },
+  builderArgs: ['widthMult', 'invertedResidualSetting', 'roundNearest', 'dropout'],
+  configs: [{ name: 'mobilenet_v2', pretrained: mobilenetV2Weights, build: fromJson }],
 });
-
-registerConstructor({ name: 'MobileNetV2', source: 'torchvision', fromJson: (args) => fromJson('MobileNetV2', args) });
-registerConstructor({ name: 'mobilenet_v2', source: 'torchvision', fromJson: (args) => fromJson('mobilenet_v2', args) });

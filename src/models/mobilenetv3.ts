@@ -19,7 +19,8 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Hardsigmoid, Hardswish, Linear
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation, NormLayer } from './mobilenetv2.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, checkArgs, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ export class InvertedResidual extends Module {
 
   constructor(cnf: InvertedResidualConfig, normLayer: NormLayer) {
     super();
-    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new Error(`InvertedResidual: illegal stride value ${cnf.stride}`);
+    if (!(cnf.stride >= 1 && cnf.stride <= 2)) throw new UserError(`InvertedResidual: illegal stride value ${cnf.stride}`);
     this.useResConnect = cnf.stride === 1 && cnf.inputChannels === cnf.outChannels;
     const activationLayer = cnf.activation === 'HS' ? () => new Hardswish() : () => new ReLU();
     const layers: Module[] = [];
@@ -124,7 +125,7 @@ export class MobileNetV3 extends Module {
 
   constructor(invertedResidualSetting: readonly InvertedResidualConfig[], lastChannel: number, opts: MobileNetV3Options = {}) {
     super();
-    if (!invertedResidualSetting.length) throw new Error('MobileNetV3: the inverted_residual_setting should not be empty');
+    if (!invertedResidualSetting.length) throw new UserError('MobileNetV3: the inverted_residual_setting should not be empty');
     const normLayer = opts.normLayer ?? mobileNetV3Norm;
     const first = invertedResidualSetting[0].inputChannels;
     const layers: Module[] = [new Conv2dNormActivation(3, first, { kernelSize: 3, stride: 2, normLayer, activationLayer: () => new Hardswish() })];
@@ -214,9 +215,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * `partial(nn.BatchNorm2d, eps=..., momentum=...)`).
  */
 export function normLayerFromJson(v: unknown, what = 'normLayer'): NormLayer {
-  if (!isObject(v)) throw new Error(`argument ${what} must be an object like {"type":"BatchNorm2d","eps":0.001}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) throw new UserError(`argument ${what} must be an object like {"type":"BatchNorm2d","eps":0.001}, got ${JSON.stringify(v)}`);
   checkArgs(what, v, ['type', 'eps', 'momentum']);
-  if (v.type !== 'BatchNorm2d') throw new Error(`argument ${what}.type must be "BatchNorm2d", got ${JSON.stringify(v.type)}`);
+  if (v.type !== 'BatchNorm2d') throw new UserError(`argument ${what}.type must be "BatchNorm2d", got ${JSON.stringify(v.type)}`);
   const eps = arg(v, 'eps', 1e-5, isPositive, 'a positive number');
   const momentum = arg(v, 'momentum', 0.1, isProbability, 'a number in [0, 1]');
   return (c) => new BatchNorm2d(c, { eps, momentum });
@@ -226,10 +227,10 @@ const CONFIG_FIELDS = ['inputChannels', 'kernel', 'expandedChannels', 'outChanne
 
 function configFromJson(v: unknown, i: number): InvertedResidualConfig {
   const what = `invertedResidualSetting[${i}]`;
-  if (!isObject(v)) throw new Error(`argument ${what} must be an object with fields ${CONFIG_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) throw new UserError(`argument ${what} must be an object with fields ${CONFIG_FIELDS.join(', ')}, got ${JSON.stringify(v)}`);
   checkArgs(what, v, CONFIG_FIELDS);
   const need = <T>(key: string, check: (x: unknown) => x is T, desc: string): T => {
-    if (v[key] === undefined) throw new Error(`${what}: field ${key} is required`);
+    if (v[key] === undefined) throw new UserError(`${what}: field ${key} is required`);
     return arg(v, key, undefined as T, check, desc);
   };
   const isAct = (x: unknown): x is 'HS' | 'RE' => x === 'HS' || x === 'RE';
@@ -255,40 +256,30 @@ function commonOptions(args: JsonArgs): MobileNetV3Options {
   };
 }
 
-registerConstructor({
-  name: 'MobileNetV3',
+defineFamily({
+  family: 'mobilenetv3',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('MobileNetV3', args, ['invertedResidualSetting', 'lastChannel', 'numClasses', 'normLayer', 'dropout']);
-    const setting = args.invertedResidualSetting;
-    if (!Array.isArray(setting) || !setting.length) throw new Error('MobileNetV3: argument invertedResidualSetting is required (a non-empty array of InvertedResidualConfig objects)');
-    if (args.lastChannel === undefined) throw new Error('MobileNetV3: argument lastChannel is required (a positive integer)');
-    const lastChannel = arg(args, 'lastChannel', 0, isPositiveInt, 'a positive integer');
-    return new MobileNetV3(setting.map(configFromJson), lastChannel, commonOptions(args));
-  },
-});
-
-for (const { name, pretrained } of mobileNetV3Configs) {
-  registerModel({
-    name,
-    family: 'mobilenetv3',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2019,
-    paper: 'Searching for MobileNetV3',
-    source: 'torchvision',
-    reference: name,
-    pretrained,
-    create: ({ numClasses }) => {
-      const { setting, lastChannel } = mobileNetV3Conf(name);
-      return new MobileNetV3(setting, lastChannel, { numClasses: numClasses ?? 1000 });
+  year: 2019,
+  paper: 'Searching for MobileNetV3',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    MobileNetV3: {
+      args: ['invertedResidualSetting', 'lastChannel', 'numClasses', 'normLayer', 'dropout'],
+      build(args) {
+        const setting = args.invertedResidualSetting;
+        if (!Array.isArray(setting) || !setting.length) throw new UserError('MobileNetV3: argument invertedResidualSetting is required (a non-empty array of InvertedResidualConfig objects)');
+        if (args.lastChannel === undefined) throw new UserError('MobileNetV3: argument lastChannel is required (a positive integer)');
+        const lastChannel = arg(args, 'lastChannel', 0, isPositiveInt, 'a positive integer');
+        return new MobileNetV3(setting.map(configFromJson), lastChannel, commonOptions(args));
+      },
     },
-  });
-  registerConstructor({
+  },
+  builderArgs: ['widthMult', 'reducedTail', 'dilated', 'dropout', 'normLayer'],
+  configs: mobileNetV3Configs.map(({ name, pretrained }) => ({
     name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(name, args, ['numClasses', 'widthMult', 'reducedTail', 'dilated', 'dropout', 'normLayer']);
+    pretrained,
+    build(args) {
       const { setting, lastChannel } = mobileNetV3Conf(
         name,
         arg(args, 'widthMult', 1.0, isPositive, 'a positive number'),
@@ -297,5 +288,5 @@ for (const { name, pretrained } of mobileNetV3Configs) {
       );
       return new MobileNetV3(setting, lastChannel, commonOptions(args));
     },
-  });
-}
+  })),
+});

@@ -12,6 +12,8 @@ import type { Module } from '../nn/module.js';
 import { OnnxImportError, importOnnx } from '../onnx/import.js';
 import { editDistance } from '../util/text.js';
 import { findPretrainedFile, loadPretrainedInto } from './pretrained.js';
+import type { ForeignLayout } from './key-filters.js';
+import { UserError } from '../errors.js';
 
 export { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrainedPaths } from './pretrained.js';
 export type { PretrainedLoad } from './pretrained.js';
@@ -77,18 +79,140 @@ export interface FamilyConstructor {
 
 const models = new Map<string, ModelInfo>();
 const constructors = new Map<string, FamilyConstructor>();
+const families: FamilyDeclaration[] = [];
 
-export class UnknownModelError extends Error {}
+export class UnknownModelError extends UserError {}
 
-export function registerModel(info: ModelInfo): void {
-  if (models.has(info.name)) throw new Error(`model ${info.name} registered twice`);
-  models.set(info.name, info);
+/** The JSON arguments a config's builder receives: its own, with `numClasses` always filled in. */
+export type BuilderArgs = JsonArgs & { readonly numClasses: number };
+
+/** One named config of a family (`resnet50`, `cifar_resnet18`) and how to build it. */
+export interface ConfigDeclaration {
+  /** registry name */
+  readonly name: string;
+  /** the reference's constructor or builder for this config (default: `name`), e.g. 'ResNet18' */
+  readonly reference?: string;
+  /** overrides of the family's defaults */
+  readonly year?: number;
+  readonly paper?: string;
+  readonly inputSize?: number;
+  readonly minInputSize?: number;
+  readonly numClasses?: number;
+  readonly notInZoo?: string;
+  readonly pretrained?: PretrainedConfig;
+  /** builds the config from its builder's JSON arguments (`numClasses` is always given) */
+  readonly build: (args: BuilderArgs) => Module;
 }
 
-export function registerConstructor(c: FamilyConstructor): void {
+/** A family class callable with JSON arguments (the reference's, in camelCase). */
+export interface ConstructorDeclaration {
+  /** every argument it accepts (anything else is refused by name) */
+  readonly args: readonly string[];
+  readonly build: (args: JsonArgs) => Module;
+}
+
+/**
+ * What a family file states about itself, next to its code: its configs, its classes callable
+ * from JSON and its key filter for foreign checkpoints. `defineFamily` registers all of it.
+ */
+export interface FamilyDeclaration {
+  /** family name shared by the references (e.g. 'resnet' for torchvision's and pytorch-cifar's) */
+  readonly family: string;
+  readonly source: ModelInfo['source'];
+  /** defaults for every config */
+  readonly year: number;
+  readonly paper: string;
+  readonly inputSize: number;
+  readonly numClasses: number;
+  readonly minInputSize?: number;
+  /** the family's classes by reference name (`ResNet`, `VisionTransformer`) */
+  readonly constructors?: Readonly<Record<string, ConstructorDeclaration>>;
+  /** the JSON arguments every config's builder accepts besides numClasses (torchvision's builder kwargs) */
+  readonly builderArgs?: readonly string[];
+  /**
+   * whether each config is also a constructor under its reference name (torchvision's
+   * `resnet50(...)`, pytorch-cifar's `ResNet18()`); false where the reference has no such
+   * function (pytorch-cifar's `VGG('VGG11')`). Default true.
+   */
+  readonly configBuilders?: boolean;
+  readonly configs: readonly ConfigDeclaration[];
+  /** how foreign checkpoints' keys map onto this family's (src/models/key-filters.ts) */
+  readonly keyFilter?: KeyFilterDeclaration;
+}
+
+/** A family's key filter: its foreign layouts, tried in order. */
+export interface KeyFilterDeclaration {
+  /** what the filter does beyond `module.` stripping, in one line */
+  readonly summary: string;
+  readonly layouts: readonly ForeignLayout[];
+}
+
+/**
+ * Registers a family: each config under its name, the family's constructors and each config's
+ * builder under their reference names, and the key filter. Called once at the end of a family
+ * file (files under src/models/ are discovered; no list to edit).
+ *
+ * @example
+ * import { defineFamily, Module, Linear, Value, createModel } from 'tessera';
+ * class Tiny extends Module {
+ *   fc: Linear;
+ *   constructor(numClasses: number) { super(); this.fc = new Linear(4, numClasses); }
+ *   forward(x: Value): Value { return this.fc.call(x); }
+ * }
+ * defineFamily({
+ *   family: 'tiny', source: 'timm', year: 2026, paper: 'An example', inputSize: 2, numClasses: 10,
+ *   configs: [{ name: 'tiny_example', reference: 'Tiny', build: (args) => new Tiny(args.numClasses) }],
+ * });
+ * createModel('tiny_example', { numClasses: 3 }).parameterCount(); // 15
+ */
+export function defineFamily(decl: FamilyDeclaration): void {
+  if (families.some((f) => f.family === decl.family && f.source === decl.source)) throw new Error(`family ${decl.source}:${decl.family} defined twice`);
+  families.push(decl);
+  for (const [name, c] of Object.entries(decl.constructors ?? {})) {
+    registerConstructor({ name, source: decl.source, fromJson: (args) => (checkArgs(name, args, c.args), c.build(args)) });
+  }
+  for (const config of decl.configs) registerConfig(decl, config);
+}
+
+function registerConfig(decl: FamilyDeclaration, c: ConfigDeclaration): void {
+  const numClasses = c.numClasses ?? decl.numClasses;
+  const reference = c.reference ?? c.name;
+  if (models.has(c.name)) throw new Error(`model ${c.name} registered twice`);
+  models.set(c.name, {
+    name: c.name,
+    family: decl.family,
+    inputSize: c.inputSize ?? decl.inputSize,
+    minInputSize: c.minInputSize ?? decl.minInputSize,
+    numClasses,
+    year: c.year ?? decl.year,
+    paper: c.paper ?? decl.paper,
+    source: decl.source,
+    reference,
+    notInZoo: c.notInZoo,
+    pretrained: c.pretrained,
+    create: (opts) => c.build({ numClasses: opts.numClasses ?? numClasses }),
+  });
+  if (decl.configBuilders === false || Object.hasOwn(decl.constructors ?? {}, reference)) return;
+  const known = ['numClasses', ...(decl.builderArgs ?? [])];
+  registerConstructor({
+    name: reference,
+    source: decl.source,
+    fromJson(args) {
+      checkArgs(reference, args, known);
+      return c.build({ ...args, numClasses: arg(args, 'numClasses', numClasses, isPositiveInt, 'a positive integer') });
+    },
+  });
+}
+
+function registerConstructor(c: FamilyConstructor): void {
   const key = `${c.source}:${c.name}`;
   if (constructors.has(key)) throw new Error(`constructor ${key} registered twice`);
   constructors.set(key, c);
+}
+
+/** Every defined family, in definition order. */
+export function listFamilies(): readonly FamilyDeclaration[] {
+  return families;
 }
 
 export function listModels(): ModelInfo[] {
@@ -179,7 +303,7 @@ function suggest(name: string, candidates: string[]): string {
 export function arg<T>(args: JsonArgs, key: string, fallback: T, check: (v: unknown) => v is T, what: string): T {
   const v = args[key];
   if (v === undefined) return fallback;
-  if (!check(v)) throw new Error(`argument ${key} must be ${what}, got ${JSON.stringify(v)}`);
+  if (!check(v)) throw new UserError(`argument ${key} must be ${what}, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -189,8 +313,12 @@ export const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 export const isPositiveInt = (v: unknown): v is number => isNumber(v) && Number.isInteger(v) && v > 0;
 export const isNumberArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isNumber);
 
+/** The `stochasticDepthProb` argument of the builders that have one (ConvNeXt, EfficientNet, Swin…). */
+export const stochasticDepthArg = (args: JsonArgs, fallback: number): number =>
+  arg(args, 'stochasticDepthProb', fallback, (v): v is number => isNumber(v) && v >= 0 && v <= 1, 'a number in [0, 1]');
+
 /** Rejects JSON arguments the constructor does not know. */
 export function checkArgs(family: string, args: JsonArgs, known: readonly string[]): void {
   const extra = Object.keys(args).filter((k) => !known.includes(k));
-  if (extra.length) throw new Error(`${family}: unknown argument(s) ${extra.join(', ')}; accepted: ${known.join(', ')}`);
+  if (extra.length) throw new UserError(`${family}: unknown argument(s) ${extra.join(', ')}; accepted: ${known.join(', ')}`);
 }

@@ -13,6 +13,7 @@
  * createModel('regnet_y_400mf');
  * createFromConstructor('RegNet', { depth: 13, w0: 24, wA: 36.44, wM: 2.49, groupWidth: 8, numClasses: 10 }, 'torchvision');
  */
+import { UserError } from '../errors.js';
 import { Value } from '../graph/ir.js';
 import { add } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
@@ -20,7 +21,7 @@ import { AdaptiveAvgPool2d, BatchNorm2d, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { initTorchvisionWeights, makeDivisible, SqueezeExcitation } from './common.js';
 import { Conv2dNormActivation } from './mobilenetv2.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 export type NormLayer = (numFeatures: number) => Module;
@@ -142,7 +143,7 @@ export function blockParamsFromInitParams(p: RegNetInitParams): BlockParams {
   const STRIDE = 2;
   const { depth, w0, wA, wM, groupWidth } = p;
   const bottleneckMultiplier = p.bottleneckMultiplier ?? 1.0;
-  if (wA < 0 || w0 <= 0 || wM <= 1 || w0 % 8 !== 0) throw new Error('Invalid RegNet settings');
+  if (wA < 0 || w0 <= 0 || wM <= 1 || w0 % 8 !== 0) throw new UserError('Invalid RegNet settings');
   const f = Math.fround;
   const wA32 = f(wA);
   const logWm = f(Math.log(wM));
@@ -280,13 +281,13 @@ function blockParamsFromJson(args: JsonArgs): BlockParams {
   const seRatio = arg<number | null>(args, 'seRatio', null, (v): v is number | null => v === null || isNonNegative(v), 'a non-negative number or null');
   if (EXPLICIT_KEYS.some((k) => args[k] !== undefined)) {
     const extra = INIT_KEYS.filter((k) => k !== 'seRatio' && args[k] !== undefined);
-    if (extra.length) throw new Error(`RegNet: give either per-stage lists (${EXPLICIT_KEYS.join(', ')}) or init params (${INIT_KEYS.join(', ')}), not both (${extra.join(', ')})`);
-    for (const k of ['depths', 'widths']) if (args[k] === undefined) throw new Error(`RegNet: argument ${k} is required with per-stage lists`);
+    if (extra.length) throw new UserError(`RegNet: give either per-stage lists (${EXPLICIT_KEYS.join(', ')}) or init params (${INIT_KEYS.join(', ')}), not both (${extra.join(', ')})`);
+    for (const k of ['depths', 'widths']) if (args[k] === undefined) throw new UserError(`RegNet: argument ${k} is required with per-stage lists`);
     const depths = arg(args, 'depths', [], isPositiveIntList, 'a non-empty array of positive integers');
     const n = depths.length;
     const list = <T>(key: string, fallback: T[], check: (v: unknown) => v is T[], what: string): T[] => {
       const v = arg(args, key, fallback, check, what);
-      if (v.length !== n) throw new Error(`RegNet: ${key} has ${v.length} entries, depths has ${n}`);
+      if (v.length !== n) throw new UserError(`RegNet: ${key} has ${v.length} entries, depths has ${n}`);
       return v;
     };
     return {
@@ -298,7 +299,7 @@ function blockParamsFromJson(args: JsonArgs): BlockParams {
       seRatio,
     };
   }
-  for (const k of ['depth', 'w0', 'wA', 'wM', 'groupWidth']) if (args[k] === undefined) throw new Error(`RegNet: argument ${k} is required (or give per-stage lists ${EXPLICIT_KEYS.join(', ')})`);
+  for (const k of ['depth', 'w0', 'wA', 'wM', 'groupWidth']) if (args[k] === undefined) throw new UserError(`RegNet: argument ${k} is required (or give per-stage lists ${EXPLICIT_KEYS.join(', ')})`);
   return blockParamsFromInitParams({
     depth: arg(args, 'depth', 1, isPositiveInt, 'a positive integer'),
     w0: arg(args, 'w0', 8, (v): v is number => isPositiveInt(v) && v % 8 === 0, 'a positive multiple of 8'),
@@ -310,35 +311,14 @@ function blockParamsFromJson(args: JsonArgs): BlockParams {
   });
 }
 
-registerConstructor({
-  name: 'RegNet',
+defineFamily({
+  family: 'regnet',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('RegNet', args, [...INIT_KEYS, ...EXPLICIT_KEYS, 'numClasses', 'stemWidth']);
-    return new RegNet(blockParamsFromJson(args), modelOptions(args));
-  },
+  year: 2020,
+  paper: 'Designing Network Design Spaces',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: { RegNet: { args: [...INIT_KEYS, ...EXPLICIT_KEYS, 'numClasses', 'stemWidth'], build: (args) => new RegNet(blockParamsFromJson(args), modelOptions(args)) } },
+  builderArgs: ['stemWidth'],
+  configs: regnetConfigs.map((c) => ({ name: c.name, pretrained: c.pretrained, build: (args) => new RegNet(blockParamsFromInitParams(c), modelOptions(args)) })),
 });
-
-for (const c of regnetConfigs) {
-  const build = (opts: RegNetOptions) => new RegNet(blockParamsFromInitParams(c), opts);
-  registerModel({
-    name: c.name,
-    family: 'regnet',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2020,
-    paper: 'Designing Network Design Spaces',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'stemWidth']);
-      return build(modelOptions(args));
-    },
-  });
-}

@@ -16,7 +16,8 @@ import { flatten } from '../ops/shape.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Parameter, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** builds the normalization layer for a channel count (torchvision's `norm_layer`) */
@@ -50,8 +51,8 @@ export class BasicBlock extends Module {
 
   constructor(inplanes: number, planes: number, stride = 1, downsample: Module | null = null, groups = 1, baseWidth = 64, dilation = 1, normLayer: NormLayer = defaultNorm) {
     super();
-    if (groups !== 1 || baseWidth !== 64) throw new Error('BasicBlock only supports groups=1 and widthPerGroup=64');
-    if (dilation > 1) throw new Error('dilation > 1 is not supported in BasicBlock');
+    if (groups !== 1 || baseWidth !== 64) throw new UserError('BasicBlock only supports groups=1 and widthPerGroup=64');
+    if (dilation > 1) throw new UserError('dilation > 1 is not supported in BasicBlock');
     this.conv1 = conv3x3(inplanes, planes, stride);
     this.bn1 = normLayer(planes);
     this.relu = new ReLU();
@@ -143,9 +144,9 @@ export class ResNet extends Module {
 
   constructor(block: ResNetBlock, layers: readonly number[], opts: ResNetOptions = {}) {
     super();
-    if (layers.length !== 4) throw new Error(`ResNet: layers must have 4 entries, got [${layers.join(', ')}]`);
+    if (layers.length !== 4) throw new UserError(`ResNet: layers must have 4 entries, got [${layers.join(', ')}]`);
     const dil = opts.replaceStrideWithDilation ?? [false, false, false];
-    if (dil.length !== 3) throw new Error(`ResNet: replaceStrideWithDilation must have 3 entries, got [${dil.join(', ')}]`);
+    if (dil.length !== 3) throw new UserError(`ResNet: replaceStrideWithDilation must have 3 entries, got [${dil.join(', ')}]`);
     this.normLayer = opts.normLayer ?? defaultNorm;
     this.groups = opts.groups ?? 1;
     this.baseWidth = opts.widthPerGroup ?? 64;
@@ -250,43 +251,32 @@ function builderOptions(args: JsonArgs): ResNetOptions {
   };
 }
 
-registerConstructor({
-  name: 'ResNet',
+defineFamily({
+  family: 'resnet',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('ResNet', args, ['block', 'layers', 'numClasses', 'zeroInitResidual', 'groups', 'widthPerGroup', 'replaceStrideWithDilation']);
-    if (args.block === undefined) throw new Error('ResNet: argument block is required ("BasicBlock" or "Bottleneck")');
-    if (args.layers === undefined) throw new Error('ResNet: argument layers is required (4 block counts, e.g. [2, 2, 2, 2])');
-    const block = arg(args, 'block', 'BasicBlock', isBlockName, '"BasicBlock" or "Bottleneck"') === 'Bottleneck' ? Bottleneck : BasicBlock;
-    const layers = arg(args, 'layers', [], isLayers, 'an array of 4 positive integers');
-    return new ResNet(block, layers, {
-      ...builderOptions(args),
-      groups: arg(args, 'groups', 1, isPositiveInt, 'a positive integer'),
-      widthPerGroup: arg(args, 'widthPerGroup', 64, isPositiveInt, 'a positive integer'),
-    });
-  },
-});
-
-for (const c of resnetConfigs) {
-  const build = (opts: ResNetOptions) => new ResNet(c.block, c.layers, { ...opts, groups: c.groups, widthPerGroup: c.widthPerGroup });
-  registerModel({
-    name: c.name,
-    family: 'resnet',
-    inputSize: 224,
-    numClasses: 1000,
-    year: c.year,
-    paper: c.paper,
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'zeroInitResidual', 'replaceStrideWithDilation']);
-      return build(builderOptions(args));
+  ...RESNET,
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    ResNet: {
+      args: ['block', 'layers', 'numClasses', 'zeroInitResidual', 'groups', 'widthPerGroup', 'replaceStrideWithDilation'],
+      build(args) {
+        if (args.block === undefined) throw new UserError('ResNet: argument block is required ("BasicBlock" or "Bottleneck")');
+        if (args.layers === undefined) throw new UserError('ResNet: argument layers is required (4 block counts, e.g. [2, 2, 2, 2])');
+        const block = arg(args, 'block', 'BasicBlock', isBlockName, '"BasicBlock" or "Bottleneck"') === 'Bottleneck' ? Bottleneck : BasicBlock;
+        const layers = arg(args, 'layers', [], isLayers, 'an array of 4 positive integers');
+        return new ResNet(block, layers, {
+          ...builderOptions(args),
+          groups: arg(args, 'groups', 1, isPositiveInt, 'a positive integer'),
+          widthPerGroup: arg(args, 'widthPerGroup', 64, isPositiveInt, 'a positive integer'),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: ['zeroInitResidual', 'replaceStrideWithDilation'],
+  configs: resnetConfigs.map((c) => ({
+    ...c,
+    build: (args) => new ResNet(c.block, c.layers, { ...builderOptions(args), groups: c.groups, widthPerGroup: c.widthPerGroup }),
+  })),
+  keyFilter: { summary: "timm's ResNet, ResNeXt and Wide ResNet use torchvision's names: keys kept as stored", layouts: [] },
+});

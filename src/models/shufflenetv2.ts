@@ -15,7 +15,8 @@ import { concat, reduceMean, split } from '../ops/shape.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { channelShuffle } from './cifar/shufflenet.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -37,11 +38,11 @@ export class InvertedResidual extends Module {
 
   constructor(inp: number, oup: number, stride: number) {
     super();
-    if (!(stride >= 1 && stride <= 3)) throw new Error(`InvertedResidual: illegal stride value ${stride}`);
+    if (!(stride >= 1 && stride <= 3)) throw new UserError(`InvertedResidual: illegal stride value ${stride}`);
     this.stride = stride;
     const branchFeatures = Math.floor(oup / 2);
     if (stride === 1 && inp !== branchFeatures * 2) {
-      throw new Error(`InvertedResidual: invalid combination of stride ${stride}, inp ${inp} and oup ${oup}; with stride 1, inp must equal oup // 2 * 2`);
+      throw new UserError(`InvertedResidual: invalid combination of stride ${stride}, inp ${inp} and oup ${oup}; with stride 1, inp must equal oup // 2 * 2`);
     }
     this.branch1 =
       stride > 1
@@ -93,8 +94,8 @@ export class ShuffleNetV2 extends Module {
 
   constructor(stagesRepeats: readonly number[], stagesOutChannels: readonly number[], opts: { numClasses?: number } = {}) {
     super();
-    if (stagesRepeats.length !== 3) throw new Error(`ShuffleNetV2: expected stagesRepeats as list of 3 positive ints, got [${stagesRepeats.join(', ')}]`);
-    if (stagesOutChannels.length !== 5) throw new Error(`ShuffleNetV2: expected stagesOutChannels as list of 5 positive ints, got [${stagesOutChannels.join(', ')}]`);
+    if (stagesRepeats.length !== 3) throw new UserError(`ShuffleNetV2: expected stagesRepeats as list of 3 positive ints, got [${stagesRepeats.join(', ')}]`);
+    if (stagesOutChannels.length !== 5) throw new UserError(`ShuffleNetV2: expected stagesOutChannels as list of 5 positive ints, got [${stagesOutChannels.join(', ')}]`);
     let inputChannels = 3;
     let outputChannels = stagesOutChannels[0];
     this.conv1 = new Sequential(new Conv2d(inputChannels, outputChannels, 3, { stride: 2, padding: 1, bias: false }), new BatchNorm2d(outputChannels), new ReLU());
@@ -148,39 +149,24 @@ export const shufflenetV2Configs: readonly ShuffleNetV2Config[] = [
 const isIntList = (n: number) => (v: unknown): v is number[] => Array.isArray(v) && v.length === n && v.every(isPositiveInt);
 const numClassesArg = (args: JsonArgs) => arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer');
 
-registerConstructor({
-  name: 'ShuffleNetV2',
+defineFamily({
+  family: 'shufflenetv2',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('ShuffleNetV2', args, ['stagesRepeats', 'stagesOutChannels', 'numClasses']);
-    if (args.stagesRepeats === undefined) throw new Error('ShuffleNetV2: argument stagesRepeats is required (3 repeat counts, e.g. [4, 8, 4])');
-    if (args.stagesOutChannels === undefined) throw new Error('ShuffleNetV2: argument stagesOutChannels is required (5 channel counts, e.g. [24, 116, 232, 464, 1024])');
-    const repeats = arg(args, 'stagesRepeats', [], isIntList(3), 'an array of 3 positive integers');
-    const channels = arg(args, 'stagesOutChannels', [], isIntList(5), 'an array of 5 positive integers');
-    return new ShuffleNetV2(repeats, channels, { numClasses: numClassesArg(args) });
-  },
-});
-
-for (const c of shufflenetV2Configs) {
-  const build = (numClasses: number) => new ShuffleNetV2(c.stagesRepeats, c.stagesOutChannels, { numClasses });
-  registerModel({
-    name: c.name,
-    family: 'shufflenetv2',
-    inputSize: 224,
-    numClasses: 1000,
-    year: 2018,
-    paper: 'ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build(numClasses ?? 1000),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses']);
-      return build(numClassesArg(args));
+  year: 2018,
+  paper: 'ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design',
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    ShuffleNetV2: {
+      args: ['stagesRepeats', 'stagesOutChannels', 'numClasses'],
+      build(args) {
+        if (args.stagesRepeats === undefined) throw new UserError('ShuffleNetV2: argument stagesRepeats is required (3 repeat counts, e.g. [4, 8, 4])');
+        if (args.stagesOutChannels === undefined) throw new UserError('ShuffleNetV2: argument stagesOutChannels is required (5 channel counts, e.g. [24, 116, 232, 464, 1024])');
+        const repeats = arg(args, 'stagesRepeats', [], isIntList(3), 'an array of 3 positive integers');
+        const channels = arg(args, 'stagesOutChannels', [], isIntList(5), 'an array of 5 positive integers');
+        return new ShuffleNetV2(repeats, channels, { numClasses: numClassesArg(args) });
+      },
     },
-  });
-}
+  },
+  configs: shufflenetV2Configs.map((c) => ({ ...c, build: (args) => new ShuffleNetV2(c.stagesRepeats, c.stagesOutChannels, { numClasses: args.numClasses }) })),
+});

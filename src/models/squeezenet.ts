@@ -10,12 +10,13 @@
  * createModel('squeezenet1_1', { numClasses: 10 });
  * createFromConstructor('SqueezeNet', { version: '1_0', numClasses: 10 }, 'torchvision');
  */
+import { UserError } from '../errors.js';
 import { Value } from '../graph/ir.js';
 import { concat, flatten } from '../ops/shape.js';
 import { fans, normal, uniform } from '../nn/init.js';
 import { AdaptiveAvgPool2d, Conv2d, Dropout, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 // ---- blocks ----------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ export class SqueezeNet extends Module {
         new Fire(512, 64, 256, 256),
       );
     } else {
-      throw new Error(`Unsupported SqueezeNet version ${String(version)}: 1_0 or 1_1 expected`);
+      throw new UserError(`Unsupported SqueezeNet version ${String(version)}: 1_0 or 1_1 expected`);
     }
     const finalConv = new Conv2d(512, this.numClasses, 1);
     this.classifier = new Sequential(new Dropout(opts.dropout ?? 0.5), finalConv, new ReLU(), new AdaptiveAvgPool2d(1));
@@ -143,34 +144,18 @@ function builderOptions(args: JsonArgs): SqueezeNetOptions {
   };
 }
 
-registerConstructor({
-  name: 'SqueezeNet',
+defineFamily({
+  family: 'squeezenet',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('SqueezeNet', args, ['version', 'numClasses', 'dropout']);
-    return new SqueezeNet({ ...builderOptions(args), version: arg(args, 'version', '1_0' as SqueezeNetVersion, isVersion, '"1_0" or "1_1"') });
-  },
-});
-
-for (const c of squeezenetConfigs) {
-  registerModel({
-    name: c.name,
-    family: 'squeezenet',
-    inputSize: 224,
-    numClasses: 1000,
-    year: c.year,
-    paper: c.paper,
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => new SqueezeNet({ version: c.version, numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'dropout']);
-      return new SqueezeNet({ ...builderOptions(args), version: c.version });
+  ...PAPER,
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    SqueezeNet: {
+      args: ['version', 'numClasses', 'dropout'],
+      build: (args) => new SqueezeNet({ ...builderOptions(args), version: arg(args, 'version', '1_0' as SqueezeNetVersion, isVersion, '"1_0" or "1_1"') }),
     },
-  });
-}
+  },
+  builderArgs: ['dropout'],
+  configs: squeezenetConfigs.map((c) => ({ ...c, build: (args) => new SqueezeNet({ ...builderOptions(args), version: c.version }) })),
+});

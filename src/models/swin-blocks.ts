@@ -25,6 +25,7 @@
  * const block = new SwinTransformerBlock(96, 3, [7, 7], [3, 3], { stochasticDepthProb: 0.1 });
  * const merge = new PatchMergingV2(96); // [B, H, W, 96] → [B, ⌈H/2⌉, ⌈W/2⌉, 192]
  */
+import { UserError } from '../errors.js';
 import { Value } from '../graph/ir.js';
 import { constant, hostTensor } from '../graph/constants.js';
 import { add, div, exp, mul, sigmoid, sqrt } from '../ops/elementwise.js';
@@ -95,7 +96,7 @@ export function shiftedWindowMask(paddedH: number, paddedW: number, window: read
 // ---- attention -------------------------------------------------------------------------------
 
 const checkPair = (what: string, v: readonly number[]) => {
-  if (v.length !== 2) throw new Error(`ShiftedWindowAttention: ${what} must be of length 2, got [${v.join(', ')}]`);
+  if (v.length !== 2) throw new UserError(`ShiftedWindowAttention: ${what} must be of length 2, got [${v.join(', ')}]`);
 };
 
 /**
@@ -125,7 +126,7 @@ export abstract class WindowAttention extends Module {
     super();
     checkPair('window_size', windowSize);
     checkPair('shift_size', shiftSize);
-    if (dim % numHeads !== 0) throw new Error(`ShiftedWindowAttention: dim ${dim} is not divisible by num_heads ${numHeads}; pick a head count that divides it`);
+    if (dim % numHeads !== 0) throw new UserError(`ShiftedWindowAttention: dim ${dim} is not divisible by num_heads ${numHeads}; pick a head count that divides it`);
     this.windowSize = [...windowSize];
     this.shiftSize = [...shiftSize];
     this.headDim = dim / numHeads;
@@ -148,7 +149,7 @@ export abstract class WindowAttention extends Module {
 
   /** x [B, H, W, C] → [B, H, W, C] */
   forward(x: Value): Value {
-    if (x.rank !== 4 || x.shape[3] !== this.dim) throw new Error(`ShiftedWindowAttention: expected [batch, height, width, ${this.dim}], got [${x.shape}]`);
+    if (x.rank !== 4 || x.shape[3] !== this.dim) throw new UserError(`ShiftedWindowAttention: expected [batch, height, width, ${this.dim}], got [${x.shape}]`);
     const [b, h, w, c] = x.shape;
     const [wh, ww] = this.windowSize;
     const [padB, padR] = [(wh - (h % wh)) % wh, (ww - (w % ww)) % ww];
@@ -283,7 +284,7 @@ export class ShiftedWindowAttentionV2 extends WindowAttention {
  * [..., H, W, C] → [..., ⌈H/2⌉, ⌈W/2⌉, 4C] — as one Reshape / Transpose / Reshape.
  */
 export function patchMergingPad(x: Value): Value {
-  if (x.rank < 3) throw new Error(`PatchMerging: expected [..., height, width, channels], got [${x.shape}]`);
+  if (x.rank < 3) throw new UserError(`PatchMerging: expected [..., height, width, channels], got [${x.shape}]`);
   const lead = x.shape.slice(0, -3);
   const [h, w, c] = x.shape.slice(-3);
   const r = lead.length;

@@ -27,7 +27,11 @@ import { Module, Sequential } from '../nn/module.js';
 import { Permute } from './convnext.js';
 import { NormLayer, PatchMerging, PatchMergingV2, SwinBlockOptions, SwinTransformerBlock, SwinTransformerBlockV2, defaultSwinNorm } from './swin-blocks.js';
 import { torchvisionWeights } from './torchvision-weights.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, isString, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt, isString, stochasticDepthArg } from './registry.js';
+import type { HostTensor } from '../graph/ir.js';
+import { ForeignLayout, KeyMapReport, KeyRule, flattenShape, hasPrefix, squareShape } from './key-filters.js';
+import { relativePositionIndex } from './relative-position.js';
 
 /** a Swin block class: SwinTransformerBlock or SwinTransformerBlockV2 */
 export type SwinBlockClass = new (dim: number, numHeads: number, windowSize: readonly number[], shiftSize: readonly number[], opts?: SwinBlockOptions) => Module;
@@ -72,12 +76,12 @@ export class SwinTransformer extends Module {
   constructor(opts: SwinTransformerOptions) {
     super();
     const { patchSize, embedDim, depths, numHeads, windowSize } = opts;
-    if (patchSize.length !== 2) throw new Error(`SwinTransformer: patchSize must be [height, width], got [${patchSize.join(', ')}]`);
-    if (windowSize.length !== 2) throw new Error(`SwinTransformer: windowSize must be [height, width], got [${windowSize.join(', ')}]`);
-    if (!depths.length) throw new Error('SwinTransformer: depths must name at least one stage');
-    if (numHeads.length < depths.length) throw new Error(`SwinTransformer: numHeads has ${numHeads.length} entries for ${depths.length} stages; give one head count per stage`);
+    if (patchSize.length !== 2) throw new UserError(`SwinTransformer: patchSize must be [height, width], got [${patchSize.join(', ')}]`);
+    if (windowSize.length !== 2) throw new UserError(`SwinTransformer: windowSize must be [height, width], got [${windowSize.join(', ')}]`);
+    if (!depths.length) throw new UserError('SwinTransformer: depths must name at least one stage');
+    if (numHeads.length < depths.length) throw new UserError(`SwinTransformer: numHeads has ${numHeads.length} entries for ${depths.length} stages; give one head count per stage`);
     const totalBlocks = depths.reduce((s, d) => s + d, 0);
-    if (totalBlocks <= 1) throw new Error(`SwinTransformer: float division by zero (stochastic depth needs more than one block; depths [${depths.join(', ')}] have ${totalBlocks})`);
+    if (totalBlocks <= 1) throw new UserError(`SwinTransformer: float division by zero (stochastic depth needs more than one block; depths [${depths.join(', ')}] have ${totalBlocks})`);
     this.numClasses = opts.numClasses ?? 1000;
     const normLayer = opts.normLayer ?? defaultSwinNorm;
     const block = opts.block ?? SwinTransformerBlock;
@@ -116,7 +120,7 @@ export class SwinTransformer extends Module {
   }
 
   forward(x: Value): Value {
-    if (x.rank !== 4 || x.shape[1] !== 3) throw new Error(`SwinTransformer: expected [batch, 3, height, width], got [${x.shape}]`);
+    if (x.rank !== 4 || x.shape[1] !== 3) throw new UserError(`SwinTransformer: expected [batch, 3, height, width], got [${x.shape}]`);
     return this.head.call(this.flatten.call(this.avgpool.call(this.permute.call(this.norm.call(this.features.call(x))))));
   }
 }
@@ -157,6 +161,67 @@ const PAPERS = {
 const pretrainedOf = (c: SwinConfig): PretrainedConfig =>
   torchvisionWeights({ file: c.weights.file, top1: c.weights.top1, top5: c.weights.top5, cropSize: c.weights.crop, resizeSize: c.weights.resize, interpolation: 'bicubic', classifier: 'head' });
 
+// ---- key filter: foreign checkpoints' names ----------------------------------------------------
+
+/** The Swin block rules both timm layouts share. */
+const SWIN_BLOCK_RULES: readonly KeyRule[] = [
+  { theirs: 'patch_embed.proj.', ours: 'features.0.0.' },
+  { theirs: 'patch_embed.norm.', ours: 'features.0.2.' },
+  { theirs: 'layers.{s}.blocks.{j}.norm1.', ours: 'features.{2s+1}.{j}.norm1.' },
+  { theirs: 'layers.{s}.blocks.{j}.attn.qkv.', ours: 'features.{2s+1}.{j}.attn.qkv.' },
+  { theirs: 'layers.{s}.blocks.{j}.attn.proj.', ours: 'features.{2s+1}.{j}.attn.proj.' },
+  { theirs: 'layers.{s}.blocks.{j}.attn.relative_position_bias_table', ours: 'features.{2s+1}.{j}.attn.relative_position_bias_table' },
+  { theirs: 'layers.{s}.blocks.{j}.attn.relative_position_index', ours: 'features.{2s+1}.{j}.attn.relative_position_index', toOurShape: flattenShape, toTheirShape: squareShape },
+  { theirs: 'layers.{s}.blocks.{j}.norm2.', ours: 'features.{2s+1}.{j}.norm2.' },
+  { theirs: 'layers.{s}.blocks.{j}.mlp.fc1.', ours: 'features.{2s+1}.{j}.mlp.0.' },
+  { theirs: 'layers.{s}.blocks.{j}.mlp.fc2.', ours: 'features.{2s+1}.{j}.mlp.3.' },
+  { theirs: 'norm.', ours: 'norm.' },
+];
+
+const SWIN_DROP = [{ pattern: /^layers\.\d+\.blocks\.\d+\.attn_mask$/, why: "the shifted-window mask is a constant torchvision's Swin recomputes" }];
+
+const SWIN_TIMM: ForeignLayout = {
+  name: 'timm',
+  writtenAgainst: 'timm >= 0.9 swin_tiny_patch4_window7_224, swin_small_patch4_window7_224, swin_base_patch4_window7_224, swin_base_patch4_window12_384 (head.fc, downsample at the start of a stage)',
+  detect: (keys) => keys.has('patch_embed.proj.weight') && hasPrefix(keys, 'layers.') && !hasPrefix(keys, 'layers.0.downsample.') && !keys.has('head.weight'),
+  rules: [
+    ...SWIN_BLOCK_RULES,
+    { theirs: 'layers.{s}.downsample.', ours: 'features.{2s}.' },
+    { theirs: 'head.fc.', ours: 'head.' },
+  ],
+  drop: SWIN_DROP,
+  notStored: /\.attn\.relative_position_index$/,
+  complete: addRelativePositionIndex,
+};
+
+const SWIN_TIMM_LEGACY: ForeignLayout = {
+  name: 'timm<0.9',
+  writtenAgainst: 'timm < 0.9 and microsoft/Swin-Transformer swin_tiny_patch4_window7_224.pth … swin_base_patch4_window12_384.pth (head, downsample at the end of a stage, [N, N] relative_position_index)',
+  detect: (keys) => keys.has('patch_embed.proj.weight') && hasPrefix(keys, 'layers.'),
+  rules: [
+    ...SWIN_BLOCK_RULES,
+    { theirs: 'layers.{s}.downsample.', ours: 'features.{2s+2}.' },
+    { theirs: 'head.', ours: 'head.' },
+  ],
+  drop: SWIN_DROP,
+  complete: addRelativePositionIndex,
+};
+
+/** Adds each block's missing `relative_position_index`, its window read off the bias table ((2w−1)² rows). */
+function addRelativePositionIndex(tensors: Map<string, HostTensor>, added: KeyMapReport['added']): void {
+  for (const [key, table] of [...tensors]) {
+    if (!key.endsWith('.attn.relative_position_bias_table')) continue;
+    const indexKey = key.replace(/relative_position_bias_table$/, 'relative_position_index');
+    if (tensors.has(indexKey)) continue;
+    const side = Math.round(Math.sqrt(table.shape[0]));
+    if (side * side !== table.shape[0] || side % 2 !== 1) continue;
+    const window = (side + 1) / 2;
+    const index = relativePositionIndex(window, window);
+    tensors.set(indexKey, { dtype: 'int64', shape: [index.length], data: index });
+    added.push({ key: indexKey, why: `computed for a ${(side + 1) / 2}×${(side + 1) / 2} window` });
+  }
+}
+
 // ---- JSON arguments and registration ---------------------------------------------------------
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
@@ -185,59 +250,52 @@ const REQUIRED: Record<'patchSize' | 'embedDim' | 'depths' | 'numHeads' | 'windo
 };
 const OPTIONAL = ['mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthProb', 'numClasses', 'block', 'downsampleLayer'] as const;
 
-registerConstructor({
-  name: 'SwinTransformer',
+defineFamily({
+  family: 'swin',
   source: 'torchvision',
-  fromJson(args: JsonArgs) {
-    checkArgs('SwinTransformer', args, [...Object.keys(REQUIRED), ...OPTIONAL]);
-    for (const [k, what] of Object.entries(REQUIRED)) if (args[k] === undefined) throw new Error(`SwinTransformer: argument ${k} is required (${what})`);
-    return new SwinTransformer({
-      patchSize: arg(args, 'patchSize', [], isPair, REQUIRED.patchSize),
-      embedDim: arg(args, 'embedDim', 0, isPositiveInt, REQUIRED.embedDim),
-      depths: arg(args, 'depths', [], isCounts, REQUIRED.depths),
-      numHeads: arg(args, 'numHeads', [], isHeads, REQUIRED.numHeads),
-      windowSize: arg(args, 'windowSize', [], isPair, REQUIRED.windowSize),
-      mlpRatio: arg(args, 'mlpRatio', 4, isPositive, 'a positive number'),
-      dropout: arg(args, 'dropout', 0, isProbability, 'a number in [0, 1]'),
-      attentionDropout: arg(args, 'attentionDropout', 0, isProbability, 'a number in [0, 1]'),
-      stochasticDepthProb: arg(args, 'stochasticDepthProb', 0.1, isProbability, 'a number in [0, 1]'),
-      numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
-      block: classArg(args, 'block', BLOCKS, 'SwinTransformerBlock'),
-      downsampleLayer: classArg(args, 'downsampleLayer', DOWNSAMPLERS, 'PatchMerging'),
-    });
-  },
-});
-
-for (const c of swinConfigs) {
-  const build = (numClasses: number, stochasticDepthProb = c.stochasticDepthProb) =>
-    new SwinTransformer({
-      patchSize: [4, 4],
-      embedDim: c.embedDim,
-      depths: c.depths,
-      numHeads: c.numHeads,
-      windowSize: [c.window, c.window],
-      stochasticDepthProb,
-      numClasses,
-      block: c.version === 2 ? SwinTransformerBlockV2 : SwinTransformerBlock,
-      downsampleLayer: c.version === 2 ? PatchMergingV2 : PatchMerging,
-    });
-  registerModel({
-    name: c.name,
-    family: 'swin',
-    inputSize: c.weights.crop,
-    numClasses: 1000,
-    ...PAPERS[c.version],
-    source: 'torchvision',
-    reference: c.name,
-    create: ({ numClasses }) => build(numClasses ?? 1000),
-    pretrained: pretrainedOf(c),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'stochasticDepthProb']);
-      return build(arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'), arg(args, 'stochasticDepthProb', c.stochasticDepthProb, isProbability, 'a number in [0, 1]'));
+  ...PAPERS[1],
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    SwinTransformer: {
+      args: [...Object.keys(REQUIRED), ...OPTIONAL],
+      build(args) {
+        for (const [k, what] of Object.entries(REQUIRED)) if (args[k] === undefined) throw new UserError(`SwinTransformer: argument ${k} is required (${what})`);
+        return new SwinTransformer({
+          patchSize: arg(args, 'patchSize', [], isPair, REQUIRED.patchSize),
+          embedDim: arg(args, 'embedDim', 0, isPositiveInt, REQUIRED.embedDim),
+          depths: arg(args, 'depths', [], isCounts, REQUIRED.depths),
+          numHeads: arg(args, 'numHeads', [], isHeads, REQUIRED.numHeads),
+          windowSize: arg(args, 'windowSize', [], isPair, REQUIRED.windowSize),
+          mlpRatio: arg(args, 'mlpRatio', 4, isPositive, 'a positive number'),
+          dropout: arg(args, 'dropout', 0, isProbability, 'a number in [0, 1]'),
+          attentionDropout: arg(args, 'attentionDropout', 0, isProbability, 'a number in [0, 1]'),
+          stochasticDepthProb: stochasticDepthArg(args, 0.1),
+          numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
+          block: classArg(args, 'block', BLOCKS, 'SwinTransformerBlock'),
+          downsampleLayer: classArg(args, 'downsampleLayer', DOWNSAMPLERS, 'PatchMerging'),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: ['stochasticDepthProb'],
+  configs: swinConfigs.map((c) => ({
+    name: c.name,
+    inputSize: c.weights.crop,
+    ...PAPERS[c.version],
+    pretrained: pretrainedOf(c),
+    build: (args) =>
+      new SwinTransformer({
+        patchSize: [4, 4],
+        embedDim: c.embedDim,
+        depths: c.depths,
+        numHeads: c.numHeads,
+        windowSize: [c.window, c.window],
+        stochasticDepthProb: stochasticDepthArg(args, c.stochasticDepthProb),
+        numClasses: args.numClasses,
+        block: c.version === 2 ? SwinTransformerBlockV2 : SwinTransformerBlock,
+        downsampleLayer: c.version === 2 ? PatchMergingV2 : PatchMerging,
+      }),
+  })),
+  keyFilter: { summary: "timm's and microsoft's Swin names (both downsample conventions) → torchvision's", layouts: [SWIN_TIMM, SWIN_TIMM_LEGACY] },
+});

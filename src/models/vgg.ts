@@ -18,7 +18,8 @@ import { Value } from '../graph/ir.js';
 import { flatten } from '../ops/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isBool, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isBool, isNumber, isPositiveInt } from './registry.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 import { initTorchvisionWeights } from './common.js';
 
@@ -129,38 +130,23 @@ function builderOptions(args: JsonArgs): VGGOptions {
   };
 }
 
-registerConstructor({
-  name: 'VGG',
+defineFamily({
+  family: 'vgg',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('VGG', args, ['cfg', 'batchNorm', 'numClasses', 'initWeights', 'dropout']);
-    if (args.cfg === undefined) throw new Error('VGG: argument cfg is required ("A", "B", "D", "E" or a list of channel counts and "M")');
-    const cfg = arg(args, 'cfg', 'A', isCfg, '"A", "B", "D", "E" or a non-empty list of positive integers and "M" whose last number is 512');
-    const batchNorm = arg(args, 'batchNorm', false, isBool, 'a boolean');
-    return new VGG(makeLayers(typeof cfg === 'string' ? vggCfgs[cfg] : cfg, batchNorm), builderOptions(args));
-  },
-});
-
-for (const c of vggConfigs) {
-  const build = (opts: VGGOptions) => new VGG(makeLayers(vggCfgs[c.cfg], c.batchNorm), opts);
-  registerModel({
-    name: c.name,
-    family: 'vgg',
-    inputSize: 224,
-    numClasses: 1000,
-    year: c.year,
-    paper: c.paper,
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ numClasses: numClasses ?? 1000 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'initWeights', 'dropout']);
-      return build(builderOptions(args));
+  ...PAPER,
+  inputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    VGG: {
+      args: ['cfg', 'batchNorm', 'numClasses', 'initWeights', 'dropout'],
+      build(args) {
+        if (args.cfg === undefined) throw new UserError('VGG: argument cfg is required ("A", "B", "D", "E" or a list of channel counts and "M")');
+        const cfg = arg(args, 'cfg', 'A', isCfg, '"A", "B", "D", "E" or a non-empty list of positive integers and "M" whose last number is 512');
+        const batchNorm = arg(args, 'batchNorm', false, isBool, 'a boolean');
+        return new VGG(makeLayers(typeof cfg === 'string' ? vggCfgs[cfg] : cfg, batchNorm), builderOptions(args));
+      },
     },
-  });
-}
+  },
+  builderArgs: ['initWeights', 'dropout'],
+  configs: vggConfigs.map((c) => ({ ...c, build: (args) => new VGG(makeLayers(vggCfgs[c.cfg], c.batchNorm), builderOptions(args)) })),
+});

@@ -20,7 +20,9 @@ import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
 import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
-import { JsonArgs, PretrainedConfig, arg, checkArgs, isNumber, isPositiveInt, registerConstructor, registerModel } from './registry.js';
+import { UserError } from '../errors.js';
+import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
+import { ForeignLayout, hasPrefix } from './key-filters.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
 /** nn.init.xavier_uniform_ */
@@ -55,7 +57,7 @@ export class MultiheadAttention extends Module {
   ) {
     super();
     this.headDim = Math.floor(embedDim / numHeads);
-    if (this.headDim * numHeads !== embedDim) throw new Error(`MultiheadAttention: embed_dim ${embedDim} must be divisible by num_heads ${numHeads}`);
+    if (this.headDim * numHeads !== embedDim) throw new UserError(`MultiheadAttention: embed_dim ${embedDim} must be divisible by num_heads ${numHeads}`);
     this.in_proj_weight = new Parameter(xavierUniform([3 * embedDim, embedDim]), [3 * embedDim, embedDim]);
     this.in_proj_bias = new Parameter(new Float32Array(3 * embedDim), [3 * embedDim]);
     this.out_proj = new Linear(embedDim, embedDim);
@@ -65,7 +67,7 @@ export class MultiheadAttention extends Module {
 
   /** self-attention over x [N, L, D] (batch first) → [N, L, D] */
   forward(x: Value): Value {
-    if (x.rank !== 3 || x.shape[2] !== this.embedDim) throw new Error(`MultiheadAttention: expected [batch, seq, ${this.embedDim}], got [${x.shape}]`);
+    if (x.rank !== 3 || x.shape[2] !== this.embedDim) throw new UserError(`MultiheadAttention: expected [batch, seq, ${this.embedDim}], got [${x.shape}]`);
     const [n, l] = x.shape;
     const [h, hd, d] = [this.numHeads, this.headDim, this.embedDim];
     const qkv = add(matmul(x, transpose(tensorValue(this.in_proj_weight), [1, 0])), tensorValue(this.in_proj_bias));
@@ -112,7 +114,7 @@ export class EncoderBlock extends Module {
   }
 
   forward(input: Value): Value {
-    if (input.rank !== 3) throw new Error(`EncoderBlock: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
+    if (input.rank !== 3) throw new UserError(`EncoderBlock: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
     const x = add(this.dropout.call(this.self_attention.call(this.ln_1.call(input))), input);
     return add(x, this.mlp.call(this.ln_2.call(x)));
   }
@@ -134,7 +136,7 @@ export class Encoder extends Module {
   }
 
   forward(input: Value): Value {
-    if (input.rank !== 3) throw new Error(`Encoder: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
+    if (input.rank !== 3) throw new UserError(`Encoder: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
     const x = add(input, tensorValue(this.pos_embedding));
     return this.ln.call(this.layers.call(this.dropout.call(x)));
   }
@@ -168,7 +170,7 @@ export class VisionTransformer extends Module {
   constructor(opts: VisionTransformerOptions) {
     super();
     const { imageSize, patchSize, hiddenDim } = opts;
-    if (imageSize % patchSize !== 0) throw new Error('VisionTransformer: Input shape indivisible by patch size!');
+    if (imageSize % patchSize !== 0) throw new UserError('VisionTransformer: Input shape indivisible by patch size!');
     this.imageSize = imageSize;
     this.patchSize = patchSize;
     this.hiddenDim = hiddenDim;
@@ -189,9 +191,9 @@ export class VisionTransformer extends Module {
 
   forward(x: Value): Value {
     const [n, c, h, w] = x.shape;
-    if (x.rank !== 4 || c !== 3) throw new Error(`VisionTransformer: expected [batch, 3, ${this.imageSize}, ${this.imageSize}], got [${x.shape}]`);
-    if (h !== this.imageSize) throw new Error(`Wrong image height! Expected ${this.imageSize} but got ${h}!`);
-    if (w !== this.imageSize) throw new Error(`Wrong image width! Expected ${this.imageSize} but got ${w}!`);
+    if (x.rank !== 4 || c !== 3) throw new UserError(`VisionTransformer: expected [batch, 3, ${this.imageSize}, ${this.imageSize}], got [${x.shape}]`);
+    if (h !== this.imageSize) throw new UserError(`Wrong image height! Expected ${this.imageSize} but got ${h}!`);
+    if (w !== this.imageSize) throw new UserError(`Wrong image width! Expected ${this.imageSize} but got ${w}!`);
     const p = this.patchSize;
     // [N, D, n_h, n_w] → [N, n_h·n_w, D]
     const patches = transpose(reshape(this.conv_proj.call(x), [n, this.hiddenDim, (h / p) * (w / p)]), [0, 2, 1]);
@@ -229,6 +231,28 @@ export const vitConfigs: readonly ViTConfig[] = [
   { name: 'vit_l_32', patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096, pretrained: weights('vit_l_32-c7638314.pth', 76.972, 93.07) },
 ];
 
+// ---- key filter: foreign checkpoints' names ----------------------------------------------------
+
+const VIT_TIMM: ForeignLayout = {
+  name: 'timm',
+  writtenAgainst: 'timm vit_base_patch16_224 (also vit_base_patch32_224, vit_large_patch16_224, vit_large_patch32_224), timm 0.6 to 1.0',
+  detect: (keys) => keys.has('cls_token') || hasPrefix(keys, 'blocks.'),
+  rules: [
+    { theirs: 'cls_token', ours: 'class_token' },
+    { theirs: 'pos_embed', ours: 'encoder.pos_embedding' },
+    { theirs: 'patch_embed.proj.', ours: 'conv_proj.' },
+    { theirs: 'blocks.{i}.norm1.', ours: 'encoder.layers.encoder_layer_{i}.ln_1.' },
+    { theirs: 'blocks.{i}.attn.qkv.weight', ours: 'encoder.layers.encoder_layer_{i}.self_attention.in_proj_weight' },
+    { theirs: 'blocks.{i}.attn.qkv.bias', ours: 'encoder.layers.encoder_layer_{i}.self_attention.in_proj_bias' },
+    { theirs: 'blocks.{i}.attn.proj.', ours: 'encoder.layers.encoder_layer_{i}.self_attention.out_proj.' },
+    { theirs: 'blocks.{i}.norm2.', ours: 'encoder.layers.encoder_layer_{i}.ln_2.' },
+    { theirs: 'blocks.{i}.mlp.fc1.', ours: 'encoder.layers.encoder_layer_{i}.mlp.0.' },
+    { theirs: 'blocks.{i}.mlp.fc2.', ours: 'encoder.layers.encoder_layer_{i}.mlp.3.' },
+    { theirs: 'norm.', ours: 'encoder.ln.' },
+    { theirs: 'head.', ours: 'heads.head.' },
+  ],
+};
+
 // ---- registration ----------------------------------------------------------------------------
 
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
@@ -245,47 +269,38 @@ function builderOptions(args: JsonArgs): Pick<VisionTransformerOptions, 'imageSi
 
 const required = ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim'] as const;
 
-registerConstructor({
-  name: 'VisionTransformer',
+defineFamily({
+  family: 'vit',
   source: 'torchvision',
-  fromJson(args) {
-    checkArgs('VisionTransformer', args, [...required, 'numClasses', 'dropout', 'attentionDropout']);
-    for (const k of required) if (args[k] === undefined) throw new Error(`VisionTransformer: argument ${k} is required (a positive integer)`);
-    const int = (k: (typeof required)[number]) => arg(args, k, 1, isPositiveInt, 'a positive integer');
-    return new VisionTransformer({
-      ...builderOptions(args),
-      imageSize: int('imageSize'),
-      patchSize: int('patchSize'),
-      numLayers: int('numLayers'),
-      numHeads: int('numHeads'),
-      hiddenDim: int('hiddenDim'),
-      mlpDim: int('mlpDim'),
-    });
-  },
-});
-
-for (const c of vitConfigs) {
-  const build = (opts: ReturnType<typeof builderOptions>) => new VisionTransformer({ ...opts, patchSize: c.patchSize, numLayers: c.numLayers, numHeads: c.numHeads, hiddenDim: c.hiddenDim, mlpDim: c.mlpDim });
-  registerModel({
-    name: c.name,
-    family: 'vit',
-    inputSize: 224,
-    // the position embedding fixes the image size
-    minInputSize: 224,
-    numClasses: 1000,
-    year: 2020,
-    paper: 'An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale',
-    source: 'torchvision',
-    reference: c.name,
-    pretrained: c.pretrained,
-    create: ({ numClasses }) => build({ imageSize: 224, numClasses: numClasses ?? 1000, dropout: 0, attentionDropout: 0 }),
-  });
-  registerConstructor({
-    name: c.name,
-    source: 'torchvision',
-    fromJson(args) {
-      checkArgs(c.name, args, ['numClasses', 'imageSize', 'dropout', 'attentionDropout']);
-      return build(builderOptions(args));
+  year: 2020,
+  paper: 'An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale',
+  inputSize: 224,
+  // the position embedding fixes the image size
+  minInputSize: 224,
+  numClasses: 1000,
+  constructors: {
+    VisionTransformer: {
+      args: [...required, 'numClasses', 'dropout', 'attentionDropout'],
+      build(args) {
+        for (const k of required) if (args[k] === undefined) throw new UserError(`VisionTransformer: argument ${k} is required (a positive integer)`);
+        const int = (k: (typeof required)[number]) => arg(args, k, 1, isPositiveInt, 'a positive integer');
+        return new VisionTransformer({
+          ...builderOptions(args),
+          imageSize: int('imageSize'),
+          patchSize: int('patchSize'),
+          numLayers: int('numLayers'),
+          numHeads: int('numHeads'),
+          hiddenDim: int('hiddenDim'),
+          mlpDim: int('mlpDim'),
+        });
+      },
     },
-  });
-}
+  },
+  builderArgs: ['imageSize', 'dropout', 'attentionDropout'],
+  configs: vitConfigs.map((c) => ({
+    name: c.name,
+    pretrained: c.pretrained,
+    build: (args) => new VisionTransformer({ ...builderOptions(args), patchSize: c.patchSize, numLayers: c.numLayers, numHeads: c.numHeads, hiddenDim: c.hiddenDim, mlpDim: c.mlpDim }),
+  })),
+  keyFilter: { summary: "timm's VisionTransformer names → torchvision's", layouts: [VIT_TIMM] },
+});

@@ -5,7 +5,8 @@ import { Module, Sequential } from '../../nn/module.js';
 import { relu } from '../../ops/activations.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { concat, flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, isNumberArray, isString, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumber, isNumberArray, isPositiveInt, isString } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 /** BN-ReLU-conv1x1 (to 4·growth) then BN-ReLU-conv3x3 (to growth); the new maps go in front of the input's */
 export class Bottleneck extends Module {
@@ -66,7 +67,7 @@ export class DenseNet extends Module {
 
   constructor(nblocks: readonly number[], opts: DenseNetOptions = {}) {
     super();
-    if (nblocks.length !== 4) throw new Error(`DenseNet: nblocks must have 4 entries, got [${nblocks}]`);
+    if (nblocks.length !== 4) throw new UserError(`DenseNet: nblocks must have 4 entries, got [${nblocks}]`);
     const growth = opts.growthRate ?? 12;
     const reduction = opts.reduction ?? 0.5;
     let planes = 2 * growth;
@@ -113,39 +114,32 @@ const configs: [string, number[], number][] = [
   ['densenet_cifar', [6, 12, 24, 16], 12],
 ];
 
-for (const [name, nblocks, growthRate] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'densenet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2016,
-    paper: 'Densely Connected Convolutional Networks',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new DenseNet(nblocks, { growthRate, numClasses: o.numClasses }),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new DenseNet(nblocks, { growthRate, numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'DenseNet',
+defineFamily({
+  family: 'densenet',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('DenseNet', args, ['block', 'nblocks', 'growthRate', 'reduction', 'numClasses']);
-    const block = arg(args, 'block', 'Bottleneck', isString, '"Bottleneck"');
-    if (block !== 'Bottleneck') throw new Error(`DenseNet: block must be "Bottleneck", got "${block}"`);
-    return new DenseNet(arg(args, 'nblocks', [6, 12, 24, 16], isNumberArray, 'an array of 4 numbers'), {
-      growthRate: arg(args, 'growthRate', 12, isNumber, 'a number'),
-      reduction: arg(args, 'reduction', 0.5, isNumber, 'a number'),
-      numClasses: arg(args, 'numClasses', 10, isNumber, 'a number'),
-    });
+  year: 2016,
+  paper: 'Densely Connected Convolutional Networks',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    DenseNet: {
+      args: ['block', 'nblocks', 'growthRate', 'reduction', 'numClasses'],
+      build(args) {
+        const block = arg(args, 'block', 'Bottleneck', isString, '"Bottleneck"');
+        if (block !== 'Bottleneck') throw new UserError(`DenseNet: block must be "Bottleneck", got "${block}"`);
+        return new DenseNet(arg(args, 'nblocks', [6, 12, 24, 16], isNumberArray, 'an array of 4 numbers'), {
+          growthRate: arg(args, 'growthRate', 12, isNumber, 'a number'),
+          reduction: arg(args, 'reduction', 0.5, isNumber, 'a number'),
+          numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer'),
+        });
+      },
+    },
   },
+  configs: configs.map(([reference, nblocks, growthRate]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new DenseNet(nblocks, { growthRate, numClasses: args.numClasses }),
+  })),
 });

@@ -9,7 +9,7 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { concat, flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt } from '../registry.js';
 
 /** the ResNet basic block (3x3, 3x3, projected shortcut when shapes change) */
 export class BasicBlock extends Module {
@@ -170,29 +170,27 @@ export class SimpleDLA extends DLABase {
   }
 }
 
-const configs: [string, new (opts: { numClasses?: number }) => Module, string][] = [
-  ['DLA', DLA, 'Deep Layer Aggregation'],
-  ['SimpleDLA', SimpleDLA, 'Deep Layer Aggregation'],
+const configs: [string, new (opts: { numClasses?: number }) => Module][] = [
+  ['DLA', DLA],
+  ['SimpleDLA', SimpleDLA],
 ];
 
-for (const [name, ctor, paper] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'dla',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2017,
-    paper,
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new ctor(o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new ctor({ numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
+  family: 'dla',
+  source: 'pytorch-cifar',
+  year: 2017,
+  paper: 'Deep Layer Aggregation',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    DLA: { args: ['numClasses'], build: (args) => new DLA({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
+    SimpleDLA: { args: ['numClasses'], build: (args) => new SimpleDLA({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
+  },
+  configs: configs.map(([reference, ctor]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new ctor({ numClasses: args.numClasses }),
+  })),
+});

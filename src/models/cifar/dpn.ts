@@ -6,7 +6,8 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { concat, flatten, split } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumber, isPositiveInt } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 /**
  * 1x1, grouped 3x3 (32 groups), 1x1 to outPlanes + denseDepth channels. The first outPlanes
@@ -73,7 +74,7 @@ export class DPN extends Module {
   constructor(cfg: DpnConfig, opts: { numClasses?: number } = {}) {
     super();
     for (const k of ['inPlanes', 'outPlanes', 'numBlocks', 'denseDepth'] as const) {
-      if (cfg[k].length !== 4) throw new Error(`DPN: cfg.${k} must have 4 entries, got [${cfg[k]}]`);
+      if (cfg[k].length !== 4) throw new UserError(`DPN: cfg.${k} must have 4 entries, got [${cfg[k]}]`);
     }
     let lastPlanes = 64;
     const makeLayer = (stage: number, stride: number) => {
@@ -106,28 +107,6 @@ const configs: [string, DpnConfig][] = [
   ['DPN92', { ...STAGES, numBlocks: [3, 4, 20, 3] }],
 ];
 
-for (const [name, cfg] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'dpn',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2017,
-    paper: 'Dual Path Networks',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new DPN(cfg, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new DPN(cfg, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
-
 const isDpnConfig = (v: unknown): v is DpnConfig =>
   typeof v === 'object' &&
   v !== null &&
@@ -137,13 +116,28 @@ const isDpnConfig = (v: unknown): v is DpnConfig =>
     return Array.isArray(a) && a.length === 4 && a.every(isNumber);
   });
 
-registerConstructor({
-  name: 'DPN',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
+  family: 'dpn',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('DPN', args, ['cfg', 'numClasses']);
-    const cfg = arg<DpnConfig | null>(args, 'cfg', null, isDpnConfig, 'an object with inPlanes, outPlanes, numBlocks and denseDepth, 4 numbers each');
-    if (!cfg) throw new Error('DPN: cfg is required ({ inPlanes, outPlanes, numBlocks, denseDepth }, 4 numbers each)');
-    return new DPN(cfg, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  year: 2017,
+  paper: 'Dual Path Networks',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    DPN: {
+      args: ['cfg', 'numClasses'],
+      build(args) {
+        const cfg = arg<DpnConfig | null>(args, 'cfg', null, isDpnConfig, 'an object with inPlanes, outPlanes, numBlocks and denseDepth, 4 numbers each');
+        if (!cfg) throw new UserError('DPN: cfg is required ({ inPlanes, outPlanes, numBlocks, denseDepth }, 4 numbers each)');
+        return new DPN(cfg, { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') });
+      },
+    },
   },
+  configs: configs.map(([reference, cfg]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new DPN(cfg, { numClasses: args.numClasses }),
+  })),
 });

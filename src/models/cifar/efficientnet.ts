@@ -16,7 +16,7 @@ import { silu } from '../../ops/activations.js';
 import { add, mul, sigmoid } from '../../ops/elementwise.js';
 import { globalAvgPool } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { defineFamily } from '../registry.js';
 
 /** Squeeze-and-excitation with swish: x · σ(se2(swish(se1(mean(x))))) */
 export class SE extends Module {
@@ -141,23 +141,14 @@ export const EFFICIENTNET_B0: EfficientNetConfig = {
   dropConnectRate: 0.2,
 };
 
-registerModel({
-  name: 'cifar_efficientnetb0',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'efficientnet',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 2019,
   paper: 'EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks',
-  source: 'pytorch-cifar',
-  reference: 'EfficientNetB0',
-  create: (o) => new EfficientNet(EFFICIENTNET_B0, o),
-});
-
-registerConstructor({
-  name: 'EfficientNetB0',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('EfficientNetB0', args, ['numClasses']);
-    return new EfficientNet(EFFICIENTNET_B0, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-  },
+  inputSize: 32,
+  numClasses: 10,
+  configs: [{ name: 'cifar_efficientnetb0', reference: 'EfficientNetB0', build: (args) => new EfficientNet(EFFICIENTNET_B0, { numClasses: args.numClasses }) }],
 });

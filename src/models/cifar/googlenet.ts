@@ -3,7 +3,7 @@ import { Value } from '../../graph/ir.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../../nn/layers.js';
 import { Module, Sequential } from '../../nn/module.js';
 import { concat, flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt } from '../registry.js';
 
 /** conv (with bias) + BN + ReLU, as three Sequential entries */
 const convBnRelu = (inPlanes: number, outPlanes: number, kernel: number): Module[] => [
@@ -65,23 +65,17 @@ export class GoogLeNet extends Module {
   }
 }
 
-registerModel({
-  name: 'cifar_googlenet',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'googlenet',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 2014,
   paper: 'Going Deeper with Convolutions',
-  source: 'pytorch-cifar',
-  reference: 'GoogLeNet',
-  create: (o) => new GoogLeNet(o),
-});
-
-registerConstructor({
-  name: 'GoogLeNet',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('GoogLeNet', args, ['numClasses']);
-    return new GoogLeNet({ numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    GoogLeNet: { args: ['numClasses'], build: (args) => new GoogLeNet({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
   },
+  configs: [{ name: 'cifar_googlenet', reference: 'GoogLeNet', build: (args) => new GoogLeNet({ numClasses: args.numClasses }) }],
 });

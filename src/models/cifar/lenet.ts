@@ -5,7 +5,7 @@ import { Module } from '../../nn/module.js';
 import { relu } from '../../ops/activations.js';
 import { maxPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt } from '../registry.js';
 
 /** pytorch-cifar `LeNet()`: keys conv1, conv2, fc1, fc2, fc3. */
 export class LeNet extends Module {
@@ -30,23 +30,17 @@ export class LeNet extends Module {
   }
 }
 
-registerModel({
-  name: 'cifar_lenet',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'lenet',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 1998,
   paper: 'Gradient-Based Learning Applied to Document Recognition',
-  source: 'pytorch-cifar',
-  reference: 'LeNet',
-  create: (o) => new LeNet(o),
-});
-
-registerConstructor({
-  name: 'LeNet',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('LeNet', args, ['numClasses']);
-    return new LeNet({ numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    LeNet: { args: ['numClasses'], build: (args) => new LeNet({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
   },
+  configs: [{ name: 'cifar_lenet', reference: 'LeNet', build: (args) => new LeNet({ numClasses: args.numClasses }) }],
 });

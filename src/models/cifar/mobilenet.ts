@@ -5,7 +5,7 @@ import { Module, Sequential } from '../../nn/module.js';
 import { relu } from '../../ops/activations.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt } from '../registry.js';
 
 /** depthwise 3x3 + BN-ReLU, then pointwise 1x1 + BN-ReLU */
 export class Block extends Module {
@@ -69,23 +69,17 @@ export class MobileNet extends Module {
   }
 }
 
-registerModel({
-  name: 'cifar_mobilenet',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'mobilenet',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 2017,
   paper: 'MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications',
-  source: 'pytorch-cifar',
-  reference: 'MobileNet',
-  create: (o) => new MobileNet(o),
-});
-
-registerConstructor({
-  name: 'MobileNet',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('MobileNet', args, ['numClasses']);
-    return new MobileNet({ numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    MobileNet: { args: ['numClasses'], build: (args) => new MobileNet({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
   },
+  configs: [{ name: 'cifar_mobilenet', reference: 'MobileNet', build: (args) => new MobileNet({ numClasses: args.numClasses }) }],
 });

@@ -6,7 +6,7 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt } from '../registry.js';
 
 /** expand + depthwise + pointwise */
 export class Block extends Module {
@@ -82,23 +82,17 @@ export class MobileNetV2 extends Module {
   }
 }
 
-registerModel({
-  name: 'cifar_mobilenetv2',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'mobilenetv2',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 2018,
   paper: 'MobileNetV2: Inverted Residuals and Linear Bottlenecks',
-  source: 'pytorch-cifar',
-  reference: 'MobileNetV2',
-  create: (o) => new MobileNetV2(o),
-});
-
-registerConstructor({
-  name: 'MobileNetV2',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('MobileNetV2', args, ['numClasses']);
-    return new MobileNetV2({ numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    MobileNetV2: { args: ['numClasses'], build: (args) => new MobileNetV2({ numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') }) },
   },
+  configs: [{ name: 'cifar_mobilenetv2', reference: 'MobileNetV2', build: (args) => new MobileNetV2({ numClasses: args.numClasses }) }],
 });

@@ -9,7 +9,7 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d, maxPool2d } from '../../ops/pool.js';
 import { concat, flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { defineFamily } from '../registry.js';
 
 /** pytorch-cifar's "separable" convolution: one grouped k x k convolution (groups = input channels) and BN */
 export class SepConv extends Module {
@@ -145,24 +145,18 @@ const configs: [string, PNASCell, number][] = [
   ['PNASNetB', CellB, 32],
 ];
 
-for (const [name, cell, planes] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'pnasnet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2017,
-    paper: 'Progressive Neural Architecture Search',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new PNASNet(cell, 6, planes, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new PNASNet(cell, 6, planes, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
+  family: 'pnasnet',
+  source: 'pytorch-cifar',
+  year: 2017,
+  paper: 'Progressive Neural Architecture Search',
+  inputSize: 32,
+  numClasses: 10,
+  configs: configs.map(([reference, cell, planes]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new PNASNet(cell, 6, planes, { numClasses: args.numClasses }),
+  })),
+});

@@ -6,7 +6,8 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, isNumberArray, isString, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumberArray, isPositiveInt, isString } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 /** a 1x1 projection (no BatchNorm) when the block changes resolution or width, else none (identity) */
 function projection(inPlanes: number, outPlanes: number, stride: number): Sequential | null {
@@ -86,7 +87,7 @@ export class PreActResNet extends Module {
 
   constructor(block: PreActResNetBlock, numBlocks: readonly number[], opts: { numClasses?: number } = {}) {
     super();
-    if (numBlocks.length !== 4) throw new Error(`PreActResNet: numBlocks must have 4 entries, got [${numBlocks}]`);
+    if (numBlocks.length !== 4) throw new UserError(`PreActResNet: numBlocks must have 4 entries, got [${numBlocks}]`);
     let inPlanes = 64;
     const makeLayer = (planes: number, blocks: number, stride: number) => {
       const layer = new Sequential();
@@ -118,36 +119,29 @@ const configs: [string, PreActResNetBlock, number[]][] = [
   ['PreActResNet152', PreActBottleneck, [3, 8, 36, 3]],
 ];
 
-for (const [name, block, blocks] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'preactresnet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2016,
-    paper: 'Identity Mappings in Deep Residual Networks',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new PreActResNet(block, blocks, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new PreActResNet(block, blocks, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'PreActResNet',
+defineFamily({
+  family: 'preactresnet',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('PreActResNet', args, ['block', 'numBlocks', 'numClasses']);
-    const blockName = arg(args, 'block', 'PreActBlock', isString, '"PreActBlock" or "PreActBottleneck"');
-    const block = blockName === 'PreActBottleneck' ? PreActBottleneck : blockName === 'PreActBlock' ? PreActBlock : null;
-    if (!block) throw new Error(`PreActResNet: block must be "PreActBlock" or "PreActBottleneck", got "${blockName}"`);
-    return new PreActResNet(block, arg(args, 'numBlocks', [2, 2, 2, 2], isNumberArray, 'an array of 4 numbers'), { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  year: 2016,
+  paper: 'Identity Mappings in Deep Residual Networks',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    PreActResNet: {
+      args: ['block', 'numBlocks', 'numClasses'],
+      build(args) {
+        const blockName = arg(args, 'block', 'PreActBlock', isString, '"PreActBlock" or "PreActBottleneck"');
+        const block = blockName === 'PreActBottleneck' ? PreActBottleneck : blockName === 'PreActBlock' ? PreActBlock : null;
+        if (!block) throw new UserError(`PreActResNet: block must be "PreActBlock" or "PreActBottleneck", got "${blockName}"`);
+        return new PreActResNet(block, arg(args, 'numBlocks', [2, 2, 2, 2], isNumberArray, 'an array of 4 numbers'), { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') });
+      },
+    },
   },
+  configs: configs.map(([reference, block, blocks]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new PreActResNet(block, blocks, { numClasses: args.numClasses }),
+  })),
 });

@@ -10,7 +10,7 @@ import { relu } from '../../ops/activations.js';
 import { add, mul, sigmoid } from '../../ops/elementwise.js';
 import { globalAvgPool } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { defineFamily } from '../registry.js';
 
 /** Python's round(): halves go to the even neighbour */
 function roundHalfEven(v: number): number {
@@ -121,24 +121,18 @@ const configs: [string, RegNetConfig][] = [
   ['RegNetY_400MF', { depths: [1, 2, 7, 12], widths: [32, 64, 160, 384], strides: [1, 1, 2, 2], groupWidth: 16, bottleneckRatio: 1, seRatio: 0.25 }],
 ];
 
-for (const [name, cfg] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'regnet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2020,
-    paper: 'Designing Network Design Spaces',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new RegNet(cfg, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new RegNet(cfg, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
+  family: 'regnet',
+  source: 'pytorch-cifar',
+  year: 2020,
+  paper: 'Designing Network Design Spaces',
+  inputSize: 32,
+  numClasses: 10,
+  configs: configs.map(([reference, cfg]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new RegNet(cfg, { numClasses: args.numClasses }),
+  })),
+});

@@ -6,7 +6,8 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, isNumberArray, isString, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumberArray, isPositiveInt, isString } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 const conv3x3 = (inPlanes: number, outPlanes: number, stride = 1) => new Conv2d(inPlanes, outPlanes, 3, { stride, padding: 1, bias: false });
 
@@ -110,36 +111,29 @@ const configs: [string, CifarResNetBlock, number[]][] = [
   ['ResNet152', Bottleneck, [3, 8, 36, 3]],
 ];
 
-for (const [name, block, blocks] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'resnet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2015,
-    paper: 'Deep Residual Learning for Image Recognition',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new ResNet(block, blocks, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new ResNet(block, blocks, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'ResNet',
+defineFamily({
+  family: 'resnet',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('ResNet', args, ['block', 'numBlocks', 'numClasses']);
-    const blockName = arg(args, 'block', 'BasicBlock', isString, '"BasicBlock" or "Bottleneck"');
-    const block = blockName === 'Bottleneck' ? Bottleneck : blockName === 'BasicBlock' ? BasicBlock : null;
-    if (!block) throw new Error(`ResNet: block must be "BasicBlock" or "Bottleneck", got "${blockName}"`);
-    return new ResNet(block, arg(args, 'numBlocks', [2, 2, 2, 2], isNumberArray, 'an array of 4 numbers'), { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  year: 2015,
+  paper: 'Deep Residual Learning for Image Recognition',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    ResNet: {
+      args: ['block', 'numBlocks', 'numClasses'],
+      build(args) {
+        const blockName = arg(args, 'block', 'BasicBlock', isString, '"BasicBlock" or "Bottleneck"');
+        const block = blockName === 'Bottleneck' ? Bottleneck : blockName === 'BasicBlock' ? BasicBlock : null;
+        if (!block) throw new UserError(`ResNet: block must be "BasicBlock" or "Bottleneck", got "${blockName}"`);
+        return new ResNet(block, arg(args, 'numBlocks', [2, 2, 2, 2], isNumberArray, 'an array of 4 numbers'), { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') });
+      },
+    },
   },
+  configs: configs.map(([reference, block, blocks]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new ResNet(block, blocks, { numClasses: args.numClasses }),
+  })),
 });

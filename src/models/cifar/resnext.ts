@@ -6,7 +6,8 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, isNumberArray, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumber, isNumberArray, isPositiveInt } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 /** grouped bottleneck: 1x1 to cardinality·width, grouped 3x3, 1x1 to twice that */
 export class Block extends Module {
@@ -52,7 +53,7 @@ export class ResNeXt extends Module {
 
   constructor(numBlocks: readonly number[], cardinality: number, bottleneckWidth: number, opts: { numClasses?: number } = {}) {
     super();
-    if (numBlocks.length !== 3) throw new Error(`ResNeXt: numBlocks must have 3 entries, got [${numBlocks}]`);
+    if (numBlocks.length !== 3) throw new UserError(`ResNeXt: numBlocks must have 3 entries, got [${numBlocks}]`);
     let inPlanes = 64;
     let width = bottleneckWidth;
     const makeLayer = (blocks: number, stride: number) => {
@@ -84,38 +85,30 @@ const configs: [string, number, number][] = [
   ['ResNeXt29_32x4d', 32, 4],
 ];
 
-for (const [name, cardinality, width] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'resnext',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2016,
-    paper: 'Aggregated Residual Transformations for Deep Neural Networks',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new ResNeXt([3, 3, 3], cardinality, width, o),
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new ResNeXt([3, 3, 3], cardinality, width, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'ResNeXt',
+defineFamily({
+  family: 'resnext',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('ResNeXt', args, ['numBlocks', 'cardinality', 'bottleneckWidth', 'numClasses']);
-    return new ResNeXt(
-      arg(args, 'numBlocks', [3, 3, 3], isNumberArray, 'an array of 3 numbers'),
-      arg(args, 'cardinality', 32, isNumber, 'a number'),
-      arg(args, 'bottleneckWidth', 4, isNumber, 'a number'),
-      { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') },
-    );
+  year: 2016,
+  paper: 'Aggregated Residual Transformations for Deep Neural Networks',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    ResNeXt: {
+      args: ['numBlocks', 'cardinality', 'bottleneckWidth', 'numClasses'],
+      build: (args) =>
+        new ResNeXt(
+          arg(args, 'numBlocks', [3, 3, 3], isNumberArray, 'an array of 3 numbers'),
+          arg(args, 'cardinality', 32, isNumber, 'a number'),
+          arg(args, 'bottleneckWidth', 4, isNumber, 'a number'),
+          { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') },
+        ),
+    },
   },
+  configs: configs.map(([reference, cardinality, width]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new ResNeXt([3, 3, 3], cardinality, width, { numClasses: args.numClasses }),
+  })),
 });

@@ -9,7 +9,7 @@ import { relu } from '../../ops/activations.js';
 import { add, mul, sigmoid } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { defineFamily } from '../registry.js';
 
 /** BN-ReLU-conv twice, SE on the branch, added to the (projected) input; no ReLU after the sum */
 export class PreActBlock extends Module {
@@ -81,23 +81,14 @@ export class SENet extends Module {
   }
 }
 
-registerModel({
-  name: 'cifar_senet18',
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
   family: 'senet',
-  inputSize: 32,
-  numClasses: 10,
+  source: 'pytorch-cifar',
   year: 2017,
   paper: 'Squeeze-and-Excitation Networks',
-  source: 'pytorch-cifar',
-  reference: 'SENet18',
-  create: (o) => new SENet([2, 2, 2, 2], o),
-});
-
-registerConstructor({
-  name: 'SENet18',
-  source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('SENet18', args, ['numClasses']);
-    return new SENet([2, 2, 2, 2], { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-  },
+  inputSize: 32,
+  numClasses: 10,
+  configs: [{ name: 'cifar_senet18', reference: 'SENet18', build: (args) => new SENet([2, 2, 2, 2], { numClasses: args.numClasses }) }],
 });

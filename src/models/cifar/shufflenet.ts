@@ -14,7 +14,7 @@ import { relu } from '../../ops/activations.js';
 import { add } from '../../ops/elementwise.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { concat, flatten, reshape, transpose } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { defineFamily } from '../registry.js';
 
 /** Channel shuffle: [N, C, H, W] viewed as [N, g, C/g, H, W], groups and channels swapped, flattened back. */
 export function channelShuffle(x: Value, groups: number): Value {
@@ -122,25 +122,19 @@ const configs: [string, ShuffleNetConfig][] = [
   ['ShuffleNetG3', { outPlanes: [240, 480, 960], numBlocks: [4, 8, 4], groups: 3 }],
 ];
 
-for (const [name, cfg] of configs) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'shufflenet',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2017,
-    paper: 'ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new ShuffleNet(cfg, o),
+// ---- registration ----------------------------------------------------------------------------
+
+defineFamily({
+  family: 'shufflenet',
+  source: 'pytorch-cifar',
+  year: 2017,
+  paper: 'ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices',
+  inputSize: 32,
+  numClasses: 10,
+  configs: configs.map(([reference, cfg]) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
     notInZoo: 'the reference computes channel counts with float division and fails on current Python, so zoo_params.json has no row',
-  });
-  registerConstructor({
-    name,
-    source: 'pytorch-cifar',
-    fromJson: (args) => {
-      checkArgs(name, args, ['numClasses']);
-      return new ShuffleNet(cfg, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
-    },
-  });
-}
+    build: (args) => new ShuffleNet(cfg, { numClasses: args.numClasses }),
+  })),
+});

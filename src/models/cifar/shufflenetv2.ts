@@ -8,7 +8,8 @@ import { Module, Sequential } from '../../nn/module.js';
 import { relu } from '../../ops/activations.js';
 import { avgPool2d } from '../../ops/pool.js';
 import { concat, flatten, split } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isNumber, isPositiveInt } from '../registry.js';
+import { UserError } from '../../errors.js';
 import { ShuffleBlock } from './shufflenet.js';
 
 /** Splits the channels at `int(C * ratio)` (pytorch-cifar's SplitBlock). */
@@ -118,7 +119,7 @@ export class ShuffleNetV2 extends Module {
   constructor(netSize: number, opts: { numClasses?: number } = {}) {
     super();
     const cfg = SIZES.get(netSize);
-    if (!cfg) throw new Error(`ShuffleNetV2: netSize must be one of ${SHUFFLENETV2_SIZES.join(', ')}, got ${netSize}`);
+    if (!cfg) throw new UserError(`ShuffleNetV2: netSize must be one of ${SHUFFLENETV2_SIZES.join(', ')}, got ${netSize}`);
     const { outChannels, numBlocks } = cfg;
     let inChannels = 24;
     const makeLayer = (out: number, blocks: number) => {
@@ -143,27 +144,30 @@ export class ShuffleNetV2 extends Module {
   }
 }
 
-for (const size of SHUFFLENETV2_SIZES) {
-  registerModel({
-    name: `cifar_shufflenetv2_x${size.toFixed(1).replace('.', '_')}`,
-    family: 'shufflenetv2',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2018,
-    paper: 'ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design',
-    source: 'pytorch-cifar',
-    reference: `ShuffleNetV2_${size}`,
-    create: (o) => new ShuffleNetV2(size, o),
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'ShuffleNetV2',
+defineFamily({
+  family: 'shufflenetv2',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('ShuffleNetV2', args, ['netSize', 'numClasses']);
-    if (args.netSize === undefined) throw new Error(`ShuffleNetV2: netSize is required (one of ${SHUFFLENETV2_SIZES.join(', ')})`);
-    const netSize = arg(args, 'netSize', 1, isNumber, `one of ${SHUFFLENETV2_SIZES.join(', ')}`);
-    return new ShuffleNetV2(netSize, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  year: 2018,
+  paper: 'ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    ShuffleNetV2: {
+      args: ['netSize', 'numClasses'],
+      build(args) {
+        if (args.netSize === undefined) throw new UserError(`ShuffleNetV2: netSize is required (one of ${SHUFFLENETV2_SIZES.join(', ')})`);
+        const netSize = arg(args, 'netSize', 1, isNumber, `one of ${SHUFFLENETV2_SIZES.join(', ')}`);
+        return new ShuffleNetV2(netSize, { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') });
+      },
+    },
   },
+  // pytorch-cifar builds these as ShuffleNetV2(net_size), with no function per size
+  configBuilders: false,
+  configs: SHUFFLENETV2_SIZES.map((size) => ({
+    name: `cifar_shufflenetv2_x${size.toFixed(1).replace('.', '_')}`,
+    reference: `ShuffleNetV2_${size}`,
+    build: (args) => new ShuffleNetV2(size, { numClasses: args.numClasses }),
+  })),
 });

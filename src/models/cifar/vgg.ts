@@ -3,7 +3,8 @@ import { Value } from '../../graph/ir.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU } from '../../nn/layers.js';
 import { Module, Sequential } from '../../nn/module.js';
 import { flatten } from '../../ops/shape.js';
-import { arg, checkArgs, isNumber, isString, registerConstructor, registerModel } from '../registry.js';
+import { arg, defineFamily, isPositiveInt, isString } from '../registry.js';
+import { UserError } from '../../errors.js';
 
 /** a layer list: a number is a 3x3 conv (+BN+ReLU) with that many channels, 'M' a 2x2 max-pool */
 export type VggConfig = readonly (number | 'M')[];
@@ -42,7 +43,7 @@ export class VGG extends Module {
   constructor(vggName: string, opts: { numClasses?: number } = {}) {
     super();
     const cfg = VGG_CONFIGS[vggName];
-    if (!cfg) throw new Error(`VGG: unknown vggName "${vggName}"; expected one of ${Object.keys(VGG_CONFIGS).join(', ')}`);
+    if (!cfg) throw new UserError(`VGG: unknown vggName "${vggName}"; expected one of ${Object.keys(VGG_CONFIGS).join(', ')}`);
     this.features = makeFeatures(cfg);
     this.classifier = new Linear(512, opts.numClasses ?? 10);
   }
@@ -52,27 +53,30 @@ export class VGG extends Module {
   }
 }
 
-for (const name of Object.keys(VGG_CONFIGS)) {
-  registerModel({
-    name: `cifar_${name.toLowerCase()}`,
-    family: 'vgg',
-    inputSize: 32,
-    numClasses: 10,
-    year: 2014,
-    paper: 'Very Deep Convolutional Networks for Large-Scale Image Recognition',
-    source: 'pytorch-cifar',
-    reference: name,
-    create: (o) => new VGG(name, o),
-  });
-}
+// ---- registration ----------------------------------------------------------------------------
 
-registerConstructor({
-  name: 'VGG',
+defineFamily({
+  family: 'vgg',
   source: 'pytorch-cifar',
-  fromJson: (args) => {
-    checkArgs('VGG', args, ['vggName', 'numClasses']);
-    const vggName = arg(args, 'vggName', '', isString, `one of ${Object.keys(VGG_CONFIGS).join(', ')}`);
-    if (!vggName) throw new Error(`VGG: vggName is required (one of ${Object.keys(VGG_CONFIGS).join(', ')})`);
-    return new VGG(vggName, { numClasses: arg(args, 'numClasses', 10, isNumber, 'a number') });
+  year: 2014,
+  paper: 'Very Deep Convolutional Networks for Large-Scale Image Recognition',
+  inputSize: 32,
+  numClasses: 10,
+  constructors: {
+    VGG: {
+      args: ['vggName', 'numClasses'],
+      build(args) {
+        const vggName = arg(args, 'vggName', '', isString, `one of ${Object.keys(VGG_CONFIGS).join(', ')}`);
+        if (!vggName) throw new UserError(`VGG: vggName is required (one of ${Object.keys(VGG_CONFIGS).join(', ')})`);
+        return new VGG(vggName, { numClasses: arg(args, 'numClasses', 10, isPositiveInt, 'a positive integer') });
+      },
+    },
   },
+  // pytorch-cifar has no VGG11() etc.: its configs are VGG('VGG11'), ...
+  configBuilders: false,
+  configs: Object.keys(VGG_CONFIGS).map((reference) => ({
+    name: `cifar_${reference.toLowerCase()}`,
+    reference,
+    build: (args) => new VGG(reference, { numClasses: args.numClasses }),
+  })),
 });

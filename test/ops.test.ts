@@ -104,7 +104,7 @@ function emittedOps(inputs: readonly { shape: number[]; dtype: Dt }[], build: (x
     const set = types.get(node.op) ?? new Set<string>();
     types.set(node.op, set);
     const e: Emitter = { node: (op) => void set.add(op), tmp: (h = 't') => `${h}_${k++}`, ints: () => `i_${k++}`, scalar: () => `s_${k++}` };
-    getOp(node.op).emit(e, node.inputs.map(nameOf), node.outputs.map(nameOf), node.attrs, node, node.outputs.map(() => true));
+    getOp(node.op).emit(e, node.inputs.map(nameOf), node.outputs.map(nameOf), node, node.outputs.map(() => true));
   }
   return types;
 }

@@ -52,12 +52,13 @@ export class Value implements TensorType {
 export type AttrValue = number | string | boolean | readonly number[] | null | undefined;
 export type Attrs = Readonly<Record<string, AttrValue>>;
 
-export class Node {
+/** One application of an op; `A` is the type of its attributes as the op declares them (see `OpDef`). */
+export class Node<A extends Attrs = Attrs> {
   constructor(
     readonly id: number,
     readonly op: string,
     readonly inputs: readonly Value[],
-    readonly attrs: Attrs,
+    readonly attrs: A,
     /** module path at creation, for error messages and ONNX node names */
     readonly scope: string,
   ) {}
@@ -97,7 +98,7 @@ export class Graph {
     return v;
   }
 
-  addNode(op: string, inputs: readonly Value[], attrs: Attrs, outTypes: readonly TensorType[]): Node {
+  addNode<A extends Attrs>(op: string, inputs: readonly Value[], attrs: A, outTypes: readonly TensorType[]): Node<A> {
     const node = new Node(this.nextId++, op, inputs, attrs, this.scope);
     node.outputs = outTypes.map((t, i) => new Value(this.nextId++, [...t.shape], t.dtype, 'node', node, i, null, null));
     this.nodes.push(node);

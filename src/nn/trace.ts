@@ -50,7 +50,9 @@ export class Trace {
       const key = this.keys.get(t);
       if (key === undefined) throw new Error('tensor does not belong to the traced model');
       const dtype = t.dtype === 'float32' ? this.floatType : t.dtype;
-      v = this.options.weights === 'inputs' ? this.graph.addInput(key, t.shape, dtype) : this.graph.addConst(dtype === t.dtype ? t : { dtype, shape: t.shape, data: Float64Array.from(t.data as Float32Array) }, key);
+      if (this.options.weights === 'inputs') v = this.graph.addInput(key, t.shape, dtype);
+      // a float32 tensor traced as float64 is widened; every other tensor is traced as it is
+      else v = this.graph.addConst(dtype !== t.dtype && t.data instanceof Float32Array ? { dtype, shape: t.shape, data: Float64Array.from(t.data) } : t, key);
       this.values.set(t, v);
     }
     return v;

@@ -9,6 +9,7 @@
  * are left untouched (new constants are added), so the Module's weights never change.
  */
 import { Graph, HostTensor, Node, Value } from '../graph/ir.js';
+import { getOp } from '../ops/registry.js';
 
 /** What `foldConvBatchNorms` did. */
 export interface FoldResult {
@@ -18,8 +19,11 @@ export interface FoldResult {
   readonly remaining: number;
 }
 
-const isFloatConst = (v: Value | undefined): v is Value =>
-  !!v && v.kind === 'const' && !!v.constData && (v.dtype === 'float32' || v.dtype === 'float64');
+/** the data of a float constant (float32 or float64), or null where `v` is not one */
+function floatConstData(v: Value | undefined): Float32Array | Float64Array | null {
+  const data = v && v.kind === 'const' ? v.constData?.data : undefined;
+  return data instanceof Float32Array || data instanceof Float64Array ? data : null;
+}
 
 /**
  * Rewrites `graph` in place (see the file comment); `outputs` are the values the graph is
@@ -50,32 +54,29 @@ export function foldConvBatchNorms(graph: Graph, outputs: readonly Value[]): Fol
     const [x, gamma, beta, mean, variance] = bn.inputs;
     const conv = x.node;
     const eps = bn.attrs.eps;
-    const ok =
-      x.kind === 'node' &&
-      conv !== null &&
-      conv.op === 'Conv' &&
-      conv.outputs.length === 1 &&
-      uses.get(x) === 1 &&
-      typeof eps === 'number' &&
-      [gamma, beta, mean, variance].every(isFloatConst) &&
-      isFloatConst(conv.inputs[1]) &&
-      (conv.inputs.length < 3 || isFloatConst(conv.inputs[2])) &&
-      conv.inputs[1].dtype === x.dtype &&
-      bn.outputs[0].dtype === x.dtype;
-    if (!ok) {
+    const w = conv?.inputs[1];
+    const b = conv && conv.inputs.length >= 3 ? conv.inputs[2] : null;
+    const [g, be, m, vr, wd] = [gamma, beta, mean, variance, w].map(floatConstData);
+    const bd = b ? floatConstData(b) : null;
+    if (
+      !(
+        x.kind === 'node' &&
+        conv !== null &&
+        conv.op === 'Conv' &&
+        conv.outputs.length === 1 &&
+        uses.get(x) === 1 &&
+        typeof eps === 'number' &&
+        g && be && m && vr && w && wd &&
+        (!b || bd) &&
+        w.dtype === x.dtype &&
+        bn.outputs[0].dtype === x.dtype
+      )
+    ) {
       remaining++;
       continue;
     }
-    const w = conv.inputs[1];
-    const b = conv.inputs.length >= 3 ? conv.inputs[2] : null;
     const outC = w.shape[0];
     const per = w.size / outC;
-    const g = gamma.constData!.data as Float32Array | Float64Array;
-    const be = beta.constData!.data as Float32Array | Float64Array;
-    const m = mean.constData!.data as Float32Array | Float64Array;
-    const vr = variance.constData!.data as Float32Array | Float64Array;
-    const wd = w.constData!.data as Float32Array | Float64Array;
-    const bd = b ? (b.constData!.data as Float32Array | Float64Array) : null;
     const Ctor = w.dtype === 'float64' ? Float64Array : Float32Array;
     const nw = new Ctor(w.size);
     const nb = new Ctor(outC);
@@ -89,7 +90,7 @@ export function foldConvBatchNorms(graph: Graph, outputs: readonly Value[]): Fol
     const base = w.name ? w.name.replace(/\.weight$/, '') : `conv${conv.id}`;
     const wv = graph.addConst(wt, unique(`${base}.bnfolded.weight`));
     const bv = graph.addConst(bt, unique(`${base}.bnfolded.bias`));
-    const fused = new Node(bn.id, 'Conv', [conv.inputs[0], wv, bv], conv.attrs, conv.scope);
+    const fused = getOp('Conv').reapply(conv, bn.id, [conv.inputs[0], wv, bv]);
     fused.outputs = bn.outputs;
     // the BatchNorm's output value is now produced by the fused conv
     for (const o of fused.outputs) o.node = fused;

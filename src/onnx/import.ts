@@ -188,7 +188,7 @@ export class OnnxModule extends Module {
         outs = inScope(node.name || node.opType, () => ONNX_OPS[tableKey(node)].run(ctx, inputs));
       } catch (e) {
         if (e instanceof OnnxImportError) throw e;
-        throw new OnnxImportError(`${this.source}: node "${node.name}" (${node.opType}): ${(e as Error).message}`);
+        throw new OnnxImportError(`${this.source}: node "${node.name}" (${node.opType}): ${e instanceof Error ? e.message : String(e)}`);
       }
       node.outputs.forEach((o, i) => {
         if (o !== '' && outs[i] !== undefined) env.set(o, outs[i]);

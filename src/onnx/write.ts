@@ -127,7 +127,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
     const ins = node.inputs.map(nameOf);
     const outs = node.outputs.map(nameOf);
     namePrefix = `${node.scope || 'model'}/${node.op}/`;
-    getOp(node.op).emit(emitter, ins, outs, node.attrs, node, node.outputs.map((o) => used.has(o)));
+    getOp(node.op).emit(emitter, ins, outs, node, node.outputs.map((o) => used.has(o)));
   }
   // outputs that are not a node's own named output (inputs, constants, duplicates) go through Identity
   namePrefix = 'outputs/';
@@ -174,7 +174,7 @@ function writeAttrs(w: ProtoWriter, attrs: OnnxAttrs): void {
         if (!Number.isInteger(v)) throw new Error(`attribute ${name}=${v}: pass floats as { float: x }`);
         a.int(3, v).int(20, 2);
       } else if (typeof v === 'string') a.string(4, v).int(20, 3);
-      else if (Array.isArray(v)) a.packedInts(8, v as number[]).int(20, 7);
+      else if (Array.isArray(v)) a.packedInts(8, v).int(20, 7);
       else if ('float' in v) a.float(2, v.float).int(20, 1);
       else if ('floats' in v) a.packedFloats(7, v.floats).int(20, 6);
     });

@@ -39,7 +39,7 @@ const clipOp = defineOp<{ min: number; max: number }>({
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
-    const { min, max } = n.attrs as { min: number; max: number };
+    const { min, max } = n.attrs;
     let gx = g;
     if (Number.isFinite(max)) gx = where(less(x, max), gx, 0);
     if (Number.isFinite(min)) gx = where(greater(x, min), gx, 0);
@@ -57,7 +57,7 @@ const leakyReluOp = defineOp<{ alpha: number }>({
   type: 'LeakyRelu',
   infer: floatInfer,
   emit: (e, ins, outs, { alpha }) => e.node('LeakyRelu', ins, outs, { alpha: { float: alpha } }),
-  grad: (n, [g], { needs }) => [needs[0] && g ? where(greater(n.inputs[0], 0), g, mul(g, n.attrs.alpha as number)) : null],
+  grad: (n, [g], { needs }) => [needs[0] && g ? where(greater(n.inputs[0], 0), g, mul(g, n.attrs.alpha)) : null],
 });
 
 /** x for x > 0, slope·x otherwise (torch default slope 0.01) */

@@ -71,7 +71,7 @@ const bnTrainOp = defineOp<BnAttrs>({
     if (needs[0]) {
       const m = x.size / x.shape[1];
       // dX = γ/σ · (dY − mean(dY) − x̂·mean(x̂·dY))
-      const inv = reciprocal(sqrt(add(variance, n.attrs.eps as number)));
+      const inv = reciprocal(sqrt(add(variance, n.attrs.eps)));
       const scale = reshape(mul(gamma, inv), cs);
       const meanG = reshape(mul(sumG!, 1 / m), cs);
       const meanGX = reshape(mul(sumGX!, 1 / m), cs);
@@ -99,7 +99,7 @@ const bnEvalOp = defineOp<BnAttrs>({
     const [x, gamma, , mean, variance] = n.inputs;
     const axes = reduceAxes(x.rank);
     const cs = channelShape(x);
-    const inv = reciprocal(sqrt(add(variance, n.attrs.eps as number)));
+    const inv = reciprocal(sqrt(add(variance, n.attrs.eps)));
     const dx = needs[0] ? mul(g, reshape(mul(gamma, inv), cs)) : null;
     const dgamma = needs[1] ? reduceSum(mul(g, mul(sub(x, reshape(mean, cs)), reshape(inv, cs))), axes) : null;
     const dbeta = needs[2] ? reduceSum(g, axes) : null;

@@ -46,7 +46,7 @@ const convOp = defineOp<Conv2dAttrs>({
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
     const [x, w, b] = n.inputs;
-    const a = n.attrs as Conv2dAttrs;
+    const a = n.attrs;
     const dx = needs[0] ? convTranspose(g, w, null, { ...a, outputPadding: outputPaddingFor(x.shape, g.shape, w.shape, a) }) : null;
     const dw = needs[1] ? convWeightGrad(x, g, w.shape, a) : null;
     const db = b && needs[2] ? reduceSum(g, [0, 2, 3]) : null;
@@ -78,7 +78,7 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
   grad: (n, [gw], { needs }) => {
     if (!gw) return [null, null];
     const [x, dy] = n.inputs;
-    const a = n.attrs as Conv2dAttrs;
+    const a = n.attrs;
     const conv: Conv2dAttrs = { strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group };
     return [
       needs[0] ? convTranspose(dy, gw, null, { ...conv, outputPadding: outputPaddingFor(x.shape, dy.shape, gw.shape, conv) }) : null,
@@ -147,7 +147,7 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
     const [x, w, b] = n.inputs;
-    const a = n.attrs as ConvTransposeAttrs;
+    const a = n.attrs;
     const conv: Conv2dAttrs = { strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group };
     const dx = needs[0] ? conv2d(g, w, null, conv) : null;
     // ConvTranspose(x, w) is the input-gradient of Conv(y, w): its weight gradient swaps the roles

@@ -23,7 +23,7 @@ const dropoutOp = defineOp<{ ratio: number; seed?: number }>({
   // dX = g·mask/(1−p)
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null, null];
-    const keep = 1 / (1 - (n.attrs.ratio as number));
+    const keep = 1 / (1 - n.attrs.ratio);
     return [mul(g, mul(cast(n.outputs[1], g.dtype), keep)), null];
   },
 });

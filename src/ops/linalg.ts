@@ -54,7 +54,7 @@ const gemmOp = defineOp<GemmAttrs>({
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
     const [a, b, c] = n.inputs;
-    const { transA, transB } = n.attrs as GemmAttrs;
+    const { transA, transB } = n.attrs;
     // y = A'·B' with A' = op(A), B' = op(B)
     const da = !needs[0] ? null : transA ? gemm(b, g, null, transB, 1) : gemm(g, b, null, 0, 1 - transB);
     const db = !needs[1] ? null : transB ? gemm(g, a, null, 1, transA) : gemm(a, g, null, 1 - transA, 0);

@@ -125,7 +125,7 @@ const avgPoolOp = defineOp<AvgPoolAttrs>({
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
-    const a = n.attrs as AvgPoolAttrs;
+    const a = n.attrs;
     const c = x.shape[1];
     const divisors = constant(hostTensor(g.dtype, [1, 1, g.shape[2], g.shape[3]], poolDivisors(x.shape, g.shape, a)));
     const ones = constant(hostTensor(g.dtype, [c, 1, ...a.kernel], new Array<number>(c * a.kernel[0] * a.kernel[1]).fill(1)));

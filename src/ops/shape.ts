@@ -40,7 +40,7 @@ const transposeOp = defineOp<{ perm: readonly number[] }>({
   },
   emit: (e, ins, outs, { perm }) => e.node('Transpose', ins, outs, { perm }),
   grad: (n, [g], { needs }) => {
-    const perm = n.attrs.perm as readonly number[];
+    const { perm } = n.attrs;
     const inv = perm.map((_, i) => perm.indexOf(i));
     return [needs[0] && g ? transpose(g, inv) : null];
   },
@@ -81,7 +81,7 @@ const concatOp = defineOp<{ axis: number }>({
   emit: (e, ins, outs, { axis }) => e.node('Concat', ins, outs, { axis }),
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
-    const a = normAxis(n.attrs.axis as number, g.rank);
+    const a = normAxis(n.attrs.axis, g.rank);
     const parts = split(g, a, n.inputs.map((x) => x.shape[a]));
     return parts.map((p, i) => (needs[i] ? p : null));
   },
@@ -100,7 +100,7 @@ const splitOp = defineOp<{ axis: number; sizes: readonly number[] }>({
   grad: (n, gs, { needs }) => {
     if (!needs[0] || gs.every((g) => !g)) return [null];
     const parts = gs.map((g, i) => g ?? zerosLike(n.outputs[i]));
-    return [concat(parts, n.attrs.axis as number)];
+    return [concat(parts, n.attrs.axis)];
   },
 });
 
@@ -126,7 +126,7 @@ const sliceOp = defineOp<{ starts: readonly number[]; ends: readonly number[]; a
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
-    const { starts, axes, steps } = n.attrs as { starts: number[]; axes: number[]; steps: number[] };
+    const { starts, axes, steps } = n.attrs;
     if (steps.some((s) => s !== 1)) throw new Error('Slice gradient supports step 1 only');
     const pads = new Array<number>(2 * x.rank).fill(0);
     axes.forEach((axis, i) => {
@@ -153,7 +153,7 @@ const padOp = defineOp<{ pads: readonly number[]; value: number }>({
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
-    const pads = n.attrs.pads as number[];
+    const { pads } = n.attrs;
     const axes = x.shape.map((_, i) => i).filter((i) => pads[i] || pads[i + x.rank]);
     return [axes.length ? slice(g, axes, axes.map((a) => pads[a]), axes.map((a) => pads[a] + x.shape[a])) : g];
   },
@@ -178,7 +178,7 @@ const reduceSumOp = defineOp<{ axes: readonly number[]; keepdims: boolean }>({
   type: 'ReduceSum',
   infer: ([x], { axes, keepdims }) => reduceInfer(x, axes, keepdims),
   emit: (e, ins, outs, { axes, keepdims }) => e.node('ReduceSum', [ins[0], e.ints(axes)], outs, { keepdims: keepdims ? 1 : 0 }),
-  grad: (n, [g], { needs }) => [needs[0] && g ? unreduce(g, n.inputs[0], n.attrs.axes as number[]) : null],
+  grad: (n, [g], { needs }) => [needs[0] && g ? unreduce(g, n.inputs[0], n.attrs.axes) : null],
 });
 
 const reduceMeanOp = defineOp<{ axes: readonly number[]; keepdims: boolean }>({
@@ -188,8 +188,8 @@ const reduceMeanOp = defineOp<{ axes: readonly number[]; keepdims: boolean }>({
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
-    const count = (n.attrs.axes as number[]).reduce((p, a) => p * x.shape[normAxis(a, x.rank)], 1);
-    return [unreduce(mul(g, 1 / count), x, n.attrs.axes as number[])];
+    const count = n.attrs.axes.reduce((p, a) => p * x.shape[normAxis(a, x.rank)], 1);
+    return [unreduce(mul(g, 1 / count), x, n.attrs.axes)];
   },
 });
 

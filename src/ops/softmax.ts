@@ -22,7 +22,7 @@ const softmaxOp = defineOp<{ axis: number }>({
     if (!needs[0] || !g) return [null];
     const y = n.outputs[0];
     const gy = mul(g, y);
-    return [sub(gy, mul(y, reduceSum(gy, [n.attrs.axis as number], true)))];
+    return [sub(gy, mul(y, reduceSum(gy, [n.attrs.axis], true)))];
   },
 });
 
@@ -33,7 +33,7 @@ const logSoftmaxOp = defineOp<{ axis: number }>({
   // dX = dY − exp(Y)·Σ dY
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
-    return [sub(g, mul(exp(n.outputs[0]), reduceSum(g, [n.attrs.axis as number], true)))];
+    return [sub(g, mul(exp(n.outputs[0]), reduceSum(g, [n.attrs.axis], true)))];
   },
 });
 

@@ -52,6 +52,11 @@ export function toOrt(t: HostTensor): ort.Tensor {
 
 export function fromOrt(t: ort.Tensor): HostTensor {
   const dtype = t.type === 'float32' || t.type === 'float64' || t.type === 'int64' || t.type === 'int32' || t.type === 'bool' || t.type === 'uint8' ? t.type : null;
-  if (!dtype) throw new Error(`unsupported ORT tensor type ${t.type}`);
-  return { dtype, shape: [...t.dims], data: t.data as TypedData };
+  const { data } = t;
+  if (!dtype || !isTypedData(data)) throw new Error(`unsupported ORT tensor type ${t.type}`);
+  return { dtype, shape: [...t.dims], data };
+}
+
+function isTypedData(data: ort.Tensor['data']): data is TypedData {
+  return data instanceof Float32Array || data instanceof Float64Array || data instanceof BigInt64Array || data instanceof Int32Array || data instanceof Uint8Array;
 }

@@ -47,7 +47,10 @@ export class TrainingSession {
   private readonly fetches: Record<string, ort.Tensor>;
   private lastInput: Float32Array | null = null;
   private lastTarget: BigInt64Array | Float32Array | null = null;
-  private readonly loss = new ort.Tensor('float32', new Float32Array(1), []);
+  /** the fetched loss and logits: ORT writes them into these arrays (the fetch tensors' data) */
+  private readonly lossData = new Float32Array(1);
+  private readonly logitsData: Float32Array;
+  private readonly loss = new ort.Tensor('float32', this.lossData, []);
   private readonly logits: ort.Tensor;
   private readonly lrData = new Float32Array(1);
   private readonly stepData = new Float32Array(1);
@@ -62,7 +65,8 @@ export class TrainingSession {
     readonly session: ort.InferenceSession,
     readonly inputShape: readonly number[],
   ) {
-    this.logits = new ort.Tensor('float32', new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1)), [...graph.logitsShape]);
+    this.logitsData = new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1));
+    this.logits = new ort.Tensor('float32', this.logitsData, [...graph.logitsShape]);
     const slots: Slot[] = [];
     const add = (name: string, owner: StateTensor | null, template: StateTensor) => {
       const cur: Data = owner ? owner.data : new Float32Array(template.data.length);
@@ -116,19 +120,22 @@ export class TrainingSession {
       if (s.owner) s.owner.data = s.cur;
     }
     this.stepCount++;
-    return { loss: (this.loss.data as Float32Array)[0], logits: this.logits.data as Float32Array };
+    return { loss: this.lossData[0], logits: this.logitsData };
   }
 
   /** Optimizer state as `<key>.<slot>` → data (for checkpoints). */
   optimizerState(): Map<string, Float32Array> {
-    return new Map(this.slots.filter((s) => !s.owner).map((s) => [s.name, s.cur as Float32Array]));
+    const state = new Map<string, Float32Array>();
+    // optimizer state has no owner and is float32 (see the constructor's `add`)
+    for (const s of this.slots) if (!s.owner && s.cur instanceof Float32Array) state.set(s.name, s.cur);
+    return state;
   }
 
   /** Restores optimizer state saved by `optimizerState` (and the step count). */
   loadOptimizerState(state: ReadonlyMap<string, Float32Array>, stepCount: number): void {
     for (const s of this.slots) {
       const src = s.owner ? null : state.get(s.name);
-      if (src) (s.cur as Float32Array).set(src);
+      if (src && s.cur instanceof Float32Array) s.cur.set(src);
     }
     this.stepCount = stepCount;
   }

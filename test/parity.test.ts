@@ -9,14 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { Module } from '../src/nn/module.js';
 import { createModel, resolveModel } from '../src/models/index.js';
 import { ParityOptions, checkFixture } from '../src/verify/parity.js';
+import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const haveFixtures = existsSync(FIXTURES);
+const haveFixtures = existsSync(SHARED_FIXTURES);
 
 interface ParityCase {
   readonly fixture: string;
@@ -41,7 +40,7 @@ const REFERENCE = /^(logits|loss|grad|running)\./;
 
 /** Runs `checkFixture` and asserts every reference tensor in the file was checked and is within tolerance. */
 async function assertParity(c: ParityCase): Promise<void> {
-  const file = readSafetensors(join(FIXTURES, `${c.fixture}.safetensors`));
+  const file = readSafetensors(sharedFixture(`${c.fixture}.safetensors`));
   const report = await checkFixture(c.build(), file, c.opts);
   const references = [...file.tensors.keys()].filter((k) => REFERENCE.test(k)).sort();
   assert.deepEqual(
@@ -59,7 +58,7 @@ async function assertParity(c: ParityCase): Promise<void> {
 
 for (const c of cases) {
   test(`${c.fixture} matches PyTorch (${c.opts?.precision ?? 'float64'})`, async (t) => {
-    if (!haveFixtures) return t.skip(`shared/fixtures not found at ${FIXTURES} (see ../shared/README.md)`);
+    if (!haveFixtures) return t.skip(`shared/fixtures not found at ${SHARED_FIXTURES} (see ../shared/README.md)`);
     await assertParity(c);
   });
 }

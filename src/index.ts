@@ -4,9 +4,12 @@
  *
  * @example
  * import { createModel, TrainingSession, sgd } from 'tessera';
- * const model = createModel('cifar_resnet18');
- * const session = await TrainingSession.create(model, { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4 }) });
+ * const model = createModel('cifar_lenet');
+ * const session = await TrainingSession.create(model, { inputShape: [4, 3, 32, 32], optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4 }) });
+ * const images = new Float32Array(4 * 3 * 32 * 32).fill(0.5); // NCHW, normalized pixels
+ * const labels = BigInt64Array.from([0n, 1n, 2n, 3n]);
  * const { loss } = await session.step(images, labels, 0.1);
+ * Number.isFinite(loss); // → true
  */
 export { UserError } from './errors.js';
 export * from './graph/ir.js';

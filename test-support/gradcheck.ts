@@ -15,21 +15,11 @@ import { add, mul } from '../src/ops/elementwise.js';
 import { expand, reduceSum } from '../src/ops/shape.js';
 import { isFloat } from '../src/ops/shape-rules.js';
 import { createSession, fromOrt, ort, toOrt } from '../src/runtime/ort.js';
+import { mulberry32 } from '../src/util/random.js';
 
 /** uniform in [0, 1) */
 export type Rng = () => number;
 
-/** mulberry32: a small seeded generator, so every case sees the same data on every run */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** uniform in [lo, hi), resampled while within `margin` of any of `avoid` (kinks of the op) */
 export function uniform(lo: number, hi: number, avoid: readonly number[] = [], margin = 0.1): (rand: Rng) => number {
@@ -128,7 +118,7 @@ async function session(model: Uint8Array): Promise<(feeds: readonly HostTensor[]
  * the covered op, or (for `noGrad` cases) a gradient rule that returns a non-zero value.
  */
 export async function gradCheck(c: GradCase): Promise<RunResult> {
-  const rand = seededRng(hashName(c.name));
+  const rand = mulberry32(hashName(c.name));
   const hostInputs = c.inputs.map((spec) => fill(spec, rand));
   const wrt = c.wrt ?? c.inputs.map((_, i) => i).filter((i) => isFloat(hostInputs[i].dtype));
   for (const i of wrt) assert.ok(isFloat(hostInputs[i].dtype), `${c.name}: wrt input ${i} is ${hostInputs[i].dtype}, not float`);

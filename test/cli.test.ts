@@ -7,11 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { ROOT, runCli } from '../test-support/cli.js';
+import { SHARED_FIXTURES } from '../test-support/fixtures.js';
 
 /** relative to ROOT, as a user in the repo would type it */
-const FIXTURES = '../shared/fixtures';
+const FIXTURES = relative(ROOT, SHARED_FIXTURES);
 const LENET = `${FIXTURES}/pc_lenet.safetensors`;
 const haveFixtures = existsSync(join(ROOT, LENET));
 

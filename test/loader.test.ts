@@ -9,13 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Rng } from '../src/nn/init.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { CIFAR10_MEAN, CIFAR10_STD, type Batch, type ImageDataset, type Sample, type TransformSpec } from '../src/data/types.js';
 import * as T from '../src/data/transforms.js';
 import { DataLoader, epochOrder, sampleRng, type DataLoaderOptions } from '../src/data/loader.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
 const f = Math.fround;
 
@@ -159,8 +159,7 @@ test('resize shorter side + center crop', () => {
 // ---------------------------------------------------------------------------------------------
 // torchvision parity (shared/fixtures/augment_ops.safetensors)
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const AUGMENT = join(FIXTURES, 'augment_ops.safetensors');
+const AUGMENT = sharedFixture('augment_ops.safetensors');
 
 /** float64 bilinear (align_corners=False) before rounding, to tell rounding ties apart */
 function bilinearUnrounded(img: T.RgbImage, H: number, W: number): Float64Array {

@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HostTensor, Value } from '../src/graph/ir.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -28,10 +27,11 @@ import { sgd } from '../src/optim/sgd.js';
 import { InferenceModel, exportInferenceOnnx } from '../src/runtime/inference.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
 import { runCli } from '../test-support/cli.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/onnx/', import.meta.url));
-const haveFixtures = existsSync(FIXTURES);
-const skipReason = `shared/fixtures/onnx not found at ${FIXTURES} (see ../shared/README.md)`;
+const ONNX_FIXTURES = sharedFixture('onnx/');
+const haveFixtures = existsSync(ONNX_FIXTURES);
+const skipReason = `shared/fixtures/onnx not found at ${ONNX_FIXTURES} (see ../shared/README.md)`;
 
 interface FixtureCase {
   readonly name: string;
@@ -47,10 +47,10 @@ const fixtureCases: FixtureCase[] = [
   { name: 'tv_mobilenet_v3_small', otherBatch: 3, trainBatch: 4, lr: 0.01 },
 ];
 
-const onnxPath = (name: string) => join(FIXTURES, `${name}.onnx`);
+const onnxPath = (name: string) => join(ONNX_FIXTURES, `${name}.onnx`);
 
 function loadIo(name: string): { input: HostTensor; logits: HostTensor } {
-  const f = readSafetensors(join(FIXTURES, `${name}.io.safetensors`));
+  const f = readSafetensors(join(ONNX_FIXTURES, `${name}.io.safetensors`));
   return { input: f.tensors.get('input')!, logits: f.tensors.get('logits')! };
 }
 

@@ -16,22 +16,11 @@ import { sgd } from '../src/optim/sgd.js';
 import { createSession, ort } from '../src/runtime/ort.js';
 import { buildStepGraph } from '../src/runtime/step-graph.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const BATCH = 8;
 const INPUT_SHAPE = [BATCH, 3, 32, 32];
 const STEPS = 3;
-
-/** mulberry32, so every run sees the same batches */
-function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Batch {
   readonly input: Float32Array;
@@ -39,7 +28,7 @@ interface Batch {
 }
 
 function batches(seed: number): Batch[] {
-  const rand = seededRng(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: STEPS }, () => ({
     input: Float32Array.from({ length: INPUT_SHAPE.reduce((a, b) => a * b, 1) }, () => 2 * rand() - 1),
     target: BigInt64Array.from({ length: BATCH }, () => BigInt(Math.floor(rand() * 10))),

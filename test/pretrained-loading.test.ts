@@ -29,6 +29,7 @@ import { ModelInfo, createFromConstructor, createModel, listModels, modelInfo, r
 import { OnnxImportError, OnnxModule } from '../src/onnx/import.js';
 import { StateDictError } from '../src/nn/module.js';
 import { CliResult, ROOT, runCli } from '../test-support/cli.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-pretrained-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -503,7 +504,7 @@ test('downloadPretrained fetches into Tessera’s cache, checks the sha256 prefi
   }
 });
 
-const ONNX_FIXTURE = join(ROOT, '../shared/fixtures/onnx/tv_vit.onnx');
+const ONNX_FIXTURE = sharedFixture('onnx/tv_vit.onnx');
 test('resolveModel imports the path of an .onnx file (importOnnx); constructor arguments do not apply', { skip: !existsSync(ONNX_FIXTURE) && `${ONNX_FIXTURE} is absent` }, () => {
   const model = resolveModel(ONNX_FIXTURE);
   assert.ok(model instanceof OnnxModule);

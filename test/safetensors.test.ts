@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '../src/graph/ir.js';
 import {
   SafetensorsError,
@@ -14,6 +13,7 @@ import {
   serializeSafetensors,
   writeSafetensors,
 } from '../src/io/safetensors.js';
+import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
 
 /** Builds file bytes from a header (object, or raw JSON text) and a data section. */
 function rawFile(header: unknown, data: Uint8Array | number = 0, headerLen?: bigint): Uint8Array {
@@ -247,12 +247,11 @@ test('a truncated file on disk names its path', () => {
 // ---- the shared fixture -----------------------------------------------------------------------
 
 test('reads the pc_lenet fixture', (t) => {
-  const dir = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-  if (!existsSync(dir)) {
-    t.skip(`fixture directory ${dir} is absent`);
+  if (!existsSync(SHARED_FIXTURES)) {
+    t.skip(`fixture directory ${SHARED_FIXTURES} is absent`);
     return;
   }
-  const file = readSafetensors(join(dir, 'pc_lenet.safetensors'));
+  const file = readSafetensors(sharedFixture('pc_lenet.safetensors'));
   const expect: [string, string, number[], string][] = [
     ['conv1.weight', 'float32', [6, 3, 5, 5], 'F32'],
     ['fc1.weight', 'float32', [120, 400], 'F16'],

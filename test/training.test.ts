@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Value } from '../src/graph/ir.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { createModel } from '../src/models/index.js';
@@ -25,10 +24,11 @@ import { InferenceModel, saveOnnx } from '../src/runtime/inference.js';
 import { ort } from '../src/runtime/ort.js';
 import { buildStepGraph } from '../src/runtime/step-graph.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
+import { mulberry32 } from '../src/util/random.js';
 import { fixtureStateDict } from '../src/verify/parity.js';
+import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const haveFixtures = existsSync(FIXTURES);
+const haveFixtures = existsSync(SHARED_FIXTURES);
 
 /** a fresh session on a file, as a user of the exported graph would open it */
 function openFile(path: string): Promise<ort.InferenceSession> {
@@ -40,27 +40,16 @@ function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   return fn(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomImages(n: number, size: number, seed: number): Float32Array {
-  const rand = seededRng(seed);
+  const rand = mulberry32(seed);
   return Float32Array.from({ length: n * 3 * size * size }, () => 2 * rand() - 1);
 }
 
 // ---- (a) the saved training-step graph trains ---------------------------------------------------
 
 test('pc_resnet18 step graph saved to .onnx trains in a fresh session (20 SGD steps on one batch)', async (t) => {
-  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${FIXTURES} (see ../shared/README.md)`);
-  const f = readSafetensors(join(FIXTURES, 'pc_resnet18.safetensors'));
+  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${SHARED_FIXTURES} (see ../shared/README.md)`);
+  const f = readSafetensors(sharedFixture('pc_resnet18.safetensors'));
   const input = f.tensors.get('input')!;
   const target = f.tensors.get('target')!;
   assert.deepEqual([...input.shape], [16, 3, 32, 32]);
@@ -134,7 +123,7 @@ const exportCases: ExportCase[] = [
 function evalModel(): Module {
   manualSeed(3);
   const model = createModel('cifar_resnet18');
-  const rand = seededRng(5);
+  const rand = mulberry32(5);
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof BatchNorm2d)) continue;
     m.running_mean.data.forEach((_, i, a) => ((a as Float32Array)[i] = 0.2 * (rand() - 0.5)));

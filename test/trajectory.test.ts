@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HostTensor } from '../src/graph/ir.js';
 import { SafetensorsFile, readSafetensors } from '../src/io/safetensors.js';
 import { createFromConstructor, createModel } from '../src/models/index.js';
@@ -17,9 +16,9 @@ import { OptimizerEmitter } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adamw } from '../src/optim/adamw.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
+import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-const haveFixtures = existsSync(FIXTURES);
+const haveFixtures = existsSync(SHARED_FIXTURES);
 
 function need(f: SafetensorsFile, key: string): HostTensor {
   const t = f.tensors.get(key);
@@ -96,8 +95,8 @@ function tensorDeviation(key: string, ours: ArrayLike<number>, ref: ArrayLike<nu
 }
 
 async function checkTrajectory(c: TrajectoryCase, t: { skip(msg: string): void; diagnostic(msg: string): void }): Promise<void> {
-  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${FIXTURES} (see ../shared/README.md)`);
-  const f = readSafetensors(join(FIXTURES, `${c.fixture}.safetensors`));
+  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${SHARED_FIXTURES} (see ../shared/README.md)`);
+  const f = readSafetensors(sharedFixture(`${c.fixture}.safetensors`));
   for (const [field, pattern] of c.metadata) assert.match(f.metadata[field] ?? '', pattern, `metadata ${field}`);
   const rtol = JSON.parse(f.metadata.rtol) as Record<string, number>;
   const floor = Number(f.metadata.floor);

@@ -22,25 +22,14 @@ import { listModels } from '../models/registry.js';
 import { sgd } from '../optim/sgd.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { TrainingSession } from '../runtime/training-session.js';
+import { mulberry32 } from '../util/random.js';
 
 /** Where progress lines go (e.g. console.log, or stderr); `undefined` drops them. */
 export type Log = ((line: string) => void) | undefined;
 
-/** mulberry32: a small seeded generator, so every run feeds the same batch. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A fixed batch: standard normal pixels (like torch.randn) of `shape`, uniform labels in [0, classes). */
 export function randomBatch(shape: readonly number[], classes: number, seed = 0): { images: Float32Array; labels: BigInt64Array } {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const images = new Float32Array(shape.reduce((x, y) => x * y, 1));
   for (let i = 0; i < images.length; i += 2) {
     // Box-Muller
@@ -174,7 +163,7 @@ export function syntheticPixelDataset(length: number, size: number, classes: num
   const k = Math.max(1, Math.min(length, distinct));
   const bytes = 3 * size * size;
   const data = new Uint8Array(new SharedArrayBuffer(k * bytes));
-  const r = rng(seed);
+  const r = mulberry32(seed);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);
   const labels = Int32Array.from({ length: k }, () => Math.floor(r() * classes));
   const names = Array.from({ length: classes }, (_, c) => `class${c}`);

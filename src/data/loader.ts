@@ -104,13 +104,19 @@ function workerExecArgv(): string[] {
  *   dataset, start node with UV_THREADPOOL_SIZE ≥ the number of workers.
  *
  * @example
+ *   // 16 grey 32×32 images in two classes, held in memory (openDataset opens real ones)
+ *   const trainSet: ImageDataset = {
+ *     name: 'grey', classes: ['dark', 'light'], length: 16,
+ *     sample: (i) => ({ label: i % 2, source: { kind: 'pixels', data: new Uint8Array(3 * 32 * 32).fill(i % 2 ? 200 : 50), width: 32, height: 32 } }),
+ *   };
  *   const loader = new DataLoader(trainSet, {
- *     batchSize: 128, shuffle: true, seed: 0, dropLast: true,
+ *     batchSize: 8, shuffle: true, seed: 0, dropLast: true,
  *     transform: { size: 32, randomCrop: { padding: 4 }, hflip: true, mean: CIFAR10_MEAN, std: CIFAR10_STD },
  *   });
+ *   const session = await TrainingSession.create(createModel('cifar_lenet', { numClasses: 2 }), { inputShape: [8, 3, 32, 32], optimizer: sgd() });
  *   try {
- *     for (let e = 0; e < epochs; e++) {
- *       for await (const batch of loader.epoch(e)) await step(batch.input, batch.target);
+ *     for (let e = 0; e < 2; e++) {
+ *       for await (const batch of loader.epoch(e)) await session.step(batch.input, batch.target, 0.01);
  *     }
  *   } finally {
  *     await loader.close();
@@ -190,7 +196,14 @@ export class DataLoader {
    * the batches still being prepared.
    *
    * @example
-   *   for await (const { input, target, size, skipped } of loader.epoch(3)) { ... }
+   *   const black: ImageDataset = {
+   *     name: 'black', classes: ['black'], length: 5,
+   *     sample: () => ({ label: 0, source: { kind: 'pixels', data: new Uint8Array(3 * 8 * 8), width: 8, height: 8 } }),
+   *   };
+   *   const loader = new DataLoader(black, { batchSize: 2, shuffle: true, seed: 0, dropLast: false, transform: { size: 8, mean: [0, 0, 0], std: [1, 1, 1] } });
+   *   for await (const { input, target, size, skipped } of loader.epoch(3)) console.log(input.length, target.length, size, skipped.length);
+   *   // prints 384 2 2 0, 384 2 2 0, then 192 1 1 0 for the last, smaller batch
+   *   await loader.close();
    */
   epoch(e: number): AsyncIterable<Batch> {
     if (!Number.isSafeInteger(e) || e < 0) {
@@ -203,6 +216,12 @@ export class DataLoader {
    * Terminates the workers; iterations still running reject. Idempotent.
    *
    * @example
+   *   const black: ImageDataset = {
+   *     name: 'black', classes: ['black'], length: 4,
+   *     sample: () => ({ label: 0, source: { kind: 'pixels', data: new Uint8Array(3 * 8 * 8), width: 8, height: 8 } }),
+   *   };
+   *   const loader = new DataLoader(black, { batchSize: 2, shuffle: false, seed: 0, dropLast: false, transform: { size: 8, mean: [0, 0, 0], std: [1, 1, 1] } });
+   *   for await (const batch of loader.epoch(0)) break; // leaving early cancels the rest of the epoch
    *   await loader.close();
    */
   async close(): Promise<void> {

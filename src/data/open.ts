@@ -36,9 +36,19 @@ const SPLIT_FOLDERS: Readonly<Record<Split, readonly string[]>> = { train: ['tra
  * Throws DatasetError (one line) for an unknown spec or any problem the readers report.
  *
  * @example
- *   const train = await openDataset('cifar10', { split: 'train' });
- *   const test = await openDataset('cifar100', { split: 'test', offline: true, labels: 'coarse' });
- *   const folder = await openDataset('/tmp/train', { split: 'train' }); // /tmp/train/<class>/*.jpg
+ *   import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+ *   import { tmpdir } from 'node:os';
+ *   import { join } from 'node:path';
+ *   // openDataset('cifar10', { split: 'train' }) reads the cached binaries (downloading them first);
+ *   // openDataset('cifar100', { split: 'test', offline: true, labels: 'coarse' }) never downloads.
+ *   // A folder of the binaries opens the same way; here a tiny CIFAR-10 (a record: label byte, 3×32×32 pixels):
+ *   const dir = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'cifar-10-batches-bin');
+ *   mkdirSync(dir);
+ *   writeFileSync(join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+ *   writeFileSync(join(dir, 'test_batch.bin'), new Uint8Array(4 * 3073)); // four black airplanes
+ *   const test = await openDataset(dir, { split: 'test' });
+ *   [test.name, test.length, test.classes[test.sample(0).label]]; // → ['cifar10:test', 4, 'airplane']
+ *   // any other folder is an ImageFolder: <dir>/<class>/*.jpg, or <dir>/train/<class>/... and <dir>/test/...
  */
 export async function openDataset(spec: string, opts: OpenDatasetOptions): Promise<ImageDataset> {
   const { split } = opts;

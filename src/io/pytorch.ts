@@ -107,7 +107,10 @@ const HOST_DTYPE: Readonly<Partial<Record<TorchDType, DType>>> = {
  * what was unwrapped, stripped and converted.
  *
  * @example
- *   const sd = readTorchCheckpoint('lenet.pth', { onInfo: (i) => console.log(i.container, i.strippedPrefix) });
+ *   // torch.save(model.half().state_dict(), 'lenet_f16.pt') of pytorch-cifar's LeNet (committed with the tests)
+ *   const sd = readTorchCheckpoint('test/data/checkpoints/lenet_f16.pt', { onInfo: (i) => console.log(i.format, i.container, i.strippedPrefix) });
+ *   // prints zip null null
+ *   sd.get('conv1.weight')!.shape; // → [6, 3, 5, 5]
  *   createModel('cifar_lenet').loadStateDict(sd);
  */
 export function readTorchCheckpoint(path: string, opts: { onInfo?: (info: CheckpointInfo) => void } = {}): Map<string, HostTensor> {

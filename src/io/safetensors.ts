@@ -66,9 +66,9 @@ const WRITE_DTYPES: Readonly<Record<DType, { name: string; itemsize: number; arr
  * and NaN included.
  *
  * @example
- *   float16ToFloat32(0x3c00); // 1
- *   float16ToFloat32(0x0001); // 2 ** -24
- *   float16ToFloat32(0x7c00); // Infinity
+ *   float16ToFloat32(0x3c00); // → 1
+ *   float16ToFloat32(0x0001); // → 2 ** -24
+ *   float16ToFloat32(0x7c00); // → Infinity
  */
 export function float16ToFloat32(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
@@ -87,8 +87,8 @@ const bf16ScratchBits = new Uint32Array(bf16Scratch.buffer);
  * is exact.
  *
  * @example
- *   bfloat16ToFloat32(0x3f80); // 1
- *   bfloat16ToFloat32(0xc020); // -2.5
+ *   bfloat16ToFloat32(0x3f80); // → 1
+ *   bfloat16ToFloat32(0xc020); // → -2.5
  */
 export function bfloat16ToFloat32(bits: number): number {
   bf16ScratchBits[0] = (bits & 0xffff) << 16;
@@ -202,7 +202,7 @@ interface Entry {
  * @example
  *   const bytes = serializeSafetensors([['w', { dtype: 'float32', shape: [2], data: new Float32Array([1, 2]) }]]);
  *   const { tensors } = parseSafetensors(bytes);
- *   tensors.get('w')!.data; // Float32Array [1, 2]
+ *   tensors.get('w')!.data; // → new Float32Array([1, 2])
  */
 export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
   const fail = (what: string): never => {
@@ -310,8 +310,13 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
  * Reads and parses a safetensors file.
  *
  * @example
- *   const { tensors, metadata } = readSafetensors('weights.safetensors');
- *   console.log([...tensors.keys()], metadata);
+ *   import { mkdtempSync } from 'node:fs';
+ *   import { tmpdir } from 'node:os';
+ *   import { join } from 'node:path';
+ *   const path = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'weights.safetensors');
+ *   writeSafetensors(path, [['w', { dtype: 'float32', shape: [2], data: new Float32Array([1, 2]) }]], { note: 'demo' });
+ *   const { tensors, metadata } = readSafetensors(path);
+ *   console.log([...tensors.keys()], metadata); // prints [ 'w' ] { note: 'demo' }
  */
 export function readSafetensors(path: string): SafetensorsFile {
   let bytes: Uint8Array;
@@ -341,7 +346,7 @@ function describeFsError(e: unknown): string {
  *     new Map([['b', { dtype: 'int64', shape: [2], data: new BigInt64Array([1n, 2n]) }]]),
  *     { note: 'demo' },
  *   );
- *   parseSafetensors(bytes).metadata.note; // 'demo'
+ *   parseSafetensors(bytes).metadata.note; // → 'demo'
  */
 export function serializeSafetensors(
   tensors: Iterable<[string, HostTensor]> | Map<string, HostTensor>,
@@ -396,8 +401,12 @@ export function serializeSafetensors(
  * renamed over `path`, so a failure never leaves a half-written file behind.
  *
  * @example
- *   writeSafetensors('/tmp/w.safetensors', [['w', { dtype: 'float32', shape: [1], data: new Float32Array([3]) }]]);
- *   readSafetensors('/tmp/w.safetensors').tensors.get('w')!.data[0]; // 3
+ *   import { mkdtempSync } from 'node:fs';
+ *   import { tmpdir } from 'node:os';
+ *   import { join } from 'node:path';
+ *   const path = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'w.safetensors');
+ *   writeSafetensors(path, [['w', { dtype: 'float32', shape: [1], data: new Float32Array([3]) }]]);
+ *   readSafetensors(path).tensors.get('w')!.data[0]; // → 3
  */
 export function writeSafetensors(
   path: string,

@@ -1,20 +1,18 @@
 /** Seeded random numbers and PyTorch's default initializers. */
+import { mulberry32 } from '../util/random.js';
 
-/** A small, fast, seedable PRNG (mulberry32) with uniform and normal draws. */
+/** A seedable PRNG (mulberry32) with uniform and normal draws. */
 export class Rng {
-  private state: number;
+  private readonly uniform01: () => number;
   private spare: number | null = null;
 
   constructor(seed = 0) {
-    this.state = seed >>> 0;
+    this.uniform01 = mulberry32(seed);
   }
 
   /** uniform in [0, 1) */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniform01();
   }
 
   uniform(lo: number, hi: number): number {

@@ -74,8 +74,10 @@ export function activeTrace(): Trace | null {
  * Traces `fn` (typically `model.call(input)`) with `model`'s tensors bound per `options`.
  *
  * @example
+ * const model = createModel('cifar_lenet');
  * const t = new Trace(model, { weights: 'constants' });
  * const logits = traceWith(t, () => model.call(t.graph.addInput('input', [1, 3, 32, 32], 'float32')));
+ * logits.shape; // → [1, 10]
  */
 export function traceWith<T>(trace: Trace, fn: () => T): T {
   const prev = active;

@@ -26,7 +26,12 @@
  * `OnnxImportError` naming each op type and a node that uses it.
  *
  * @example
- * const model = importOnnx('../shared/fixtures/onnx/tv_vit.onnx');
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * const path = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'model.onnx'); // e.g. from torch.onnx.export
+ * saveOnnx(createModel('cifar_lenet'), path, { inputShape: [1, 3, 32, 32], dynamicBatch: true });
+ * const model = importOnnx(path);
  * const net = await InferenceModel.create(model, { inputShape: [16, 3, 32, 32] });
  * const session = await TrainingSession.create(model, { inputShape: [8, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
  */
@@ -61,9 +66,14 @@ export interface ImportedTensor {
  * Imports an ONNX classifier from a file path or from its bytes.
  *
  * @example
- * const model = importOnnx('model.onnx');
- * [...model.stateDict().keys()].slice(0, 2); // e.g. ['conv_proj.weight', 'conv_proj.bias']
- * model.outputShape([1, 3, 32, 32]);          // e.g. [1, 10]
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * const path = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'model.onnx'); // any classifier exported to ONNX
+ * saveOnnx(createModel('cifar_lenet'), path, { inputShape: [1, 3, 32, 32], dynamicBatch: true });
+ * const model = importOnnx(path);
+ * [...model.stateDict().keys()].slice(0, 2); // → ['conv1.weight', 'conv1.bias']
+ * model.outputShape([8, 3, 32, 32]);          // → [8, 10]
  */
 export function importOnnx(source: string | Uint8Array, name?: string): OnnxModule {
   const model = typeof source === 'string' ? readOnnxFile(source) : decodeOnnx(source, name ?? '<onnx bytes>');

@@ -11,9 +11,14 @@
  * `OnnxFormatError` naming the source; no RangeError escapes.
  *
  * @example
- * const model = readOnnxFile('../shared/fixtures/onnx/tv_vit.onnx');
- * model.opset;                                   // 17
- * model.graph.nodes.filter((n) => n.opType === 'Conv').length; // 1
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * const path = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'model.onnx');
+ * saveOnnx(createModel('cifar_lenet'), path, { inputShape: [1, 3, 32, 32] });
+ * const model = readOnnxFile(path);
+ * model.opset;                                                  // → 17
+ * model.graph.nodes.filter((n) => n.opType === 'Conv').length; // → 2
  */
 import { readFileSync } from 'node:fs';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';

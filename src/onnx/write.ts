@@ -6,7 +6,11 @@
  * opset is refused here rather than written into an invalid file.
  *
  * @example
- * writeOnnx(graph, [{ name: 'logits', value: logits }], { opset: 13, dynamicBatch: true });
+ * const model = createModel('cifar_lenet');
+ * const t = new Trace(model, { weights: 'constants' });
+ * const logits = traceWith(t, () => model.call(t.graph.addInput('input', [1, 3, 32, 32], 'float32')));
+ * const bytes = writeOnnx(t.graph, [{ name: 'logits', value: logits }], { opset: 13, dynamicBatch: true });
+ * decodeOnnx(bytes).opset; // → 13
  */
 import { DType, Graph, HostTensor, Node, Value } from '../graph/ir.js';
 import { Emitter, OnnxAttrs, getOp } from '../ops/registry.js';

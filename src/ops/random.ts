@@ -7,7 +7,12 @@
  * draws a new mask (unless `seed` is given, which fixes the generator's start of each session).
  *
  * @example
- * const y = stochasticDepth(x, 0.2, 'row', true); // x · mask[N,1,1,1] / 0.8
+ * const g = new Graph();
+ * withGraph(g, () => {
+ *   const x = g.addInput('x', [8, 16, 4, 4], 'float32');
+ *   const y = stochasticDepth(x, 0.2, 'row', true); // x · mask[N,1,1,1] / 0.8
+ *   y.shape; // → [8, 16, 4, 4]
+ * });
  */
 import { DType, Value } from '../graph/ir.js';
 import { defineOp } from './registry.js';

@@ -48,8 +48,10 @@ export function saveOnnx(model: Module, path: string, opts: ExportOptions): void
  * A compiled eval-mode model.
  *
  * @example
- * const net = await InferenceModel.create(createModel('cifar_resnet18'), { inputShape: [64, 3, 32, 32] });
- * const logits = await net.run({ dtype: 'float32', shape: [64, 3, 32, 32], data: batch });
+ * const net = await InferenceModel.create(createModel('cifar_resnet18'), { inputShape: [2, 3, 32, 32] });
+ * const batch = new Float32Array(2 * 3 * 32 * 32); // NCHW, normalized pixels
+ * const logits = await net.run({ dtype: 'float32', shape: [2, 3, 32, 32], data: batch });
+ * logits.shape; // → [2, 10]
  */
 export class InferenceModel {
   private constructor(

@@ -51,7 +51,8 @@ export interface StepGraph {
  * Traces `model` in training mode and writes the step graph.
  *
  * @example
- * const g = buildStepGraph(new LeNet(), { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ * const g = buildStepGraph(createModel('cifar_lenet'), { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ * g.params.map(([key]) => key).slice(0, 2); // → ['conv1.weight', 'conv1.bias']
  */
 export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph {
   model.train();

@@ -37,8 +37,13 @@ export interface StepResult {
  * One compiled training step.
  *
  * @example
- * const session = await TrainingSession.create(model, { inputShape: [128, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ * const model = createModel('cifar_lenet');
+ * const session = await TrainingSession.create(model, { inputShape: [8, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
+ * const images = new Float32Array(8 * 3 * 32 * 32).fill(0.1); // NCHW, normalized pixels
+ * const labels = new BigInt64Array(8); // class 0
  * const { loss } = await session.step(images, labels, 0.1);
+ * session.stepCount; // → 1
+ * console.log(loss);
  */
 export class TrainingSession {
   private readonly slots: Slot[];

@@ -96,7 +96,7 @@ export function oneCycleLr(maxLr: number, step: number, totalSteps: number, pctS
  *
  * @example
  * const lr = makeSchedule({ name: 'cosine', lr: 0.1, epochs: 200 });
- * lr(100, 0, 390); // 0.05
+ * lr(100, 0, 390); // → 0.05
  * const warm = makeSchedule({ name: 'onecycle', lr: 0.1, epochs: 30, warmupEpochs: 1 });
  */
 export function makeSchedule(opts: ScheduleOptions): Schedule {

@@ -18,7 +18,20 @@
  *   after each epoch's metrics line is written (so a test can kill a run between epochs).
  *
  * @example
- * const result = await train({ ...TRAIN_DEFAULTS, model: 'cifar_lenet', data: 'cifar10', epochs: 2, out: 'runs/lenet' });
+ * import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { TRAIN_DEFAULTS } from 'tessera/dist/src/train/trainer.js';
+ * // data: 'cifar10' trains on the real thing; here a tiny CIFAR-10 copy (a record: label byte, 3×32×32 pixels)
+ * const runs = mkdtempSync(join(tmpdir(), 'tessera-'));
+ * const dir = join(runs, 'cifar-10-batches-bin');
+ * mkdirSync(dir);
+ * writeFileSync(join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+ * for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) {
+ *   writeFileSync(join(dir, `${name}.bin`), new Uint8Array(4 * 3073));
+ * }
+ * const result = await train({ ...TRAIN_DEFAULTS, model: 'cifar_lenet', data: dir, epochs: 2, batchSize: 4, threads: 1, out: join(runs, 'lenet') });
+ * result.metrics.length; // → 2
  * console.log(result.bestTop1);
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -522,8 +535,17 @@ export interface EvalResult {
  * fresh InferenceModel with a dynamic batch, so the last partial batch counts too.
  *
  * @example
- * const r = await evaluate(model, new DataLoader(testSet, { batchSize: 256, shuffle: false, seed: 0, dropLast: false, transform }), { inputShape: [256, 3, 32, 32], numClasses: 10 });
- * console.log(r.top1, r.confusion);
+ * // six grey 32×32 images labelled 0..5, held in memory (openDataset opens real ones)
+ * const testSet: ImageDataset = {
+ *   name: 'grey', classes: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9'], length: 6,
+ *   sample: (i) => ({ label: i, source: { kind: 'pixels', data: new Uint8Array(3 * 32 * 32).fill(128), width: 32, height: 32 } }),
+ * };
+ * const model = createModel('cifar_lenet');
+ * const transform = { size: 32, mean: CIFAR10_MEAN, std: CIFAR10_STD };
+ * const r = await evaluate(model, new DataLoader(testSet, { batchSize: 4, shuffle: false, seed: 0, dropLast: false, transform }), { inputShape: [4, 3, 32, 32], numClasses: 10 });
+ * // the last, partial batch counts too:
+ * r.confusion.flat().reduce((a, b) => a + b); // → 6
+ * console.log(r.top1, r.top5);
  */
 export async function evaluate(model: Module, loader: DataLoader, opts: { inputShape: readonly number[]; threads?: number; numClasses: number }): Promise<EvalResult> {
   const net = await InferenceModel.create(model, { inputShape: opts.inputShape, dynamicBatch: true, threads: opts.threads });

@@ -50,13 +50,7 @@ export function disableDropout(model: Module): void {
   }
 }
 
-/**
- * Checks `model` against a fixture file; `model` gets the fixture's weights.
- *
- * @example
- * const report = await checkFixture(createModel('cifar_lenet'), '../shared/fixtures/pc_lenet.safetensors');
- * report.ok; // true when every tensor is within tolerance
- */
+/** How `checkFixture` runs the model. */
 export interface ParityOptions {
   /**
    * 'float64' (default) runs the graphs in double, as the references were computed, so the check
@@ -66,6 +60,15 @@ export interface ParityOptions {
   readonly precision?: 'float32' | 'float64';
 }
 
+/**
+ * Checks `model` against a fixture file; `model` gets the fixture's weights.
+ *
+ * @example
+ * // ../shared/fixtures (see ../shared/README.md): the PyTorch reference for pytorch-cifar's LeNet
+ * const report = await checkFixture(createModel('cifar_lenet'), '../shared/fixtures/pc_lenet.safetensors');
+ * // ok: every tensor is within its tolerance
+ * report.ok; // → true
+ */
 export async function checkFixture(model: Module, path: string | SafetensorsFile, opts: ParityOptions = {}): Promise<ParityReport> {
   const precision = opts.precision ?? 'float64';
   const feed = (t: HostTensor) => toOrt(precision === 'float64' ? toFloat64(t) : t);

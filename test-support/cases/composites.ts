@@ -30,7 +30,8 @@ import { PartitionAttentionLayer, PartitionType, RelativePositionalMultiHeadAtte
 import { MultiheadAttention } from '../../src/models/vit.js';
 import { SqueezeExcitation } from '../../src/models/common.js';
 import { CNBlock } from '../../src/models/convnext.js';
-import { GradCase, assertClose, seededRng, uniform, valuesOf } from '../gradcheck.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { GradCase, assertClose, uniform, valuesOf } from '../gradcheck.js';
 import { Dt, Ref, refCheck } from './common.js';
 
 // ---- tracing modules into a case's graph --------------------------------------------------------
@@ -55,7 +56,7 @@ function inModule<T>(model: Module, fn: () => T, bound: ReadonlyMap<StateTensor,
  * vectors named `weight` (norm scales) in 1 ± 0.3, other vectors in ±0.3, [C,1,1] scales in ±1.
  */
 function seedParameters<M extends Module>(model: M, seed: number): M {
-  const rand = seededRng(seed);
+  const rand = mulberry32(seed);
   const u = () => 2 * rand() - 1;
   for (const [key, p] of model.namedParameters()) {
     const fan = p.shape.slice(1).reduce((a, d) => a * d, 1);

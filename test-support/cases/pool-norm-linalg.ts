@@ -13,8 +13,9 @@ import {
   maxPool2d,
   scatterAdd,
 } from '../../src/ops/index.js';
-import { GradCase, seededRng, uniform } from '../gradcheck.js';
+import { GradCase, uniform } from '../gradcheck.js';
 import { DTYPES, Dt, Ref, labels, refCheck } from './common.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** max or average pool (PyTorch divisors) with symmetric padding and optional ceil mode */
 function poolRef(kind: 'max' | 'avg', x: number[], xs: readonly number[], k: number[], s: number[], p: number[], includePad = true, ceil = false): Ref {
@@ -117,7 +118,7 @@ function gemmRef(a: number[], as: readonly number[], b: number[], bs: readonly n
 
 /** pairwise-distinct values 0.05 apart in a seeded random order (no ties in a max pool, even at ±eps) */
 function distinct(n: number, seed: number): (rand: () => number, i: number) => number {
-  const rand = seededRng(seed);
+  const rand = mulberry32(seed);
   const perm = [...Array(n).keys()];
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));

@@ -503,6 +503,17 @@ test('downloadPretrained fetches into Tessera’s cache, checks the sha256 prefi
   }
 });
 
+test('a failed downloadPretrained leaves no cache folder behind', async () => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/lenet-00000000.safetensors`;
+  await new Promise((r) => server.close(r)); // the port is now refused
+  await withCaches(async ({ home }) => {
+    await assert.rejects(downloadPretrained('cifar_lenet', { url, progress: false }), (e: unknown) => e instanceof PretrainedWeightsError && /cannot download .*ECONNREFUSED/.test(e.message));
+    assert.deepEqual(readdirSync(home), [], 'no ~/.cache/tessera/weights left');
+  });
+});
+
 const ONNX_FIXTURE = join(ROOT, '../shared/fixtures/onnx/tv_vit.onnx');
 test('resolveModel imports the path of an .onnx file (importOnnx); constructor arguments do not apply', { skip: !existsSync(ONNX_FIXTURE) && `${ONNX_FIXTURE} is absent` }, () => {
   const model = resolveModel(ONNX_FIXTURE);

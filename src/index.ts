@@ -11,7 +11,11 @@
  * const { loss } = await session.step(images, labels, 0.1);
  * Number.isFinite(loss); // → true
  */
-export { UserError } from './errors.js';
+export { UserError, asUserError, describeFsError, fsError, isUserFsError } from './errors.js';
+export { makeDirs, stageFile, writeFileAtomic } from './util/files.js';
+export type { AtomicWriteOptions, StagedFile, WriteFile } from './util/files.js';
+export { sniffBytes, sniffFileKind } from './io/sniff.js';
+export type { FileKind } from './io/sniff.js';
 export * from './graph/ir.js';
 export * from './graph/constants.js';
 export * from './ops/index.js';
@@ -37,7 +41,8 @@ export { DatasetError } from './data/errors.js';
 export { DataLoader } from './data/loader.js';
 export { train, evaluate } from './train/trainer.js';
 export { makeSchedule } from './train/schedule.js';
-export { readTorchCheckpoint, CheckpointError } from './io/pytorch.js';
+export { readTorchCheckpoint, TorchCheckpointError } from './io/pytorch.js';
+export { CheckpointError } from './train/checkpoint.js';
 export { countMacs } from './models/complexity.js';
 export { importOnnx, OnnxModule, OnnxImportError, supportedOnnxOps } from './onnx/import.js';
 export { readOnnxFile, decodeOnnx, OnnxFormatError } from './onnx/read.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { HostTensor } from '../src/graph/ir.js';
 import { createModel } from '../src/models/index.js';
 import { unpickle } from '../src/io/pickle.js';
-import { CheckpointError, ForbiddenGlobalError, PickleValue, TensorRef } from '../src/io/torch-pickle.js';
+import { ForbiddenGlobalError, PickleValue, TensorRef, TorchCheckpointError } from '../src/io/torch-pickle.js';
 import { CheckpointInfo, NOT_A_CHECKPOINT, loadTorchCheckpoint, parseTorchCheckpoint, readTorchCheckpoint } from '../src/io/pytorch.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { CliResult, ROOT, runCli } from '../test-support/cli.js';
@@ -82,7 +82,7 @@ function assertStateDict(tensors: Map<string, HostTensor>, e: FileExpectation): 
 /** Asserts `fn` is refused for asking for `global`, and that nothing ran. */
 function assertRefused(fn: () => unknown, global: string): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ForbiddenGlobalError && e instanceof CheckpointError, `expected a refusal, got ${String(e)}`);
+    assert.ok(e instanceof ForbiddenGlobalError && e instanceof TorchCheckpointError, `expected a refusal, got ${String(e)}`);
     assert.equal(e.global, global);
     assert.match(e.message, new RegExp(`refusing to load: the pickle asks for ${global.replace(/\./g, '\\.')}; a checkpoint must hold tensors only`));
     return true;
@@ -90,10 +90,10 @@ function assertRefused(fn: () => unknown, global: string): void {
   assert.ok(!existsSync(PWNED), `${PWNED} was created`);
 }
 
-/** Asserts `fn` fails with one CheckpointError line matching `pattern` (never a RangeError etc.). */
+/** Asserts `fn` fails with one TorchCheckpointError line matching `pattern` (never a RangeError etc.). */
 function assertCheckpointError(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof CheckpointError, `expected a CheckpointError, got ${(e as Error)?.name}: ${String((e as Error)?.message ?? e)}`);
+    assert.ok(e instanceof TorchCheckpointError, `expected a TorchCheckpointError, got ${(e as Error)?.name}: ${String((e as Error)?.message ?? e)}`);
     assert.match(e.message, pattern);
     assert.doesNotMatch(e.message, /\n/);
     return true;
@@ -292,7 +292,7 @@ const damaged: { name: string; make: () => Uint8Array | string; error: RegExp }[
   },
 ];
 for (const c of damaged) {
-  test(`${c.name} gives one clear CheckpointError`, () => {
+  test(`${c.name} gives one clear TorchCheckpointError`, () => {
     const path = scratchFile(`damaged-${c.name.replace(/\W+/g, '_')}.pt`, c.make());
     assertCheckpointError(() => loadTorchCheckpoint(path), c.error);
     assert.match((() => {
@@ -310,7 +310,7 @@ test('every prefix of a checkpoint fails cleanly, never with a RangeError', () =
   for (const file of ['tiny_legacy.pt', 'dtypes.pt', 'wrapped_module.pt']) {
     const bytes = readFileSync(join(DATA, file));
     for (let n = 0; n < bytes.length; n += Math.max(1, Math.floor(bytes.length / 97))) {
-      assert.throws(() => parseTorchCheckpoint(bytes.subarray(0, n), `${file}[:${n}]`), CheckpointError, `${file} cut at ${n}`);
+      assert.throws(() => parseTorchCheckpoint(bytes.subarray(0, n), `${file}[:${n}]`), TorchCheckpointError, `${file} cut at ${n}`);
     }
   }
 });

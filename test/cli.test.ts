@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ROOT, runCli } from '../test-support/cli.js';
 import { SHARED_FIXTURES } from '../test-support/fixtures.js';
+import { createModel } from '../src/models/index.js';
+import { exportInferenceOnnx } from '../src/runtime/inference.js';
 
 /** relative to ROOT, as a user in the repo would type it */
 const FIXTURES = relative(ROOT, SHARED_FIXTURES);
@@ -20,6 +22,20 @@ const scratch = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 const GARBAGE = join(scratch, 'garbage.safetensors');
 writeFileSync(GARBAGE, 'this is not a safetensors file, just some text\n');
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const DEEP = join(scratch, 'deep.safetensors');
+writeFileSync(DEEP, safetensorsWithHeader(`{"__metadata__":{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`));
+const ONNX = join(scratch, 'lenet.onnx');
+writeFileSync(ONNX, exportInferenceOnnx(createModel('cifar_lenet'), { inputShape: [1, 3, 32, 32] }));
+const TORCH = join(ROOT, 'test/data/checkpoints/lenet_f16.pt');
+
+/** a safetensors file with this header text and no tensors */
+function safetensorsWithHeader(header: string): Uint8Array {
+  const json = Buffer.from(header, 'utf8');
+  const out = Buffer.alloc(8 + json.length);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  json.copy(out, 8);
+  return out;
+}
 
 
 
@@ -97,6 +113,54 @@ const cases: Case[] = [
   { name: 'an unknown option suggests the right one', args: ['verify', LENET, '--modle', 'LeNet'], code: 2, stderr: /unknown option --modle; did you mean --model\?/, oneLineError: true },
   { name: 'verify without --model', args: ['verify', LENET], code: 2, stderr: /--model NAME is required/, oneLineError: true },
   { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /--precision must be one of float64, float32/, oneLineError: true },
+  {
+    name: 'a safetensors __metadata__ nested 200,000 deep names the file',
+    args: ['verify', DEEP, '--model', 'cifar_lenet'],
+    code: 2,
+    stderr: /^tessera: \S*deep\.safetensors: __metadata__ value for "a" is not a string but an array nested too deeply to show\n$/,
+    oneLineError: true,
+  },
+  ...(['eval', 'predict', 'export'] as const).flatMap((command): Case[] => {
+    const rest = command === 'eval' ? ['--data', scratch] : command === 'predict' ? [GARBAGE] : ['--out', join(scratch, 'out.onnx')];
+    return [
+      {
+        name: `${command} --checkpoint an ONNX model says what it is and which command takes it`,
+        args: [command, '--checkpoint', ONNX, ...rest],
+        code: 2,
+        stderr: /lenet\.onnx is an ONNX model, not a Tessera training checkpoint; `tessera import` takes ONNX files\n$/,
+        oneLineError: true,
+      },
+      {
+        name: `${command} --checkpoint a PyTorch checkpoint says what it is and which command takes it`,
+        args: [command, '--checkpoint', TORCH, ...rest],
+        code: 2,
+        stderr: /lenet_f16\.pt is a PyTorch checkpoint \(torch\.save\), not a Tessera training checkpoint; `tessera convert` turns it into safetensors/,
+        oneLineError: true,
+      },
+    ];
+  }),
+  {
+    name: 'train --model with a constructor name suggests configs and says a constructor needs --args',
+    args: ['train', '--model', 'ResNet18', '--data', scratch, '--out', join(scratch, 'run-resnet18')],
+    code: 2,
+    stderr: /^tessera: unknown model "ResNet18"; did you mean cifar_resnet18, resnet18\b[^\n]*ResNet18 is a constructor, which needs its arguments: `tessera verify --model ResNet18 --args JSON`/,
+    oneLineError: true,
+  },
+  {
+    name: 'import of a directory names it',
+    args: ['import', scratch, '--out', join(scratch, 'x.safetensors')],
+    code: 2,
+    stderr: /^tessera: \S+: cannot read: is a directory; name a file\n$/,
+    oneLineError: true,
+    stderrLacks: ['EISDIR', 'tessera: tessera'],
+  },
+  {
+    name: 'import of a missing file: one prefix',
+    args: ['import', join(scratch, 'absent.onnx'), '--out', join(scratch, 'x.safetensors')],
+    code: 2,
+    stderr: /^tessera: \S*absent\.onnx does not exist\n$/,
+    oneLineError: true,
+  },
   { name: 'models --filter lists the matching models with parameter and MAC counts', args: ['models', '--filter', 'lenet'], code: 0, stdout: /cifar_lenet\s+lenet\s+pytorch-cifar\s+32\s+62,006\s+651.7K\s+1998/ },
   { name: 'models --filter with no match', args: ['models', '--filter', 'no-such-model-xyz'], code: 0, stdout: /no model matches "no-such-model-xyz"/ },
 ];

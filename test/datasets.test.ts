@@ -521,10 +521,11 @@ const downloadErrors: { name: string; body: () => Uint8Array; path: string; md5?
 ];
 
 for (const c of downloadErrors) {
-  test(`download: ${c.name} → DatasetError and nothing left in the cache`, async () => {
+  test(`download: ${c.name} → DatasetError and nothing left, not even the cache folder it created`, async () => {
     const body = c.body();
     const server = await serve(archiveHandler(body));
-    const cacheDir = freshDir('cache');
+    const parent = freshDir('cache');
+    const cacheDir = join(parent, 'new', 'cache');
     try {
       await assertDatasetError(
         () =>
@@ -536,7 +537,7 @@ for (const c of downloadErrors) {
           }),
         c.pattern(server.base, cacheDir),
       );
-      assert.deepEqual(readdirSync(cacheDir), []);
+      assert.deepEqual(readdirSync(parent), []);
     } finally {
       await server.close();
     }

@@ -1,15 +1,33 @@
 /**
  * Bad input at the API level: each case must fail with the right error class and a message that
  * says where and what (module path and both shapes; missing, unexpected and mismatched state-dict
- * keys; a suggestion for a misspelt model name).
+ * keys; a suggestion for a misspelt model name; a foreign file where a checkpoint belongs; an
+ * unreadable image). Every error the user can fix is a UserError (exit 2); a failed write leaves
+ * nothing behind; an evaluation leaves unreadable images out of every figure.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { UserError, asUserError, fsError } from '../src/errors.js';
+import { DatasetError } from '../src/data/errors.js';
+import { openImageFolder } from '../src/data/imagefolder.js';
+import { DataLoader } from '../src/data/loader.js';
+import { CIFAR10_MEAN, CIFAR10_STD } from '../src/data/types.js';
+import { decodeImageFile } from '../src/data/worker.js';
+import { serializeSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { CheckpointError, loadCheckpoint } from '../src/train/checkpoint.js';
+import { EvalResult, evaluate } from '../src/train/trainer.js';
+import { WriteFile, makeDirs, writeFileAtomic } from '../src/util/files.js';
 import { HostTensor } from '../src/graph/ir.js';
 import { Conv2d } from '../src/nn/layers.js';
 import { LoadResult, Module, Sequential, StateDictError } from '../src/nn/module.js';
 import { ShapeError } from '../src/ops/registry.js';
-import { UnknownModelError, createModel, resolveModel } from '../src/models/index.js';
+import { UnknownModelError, createModel, listModels, modelInfo, resolveModel } from '../src/models/index.js';
+import { manualSeed } from '../src/nn/init.js';
 import { sgd } from '../src/optim/sgd.js';
 import { InferenceModel, exportInferenceOnnx } from '../src/runtime/inference.js';
 import { buildStepGraph } from '../src/runtime/step-graph.js';
@@ -41,6 +59,23 @@ function lenetStateWithoutFc3(): Map<string, HostTensor> {
 }
 
 const loadResult = (e: Error): LoadResult => (e as StateDictError).result;
+
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-errors-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** writes `bytes` to a new file under the scratch folder and returns its path */
+function scratchFile(name: string, bytes: Uint8Array | string): string {
+  const dir = mkdtempSync(join(scratch, 'f-'));
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** the names a "did you mean A, B?" clause lists */
+const suggested = (message: string): string[] => /did you mean ([^?]*)\?/.exec(message)?.[1].split(', ') ?? [];
+
+const isRoot = process.getuid?.() === 0;
+const CHECKPOINTS = fileURLToPath(new URL('../../test/data/checkpoints/', import.meta.url));
 
 const cases: ErrorCase[] = [
   // ---- shapes at trace time
@@ -113,9 +148,61 @@ const cases: ErrorCase[] = [
     name: "resolveModel('ResNt', {...}, 'torchvision')",
     act: () => resolveModel('ResNt', { block: 'BasicBlock', layers: [1, 1, 1, 1] }, 'torchvision'),
     error: UnknownModelError,
-    message: ['"ResNt"', /did you mean .*\bResNet\b/],
+    message: ['"ResNt"', /close constructors: .*\bResNet\b.*--args JSON/],
+  },
+  {
+    name: "modelInfo('ResNet18'): a constructor name where a config is expected",
+    act: () => modelInfo('ResNet18'),
+    error: UnknownModelError,
+    message: [/did you mean cifar_resnet18, resnet18\b/, 'ResNet18 is a constructor, which needs its arguments', '--args JSON'],
+    // only names `--model` takes are suggested
+    check: (e) => assert.deepEqual(suggested(e.message).filter((n) => !listModels().some((m) => m.name === n)), []),
+  },
+  // ---- a foreign file where a training checkpoint is expected (eval/predict/export --checkpoint, train --resume)
+  {
+    name: 'an ONNX model as a training checkpoint',
+    act: () => loadCheckpoint(scratchFile('lenet.onnx', exportInferenceOnnx(createModel('cifar_lenet'), { inputShape: [1, 3, 32, 32] }))),
+    error: CheckpointError,
+    message: [/^\S*lenet\.onnx is an ONNX model, not a Tessera training checkpoint; `tessera import` takes ONNX files$/],
+  },
+  {
+    name: 'a PyTorch zip checkpoint (.pt) as a training checkpoint',
+    act: () => loadCheckpoint(join(CHECKPOINTS, 'lenet_f16.pt')),
+    error: CheckpointError,
+    message: [/lenet_f16\.pt is a PyTorch checkpoint \(torch\.save\), not a Tessera training checkpoint; `tessera convert` turns it into safetensors/],
+  },
+  {
+    name: 'a legacy PyTorch checkpoint as a training checkpoint',
+    act: () => loadCheckpoint(join(CHECKPOINTS, 'tiny_legacy.pt')),
+    error: CheckpointError,
+    message: [/tiny_legacy\.pt is a PyTorch checkpoint \(legacy torch\.save\)/, '--pretrained FILE'],
+  },
+  {
+    name: 'a plain safetensors state dict as a training checkpoint',
+    act: () => loadCheckpoint(scratchFile('state.safetensors', serializeSafetensors(createModel('cifar_lenet').stateDict()))),
+    error: CheckpointError,
+    message: [/state\.safetensors is not a Tessera training checkpoint \(metadata format missing/],
+  },
+  // ---- images that cannot be read: said so, not "unsupported image format"
+  {
+    name: 'a folder given as an image',
+    act: () => decodeImageFile(mkdtempSync(join(scratch, 'img-dir-')), 32),
+    error: DatasetError,
+    message: [/img-dir-\w+: cannot read the image: is a directory$/],
+  },
+  {
+    name: 'a file that is not an image',
+    act: () => decodeImageFile(scratchFile('notes.png', 'not an image\n'), 32),
+    error: DatasetError,
+    message: [/notes\.png: cannot read the image \(.*unsupported image format\)$/],
   },
 ];
+
+test('an image without read permission is "permission denied", not "unsupported image format"', { skip: isRoot && 'root reads every file' }, async () => {
+  const path = scratchFile('secret.png', await sharp({ create: { width: 4, height: 4, channels: 3, background: '#808080' } }).png().toBuffer());
+  chmodSync(path, 0o000);
+  await assertFails({ name: 'an unreadable image', act: () => decodeImageFile(path, 32), error: DatasetError, message: [/secret\.png: cannot read the image: permission denied$/] });
+});
 
 /** runs the case's call and asserts it fails as described */
 async function assertFails(c: ErrorCase): Promise<void> {
@@ -151,4 +238,127 @@ test('a failed strict load leaves the model untouched; strict: false loads what 
   assert.deepEqual(result, { missing: ['fc3.weight', 'fc3.bias'], unexpected: ['fc4.weight'], mismatched: [] });
   assert.deepEqual(model.stateDict().get('conv1.weight')!.data, conv1, 'matching keys loaded');
   assert.deepEqual(model.stateDict().get('fc3.weight')!.data, fc3, 'missing keys keep their values');
+});
+
+// ---- file-system errors: the user's (exit 2, naming the path) or a bug (exit 1) ----------------
+
+/** a Node-style file-system error */
+const fsFailure = (code: string, path?: string): NodeJS.ErrnoException =>
+  Object.assign(new Error(`${code}: failed${path ? `, open '${path}'` : ''}`), { code, ...(path ? { path, syscall: 'open' } : {}) });
+
+const fsCases: readonly { code: string; user: boolean; reason?: RegExp }[] = [
+  { code: 'ENOENT', user: true, reason: /no such file or directory$/ },
+  { code: 'ENOTDIR', user: true, reason: /a path component is not a directory$/ },
+  { code: 'EISDIR', user: true, reason: /is a directory; name a file$/ },
+  { code: 'EACCES', user: true, reason: /permission denied; check its permissions$/ },
+  { code: 'EPERM', user: true, reason: /permission denied; check its permissions$/ },
+  { code: 'ENOSPC', user: true, reason: /no space left on device; free some space or write elsewhere$/ },
+  { code: 'EDQUOT', user: true, reason: /disk quota exceeded; free some space or write elsewhere$/ },
+  { code: 'EROFS', user: true, reason: /read-only file system; write elsewhere$/ },
+  { code: 'EIO', user: false },
+  { code: 'EBADF', user: false },
+];
+
+for (const c of fsCases) {
+  test(`${c.code} is ${c.user ? "the user's to fix: one line naming the path" : 'a bug: passed on as is'}`, () => {
+    const raw = fsFailure(c.code, 'out/model.onnx');
+    const wrapped = fsError(raw, 'out/model.onnx', 'write');
+    const reported = asUserError(raw);
+    if (!c.user) {
+      assert.equal(wrapped, raw);
+      assert.equal(reported, raw);
+      return;
+    }
+    assert.ok(wrapped instanceof UserError && reported instanceof UserError);
+    assert.match(wrapped.message, /^out\/model\.onnx: cannot write: /);
+    assert.match(wrapped.message, c.reason!);
+    assert.match(reported.message, /^out\/model\.onnx: /);
+    assert.equal(wrapped.cause, raw);
+  });
+}
+
+// ---- nothing half-written after a failed write ---------------------------------------------------
+
+/** a writer that puts part of the bytes on disk, then fails as a full disk or a read-only file system would */
+const failingWriter =
+  (code: string): WriteFile =>
+  (path, data) => {
+    writeFileSync(path, typeof data === 'string' ? data.slice(0, 3) : data.subarray(0, 3));
+    throw fsFailure(code, path);
+  };
+
+const writeCases: readonly { name: string; write: (path: string, writeFile: WriteFile) => unknown }[] = [
+  { name: 'writeFileAtomic', write: (path, writeFile) => writeFileAtomic(path, 'some text', { writeFile }) },
+  { name: 'writeSafetensors', write: (path, writeFile) => writeSafetensors(path, createModel('cifar_lenet').stateDict(), {}, { writeFile }) },
+];
+
+for (const c of writeCases) {
+  for (const code of ['ENOSPC', 'EROFS', 'EDQUOT']) {
+    test(`${c.name} on ${code}: one UserError line naming the file, nothing left behind`, () => {
+      const dir = mkdtempSync(join(scratch, 'write-'));
+      const path = join(dir, 'out.bin');
+      assert.throws(
+        () => c.write(path, failingWriter(code)),
+        (e: unknown) => e instanceof UserError && e.message.startsWith(`${path}: cannot write: `) && !e.message.includes('\n'),
+      );
+      assert.deepEqual(readdirSync(dir), []);
+    });
+  }
+}
+
+test('makeDirs creates the missing folders and its undo removes them again, only while empty', () => {
+  const base = mkdtempSync(join(scratch, 'dirs-'));
+  const undo = makeDirs(join(base, 'a', 'b', 'c'));
+  assert.deepEqual(readdirSync(join(base, 'a', 'b')), ['c']);
+  undo();
+  assert.deepEqual(readdirSync(base), []);
+
+  const again = makeDirs(join(base, 'a', 'b'));
+  writeFileSync(join(base, 'a', 'kept.txt'), 'x');
+  again();
+  assert.deepEqual(readdirSync(join(base, 'a')), ['kept.txt'], 'b removed, a kept: it holds a file');
+});
+
+// ---- evaluation leaves unreadable images out -----------------------------------------------------
+
+/** an ImageFolder of small PNGs (two classes), plus unreadable files when `unreadable` */
+async function imageFolder(unreadable: boolean): Promise<string> {
+  const root = mkdtempSync(join(scratch, 'folder-'));
+  for (const [cls, shades] of [['cat', [10, 90, 170]], ['dog', [50, 130, 210, 250]]] as const) {
+    mkdirSync(join(root, cls));
+    for (const shade of shades) {
+      const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: shade, g: 255 - shade, b: (shade * 7) % 256 } } }).png().toBuffer();
+      writeFileSync(join(root, cls, `${shade}.png`), png);
+    }
+    if (unreadable) writeFileSync(join(root, cls, `${cls}-broken.png`), 'not an image\n');
+  }
+  return root;
+}
+
+async function evaluateFolder(root: string): Promise<EvalResult> {
+  const model = createModel('cifar_lenet', { numClasses: 2 });
+  const transform = { size: 32, mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
+  const loader = new DataLoader(openImageFolder(root), { batchSize: 4, shuffle: false, seed: 0, dropLast: false, transform, workers: 0 });
+  try {
+    return await evaluate(model, loader, { inputShape: [4, 3, 32, 32], threads: 1, numClasses: 2 });
+  } finally {
+    await loader.close();
+  }
+}
+
+test('evaluate: unreadable images are skipped, reported, and in none of the figures', async () => {
+  manualSeed(3);
+  const clean = await evaluateFolder(await imageFolder(false));
+  manualSeed(3);
+  const withBroken = await evaluateFolder(await imageFolder(true));
+  assert.equal(clean.images, 7);
+  assert.deepEqual(
+    withBroken.skipped.map((s) => s.reason.replace(/^.*\/(\w+-broken\.png): .*$/, '$1')),
+    ['cat-broken.png', 'dog-broken.png'],
+  );
+  const { skipped, loss, ...figures } = withBroken;
+  const { skipped: none, loss: cleanLoss, ...cleanFigures } = clean;
+  assert.deepEqual(none, []);
+  assert.deepEqual(figures, cleanFigures, 'images, top-1, top-5, per-class and confusion as without the unreadable files');
+  assert.ok(Math.abs(loss - cleanLoss) <= 1e-6 * Math.abs(cleanLoss), `loss ${loss} vs ${cleanLoss}`);
 });

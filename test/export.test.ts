@@ -4,16 +4,19 @@
  * no BatchNormalization (all folded into convs), carry the preprocessing metadata, and run with
  * another batch size (dynamic batch) to the unfolded model's logits. Opsets 13–17: models with
  * LayerNorm and HardSwish written at 13 (where ONNX has neither op, so both are decomposed) and
- * at 17, each file run by a fresh ONNX Runtime session to Tessera's logits.
+ * at 17, each file run by a fresh ONNX Runtime session to Tessera's logits. A failed write (a full
+ * disk, injected) leaves no temporary file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportCommand } from '../src/cli/export.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../src/data/types.js';
+import { UserError } from '../src/errors.js';
 import { HostTensor } from '../src/graph/ir.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { createFromConstructor, createModel } from '../src/models/index.js';
@@ -172,5 +175,27 @@ for (const opset of [12, 18]) {
     const r = spawnSync(process.execPath, [BIN, 'export', '--model', 'cifar_resnet18', '--checkpoint', 'x.safetensors', '--out', 'x.onnx', '--opset', String(opset)], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, new RegExp(`^tessera: .*opset ${opset} is not supported.*13 to 17.*\\n$`));
+  });
+}
+
+/** a writer that puts part of the file on disk, then fails as a full disk or a read-only file system would */
+const failingWriter = (code: string) => (path: string, data: Uint8Array | string) => {
+  writeFileSync(path, typeof data === 'string' ? data.slice(0, 3) : data.subarray(0, 3));
+  throw Object.assign(new Error(`${code}: failed, write`), { code, syscall: 'write' });
+};
+
+for (const code of ['ENOSPC', 'EROFS', 'EDQUOT']) {
+  test(`tessera export on ${code}: one UserError line naming the file, no model.onnx.tmp-PID left`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-export-'));
+    try {
+      const ckpt = join(dir, 'lenet.safetensors');
+      const out = join(dir, 'model.onnx');
+      writeSafetensors(ckpt, createModel('cifar_lenet').stateDict());
+      const args = ['--model', 'cifar_lenet', '--checkpoint', ckpt, '--out', out];
+      await assert.rejects(exportCommand(args, { writeFile: failingWriter(code) }), (e: unknown) => e instanceof UserError && e.message.startsWith(`${out}: cannot write: `));
+      assert.deepEqual(readdirSync(dir), ['lenet.safetensors']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }

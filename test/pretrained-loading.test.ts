@@ -28,7 +28,7 @@ import { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrai
 import { ModelInfo, createFromConstructor, createModel, listModels, modelInfo, resolveModel } from '../src/models/index.js';
 import { OnnxImportError, OnnxModule } from '../src/onnx/import.js';
 import { StateDictError } from '../src/nn/module.js';
-import { CliResult, ROOT, runCli } from '../test-support/cli.js';
+import { CliResult, runCli } from '../test-support/cli.js';
 import { sharedFixture } from '../test-support/fixtures.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-pretrained-'));
@@ -502,6 +502,17 @@ test('downloadPretrained fetches into Tessera’s cache, checks the sha256 prefi
   } finally {
     server.close();
   }
+});
+
+test('a failed downloadPretrained leaves no cache folder behind', async () => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/lenet-00000000.safetensors`;
+  await new Promise((r) => server.close(r)); // the port is now refused
+  await withCaches(async ({ home }) => {
+    await assert.rejects(downloadPretrained('cifar_lenet', { url, progress: false }), (e: unknown) => e instanceof PretrainedWeightsError && /cannot download .*ECONNREFUSED/.test(e.message));
+    assert.deepEqual(readdirSync(home), [], 'no ~/.cache/tessera/weights left');
+  });
 });
 
 const ONNX_FIXTURE = sharedFixture('onnx/tv_vit.onnx');

@@ -212,6 +212,11 @@ const malformed: { what: string; build: () => Uint8Array; message: RegExp }[] = 
   { what: 'trailing bytes', build: () => rawFile({ a: f32([1], [0, 4]) }, 6), message: /data bytes \[4, 6\) at the end are not covered/ },
   { what: 'metadata not an object', build: () => rawFile({ __metadata__: 'x' }), message: /__metadata__ is not an object/ },
   { what: 'metadata value not a string', build: () => rawFile({ __metadata__: { lr: 0.1 } }), message: /__metadata__ value for "lr" is not a string but 0.1/ },
+  {
+    what: 'metadata nested 200,000 deep',
+    build: () => rawFile(`{"__metadata__":{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`),
+    message: /__metadata__ value for "a" is not a string but an array nested too deeply to show$/,
+  },
 ];
 
 function assertMalformed(c: (typeof malformed)[number]): void {

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { HostTensor } from '../graph/ir.js';
-import { CheckpointError, CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
+import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
@@ -77,14 +77,7 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
   const { input, out, modelName } = readOptions(parsed);
   if (!existsSync(input)) throw new UsageError(`checkpoint ${input} does not exist`);
 
-  let converted: Converted;
-  try {
-    converted = input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input);
-  } catch (e) {
-    // a refused or malformed checkpoint is the user's input problem: one line, exit 2
-    if (e instanceof CheckpointError) throw new UsageError(e.message);
-    throw e;
-  }
+  const converted = input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input);
   const { notes, sourceDtypes } = converted;
   let tensors = converted.tensors;
 
@@ -97,7 +90,7 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
     try {
       model.loadStateDict(tensors, { strict: true });
     } catch (e) {
-      if (e instanceof StateDictError) throw new UsageError(`${input}: keys checked against ${modelName}${mapped.report.layout ? ` after mapping ${mapped.report.layout} names` : ''}: ${e.message}`);
+      if (e instanceof StateDictError) throw new StateDictError(`${input}: keys checked against ${modelName}${mapped.report.layout ? ` after mapping ${mapped.report.layout} names` : ''}: ${e.message}`, e.result);
       throw e;
     }
     modelLines = [

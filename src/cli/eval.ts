@@ -4,11 +4,10 @@
  * checkpoint's metadata names the model, the classes and the evaluation transform.
  */
 import { DataLoader } from '../data/loader.js';
-import { DatasetError } from '../data/errors.js';
 import { openDataset } from '../data/open.js';
 import { createModel } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { EvalResult, evaluate } from '../train/trainer.js';
 import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
 
@@ -83,54 +82,56 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const threads = intFlag(args, 'threads', defaultThreads())!;
   const workers = intFlag(args, 'workers', undefined, 0);
   const json = boolFlag(args, 'json');
-  try {
-    const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
-    const { meta } = ckpt;
-    const dataset = await openDataset(data, { split, cacheDir: stringFlag(args, 'cache-dir'), offline: boolFlag(args, 'offline') });
-    if (dataset.classes.length !== meta.numClasses) {
-      throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
-    }
-    const renamed = meta.classes.findIndex((c, i) => c !== dataset.classes[i]);
-    if (renamed >= 0) process.stderr.write(`tessera: warning: class ${renamed} is "${meta.classes[renamed]}" in the checkpoint but "${dataset.classes[renamed]}" in the data; labels are compared by index\n`);
-    const model = createModel(meta.model, { numClasses: meta.numClasses });
-    model.loadStateDict(ckpt.modelState);
-    const size = meta.transform.size;
-    const loader = new DataLoader(dataset, { batchSize, shuffle: false, seed: 0, dropLast: false, transform: meta.transform, workers });
-    let result: EvalResult;
-    try {
-      result = await evaluate(model, loader, { inputShape: [batchSize, 3, size, size], threads, numClasses: meta.numClasses });
-    } finally {
-      await loader.close();
-    }
-    const classes = meta.classes;
-    if (json) {
-      const out = {
-        checkpoint: ckpt.path,
-        model: meta.model,
-        epoch: meta.epoch,
-        data: dataset.name,
-        split,
-        images: result.images,
-        loss: result.loss,
-        top1: result.top1,
-        top5: result.top5,
-        topk: Math.min(5, classes.length),
-        perClass: result.perClass.map((p, c) => ({ class: classes[c], images: p.images, accuracy: p.accuracy })),
-        confusion: { classes, rows: 'true class', columns: 'predicted class', matrix: result.confusion },
-        skipped: result.skipped,
-      };
-      process.stdout.write(`${JSON.stringify(out)}\n`);
-    } else {
-      process.stdout.write(`${formatReport(ckpt.path, meta.model, meta.epoch, dataset.name, split, classes, result)}\n`);
-    }
-    return 0;
-  } catch (e) {
-    if (e instanceof DatasetError || e instanceof CheckpointError) throw new UsageError(e.message);
-    throw e;
+  const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
+  const { meta } = ckpt;
+  const dataset = await openDataset(data, { split, cacheDir: stringFlag(args, 'cache-dir'), offline: boolFlag(args, 'offline') });
+  if (dataset.classes.length !== meta.numClasses) {
+    throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
   }
+  const renamed = meta.classes.findIndex((c, i) => c !== dataset.classes[i]);
+  if (renamed >= 0) process.stderr.write(`tessera: warning: class ${renamed} is "${meta.classes[renamed]}" in the checkpoint but "${dataset.classes[renamed]}" in the data; labels are compared by index\n`);
+  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  model.loadStateDict(ckpt.modelState);
+  const size = meta.transform.size;
+  const loader = new DataLoader(dataset, { batchSize, shuffle: false, seed: 0, dropLast: false, transform: meta.transform, workers });
+  let result: EvalResult;
+  try {
+    result = await evaluate(model, loader, { inputShape: [batchSize, 3, size, size], threads, numClasses: meta.numClasses });
+  } finally {
+    await loader.close();
+  }
+  const classes = meta.classes;
+  if (json) {
+    const out = {
+      checkpoint: ckpt.path,
+      model: meta.model,
+      epoch: meta.epoch,
+      data: dataset.name,
+      split,
+      images: result.images,
+      loss: result.loss,
+      top1: result.top1,
+      top5: result.top5,
+      topk: Math.min(5, classes.length),
+      perClass: result.perClass.map((p, c) => ({ class: classes[c], images: p.images, accuracy: p.accuracy })),
+      confusion: { classes, rows: 'true class', columns: 'predicted class', matrix: result.confusion },
+      skipped: result.skipped,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    process.stdout.write(`${formatReport(ckpt.path, meta.model, meta.epoch, dataset.name, split, classes, result)}\n`);
+  }
+  return 0;
 }
 
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+
+/** The unreadable images left out of every figure, each with its reason (the first 10; --json has all). */
+function skippedLines(skipped: EvalResult['skipped']): string[] {
+  if (!skipped.length) return [];
+  const more = skipped.length > 10 ? [`  ... and ${skipped.length - 10} more (--json lists them all)`] : [];
+  return ['', 'unreadable images (skipped, in none of the figures):', ...skipped.slice(0, 10).map((s) => `  ${s.reason}`), ...more];
+}
 
 /**
  * The text report: summary, per-class table and (up to 20 classes) the confusion matrix.
@@ -142,7 +143,8 @@ export function formatReport(path: string, model: string, epoch: number, data: s
   const k = Math.min(5, classes.length);
   const lines = [
     `${path} (${model}, epoch ${epoch}) on ${data} (${split}): ${r.images} images`,
-    `top-1 ${pct(r.top1)}  top-${k} ${pct(r.top5)}  loss ${r.loss.toFixed(4)}${r.skipped.length ? `  (${r.skipped.length} unreadable image(s) replaced)` : ''}`,
+    `top-1 ${pct(r.top1)}  top-${k} ${pct(r.top5)}  loss ${r.loss.toFixed(4)}${r.skipped.length ? `  (${r.skipped.length} unreadable image(s) skipped, not counted)` : ''}`,
+    ...skippedLines(r.skipped),
     '',
     'per-class accuracy:',
   ];

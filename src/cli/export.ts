@@ -6,12 +6,10 @@
  * against Tessera's unfolded InferenceModel (opset 17) on a random batch of 2. Below opset 17
  * LayerNormalization, and below 14 HardSwish, are written as their decompositions.
  */
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpointFile, resolveCheckpoint } from '../train/checkpoint.js';
 import { tesseraVersion } from '../train/trainer.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../data/types.js';
 import { HostTensor } from '../graph/ir.js';
-import { readSafetensors } from '../io/safetensors.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { Module } from '../nn/module.js';
 import { MIN_OPSET, OPSET } from '../onnx/write.js';
@@ -19,6 +17,7 @@ import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
 import { intFlag } from './eval.js';
+import { AtomicWriteOptions, stageFile } from '../util/files.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: 'string' },
@@ -64,12 +63,13 @@ interface Loaded {
 }
 
 /**
- * Runs `tessera export`; resolves to the exit status.
+ * Runs `tessera export`; resolves to the exit status. `io` replaces how the file is written
+ * (tests inject a full disk); whatever fails, no temporary or partial file is left behind.
  *
  * @example
  * await exportCommand(['--checkpoint', 'runs/a', '--out', 'a.onnx']);
  */
-export async function exportCommand(argv: readonly string[]): Promise<number> {
+export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
   const args = parseArgs(argv, FLAGS, 'tessera export');
   if (boolFlag(args, 'help')) {
     process.stdout.write(`${EXPORT_USAGE}\n`);
@@ -85,13 +85,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
   const imageSize = intFlag(args, 'image-size', undefined);
   const modelName = stringFlag(args, 'model');
 
-  let loaded: Loaded;
-  try {
-    loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize);
-  } catch (e) {
-    if (e instanceof CheckpointError) throw new UsageError(e.message);
-    throw e;
-  }
+  const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize);
   const { model, size } = loaded;
   const metadata: Record<string, string> = {
     model: loaded.name,
@@ -107,11 +101,9 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
   const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
   const bnLeft = countBatchNorms(bytes);
 
-  const tmp = `${out}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  let committed = false;
+  const staged = stageFile(out, bytes, io);
   try {
-    const check = await verify(model, tmp, size);
+    const check = await verify(model, staged.tmp, size);
     const ok = check.maxDiff <= 1e-4 * check.maxLogit;
     process.stdout.write(
       `check: ONNX Runtime on the written file vs the unfolded model, batch 2: max |diff| ${check.maxDiff.toExponential(3)} ` +
@@ -121,16 +113,9 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
       process.stderr.write(`tessera: export check failed: the folded graph's logits differ from the model's; ${out} not written\n`);
       return 1;
     }
-    renameSync(tmp, out);
-    committed = true;
+    staged.commit();
   } finally {
-    if (!committed) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already gone
-      }
-    }
+    staged.discard();
   }
   process.stdout.write(
     `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${opset}, ` +
@@ -141,7 +126,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
 
 /** the model and its preprocessing, from a training checkpoint or (with --model) a plain state dict */
 function load(path: string, modelName: string | undefined, imageSize: number | undefined): Loaded {
-  const file = readSafetensors(path);
+  const file = readCheckpointFile(path);
   if (file.metadata.format === CHECKPOINT_FORMAT) {
     const { meta, modelState } = loadCheckpoint(path);
     if (modelName && modelName !== meta.model) throw new UsageError(`${path} is a ${meta.model} checkpoint, not ${modelName}`);

@@ -49,7 +49,7 @@ export async function importCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { input, out } = readOptions(parsed);
-  if (!existsSync(input)) throw new UsageError(`tessera import: ${input} does not exist`);
+  if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
 
   const { model, inputShape, logits } = await load(input);
 
@@ -87,16 +87,10 @@ function summary(model: OnnxModule, input: string, out: string, inputShape: numb
   ];
 }
 
-/** imports and test-traces the model; a file that is not ONNX or not importable is a usage error */
+/** imports and test-traces the model; a file that is not ONNX or not importable throws a UserError */
 async function load(input: string): Promise<{ model: OnnxModule; inputShape: number[] | null; logits: number[] | null }> {
-  const { OnnxImportError, importOnnx } = await import('../onnx/import.js');
-  const { OnnxFormatError } = await import('../onnx/read.js');
-  try {
-    const model = importOnnx(input);
-    const inputShape = model.inputShape(1);
-    return { model, inputShape, logits: inputShape ? model.outputShape(inputShape) : null };
-  } catch (e) {
-    if (e instanceof OnnxImportError || e instanceof OnnxFormatError) throw new UsageError(e.message);
-    throw e;
-  }
+  const { importOnnx } = await import('../onnx/import.js');
+  const model = importOnnx(input);
+  const inputShape = model.inputShape(1);
+  return { model, inputShape, logits: inputShape ? model.outputShape(inputShape) : null };
 }

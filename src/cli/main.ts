@@ -1,17 +1,14 @@
 /**
  * The `tessera` command line: dispatches to one module per command and turns every error into
- * one line on stderr. Mistakes in the call or its inputs (unknown model, unreadable or foreign
- * fixture, bad --args) exit with 2; internal errors exit with 1 and say how to get the stack
- * (TESSERA_DEBUG=1 prints the stack for every error).
+ * one line on stderr. Mistakes in the call or its inputs (every `UserError`: unknown model,
+ * unreadable or foreign file, bad --args, a full disk) exit with 2; internal errors exit with 1 and
+ * say how to get the stack (TESSERA_DEBUG=1 prints the stack for every error).
  *
  * @example
  * import { main } from 'tessera/dist/src/cli/main.js';
  * process.exitCode = await main(['verify', 'pc_lenet.safetensors', '--model', 'cifar_lenet']);
  */
-import { SafetensorsError } from '../io/safetensors.js';
-import { UnknownModelError } from '../models/registry.js';
-import { StateDictError } from '../nn/module.js';
-import { ShapeError } from '../ops/registry.js';
+import { UserError, asUserError } from '../errors.js';
 import { UsageError } from './args.js';
 
 interface Command {
@@ -95,7 +92,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return await commandNamed(name).run(rest);
   } catch (e) {
-    return await reportError(e);
+    return reportError(e);
   }
 }
 
@@ -106,36 +103,19 @@ function commandNamed(name: string): Command {
   throw new UsageError(`unknown ${what} "${name}"; commands: ${commandList()} (tessera --help for usage)`);
 }
 
-/** Whether `e` is the user's mistake (exit 2) rather than a bug (exit 1). */
-async function isUserError(e: unknown): Promise<boolean> {
-  if (
-    e instanceof UsageError ||
-    e instanceof UnknownModelError ||
-    e instanceof SafetensorsError ||
-    e instanceof StateDictError ||
-    e instanceof ShapeError
-  ) {
-    return true;
-  }
-  // a file the user named that is missing or unreadable
-  const code = (e as NodeJS.ErrnoException | null)?.code;
-  if (e instanceof Error && typeof code === 'string' && ['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM'].includes(code)) return true;
-  // loaded only here: the parity checker brings in ONNX Runtime (already loaded if verify ran)
-  try {
-    const { FixtureError } = await import('../verify/parity.js');
-    return e instanceof FixtureError;
-  } catch {
-    return false;
-  }
-}
-
-/** Prints `e` as one line on stderr (plus its stack with TESSERA_DEBUG) and returns the exit status. */
-async function reportError(e: unknown): Promise<number> {
+/**
+ * Prints the error as one line on stderr (plus its stack with TESSERA_DEBUG) and returns the exit
+ * status: 2 for a `UserError` (a file-system error the user can fix counts, see `asUserError`), 1
+ * for anything else.
+ */
+function reportError(thrown: unknown): number {
   const debug = !!process.env.TESSERA_DEBUG && process.env.TESSERA_DEBUG !== '0';
+  const e = asUserError(thrown);
   const message = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim() || (e instanceof Error ? e.name : 'unknown error');
-  const user = await isUserError(e);
+  // the one place that decides: the user's to fix (exit 2) or a bug (exit 1)
+  const user = e instanceof UserError;
   if (user) process.stderr.write(`tessera: ${message}\n`);
   else process.stderr.write(`tessera: ${message}${debug ? '' : ' (internal error; rerun with TESSERA_DEBUG=1 for the stack)'}\n`);
-  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (debug && thrown instanceof Error && thrown.stack) process.stderr.write(`${thrown.stack}\n`);
   return user ? 2 : 1;
 }

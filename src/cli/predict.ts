@@ -9,7 +9,7 @@ import { applyTransform } from '../data/transforms.js';
 import { decodeImageFile } from '../data/worker.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { FlagSpec, UsageError, boolFlag, parseArgs } from './args.js';
 import { intFlag } from './eval.js';
 
@@ -75,26 +75,14 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   if (!images.length) throw new UsageError('tessera predict: name at least one IMAGE');
   const topk = intFlag(args, 'topk', 5)!;
   const threads = intFlag(args, 'threads', defaultThreads())!;
-  let ckpt;
-  try {
-    ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
-  } catch (e) {
-    if (e instanceof CheckpointError) throw new UsageError(e.message);
-    throw e;
-  }
+  const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
   const { meta } = ckpt;
   const spec = meta.transform;
   const S = spec.size;
   const per = 3 * S * S;
   const input = new Float32Array(images.length * per);
   for (let i = 0; i < images.length; i++) {
-    let img;
-    try {
-      img = await decodeImageFile(images[i], S);
-    } catch (e) {
-      const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-      throw new UsageError(`${images[i]}: cannot read the image (${reason})`);
-    }
+    const img = await decodeImageFile(images[i], S);
     // the evaluation transform has no augmentation: the Rng is never drawn from
     applyTransform(img, { size: S, mean: spec.mean, std: spec.std }, new Rng(0), input, i * per);
   }

@@ -7,13 +7,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DatasetError } from '../data/errors.js';
-import { CheckpointError as TorchCheckpointError } from '../io/pytorch.js';
-import { PretrainedWeightsError, findPretrainedFile, modelInfo } from '../models/index.js';
+import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { CheckpointError, readRunConfig } from '../train/checkpoint.js';
+import { readRunConfig } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
-import { TRAIN_DEFAULTS, TrainOptions, TrainSetupError, TrainingDivergedError, train } from '../train/trainer.js';
+import { TRAIN_DEFAULTS, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
 import { editDistance } from '../util/text.js';
 import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs } from './args.js';
 
@@ -103,7 +101,7 @@ export type TrainOptionsWithWeights = TrainOptions & { readonly pretrained?: str
 
 /**
  * Runs `tessera train`; resolves to the exit status (0 trained, 1 diverged). Usage and input
- * errors are thrown (as UsageError) for `main` to report.
+ * errors are thrown (each a UserError) for `main` to report.
  *
  * @example
  * process.exitCode = await trainCommand(['--model', 'cifar_lenet', '--data', 'cifar10', '--epochs', '2', '--out', 'runs/lenet']);
@@ -130,7 +128,6 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
       process.stderr.write(`tessera: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof DatasetError || e instanceof CheckpointError || e instanceof TrainSetupError || e instanceof TorchCheckpointError || e instanceof PretrainedWeightsError) throw new UsageError(e.message);
     throw e;
   }
 }
@@ -153,12 +150,7 @@ function withPretrainedValue(argv: readonly string[]): string[] {
 function resolvePretrained(parsed: ParsedArgs, opts: TrainOptions): string | undefined {
   const given = parsed.flags.pretrained;
   if (typeof given !== 'string') return undefined;
-  try {
-    if (given === FROM_CACHE) return findPretrainedFile(modelInfo(opts.model));
-  } catch (e) {
-    if (e instanceof PretrainedWeightsError) throw new UsageError(e.message);
-    throw e;
-  }
+  if (given === FROM_CACHE) return findPretrainedFile(modelInfo(opts.model));
   if (!existsSync(given)) throw new UsageError(`--pretrained ${given}: no such file`);
   return given;
 }
@@ -178,12 +170,7 @@ export function resolveOptions(parsed: ParsedArgs): TrainOptions {
   const resume = cli.get('resume')?.value as string | undefined;
   if (resume !== undefined) {
     const runDir = isDir(resume) ? resume : dirname(resume);
-    let config;
-    try {
-      config = readRunConfig(runDir);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const config = readRunConfig(runDir);
     const saved = (config?.options ?? {}) as Record<string, unknown>;
     for (const [name, spec] of Object.entries(TRAIN_OPTIONS)) {
       if (name === 'out' || name === 'resume') continue;

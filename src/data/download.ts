@@ -8,7 +8,7 @@
  * by hand and where to extract it.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { homedir } from 'node:os';
@@ -17,6 +17,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cifarFiles, cifarFolder, type CifarVariant } from './cifar.js';
 import { DatasetError, describeFsError } from './errors.js';
+import { makeDirs } from '../util/files.js';
 import { extractTarGz } from './tar.js';
 
 /** The official archives (https://www.cs.toronto.edu/~kriz/cifar.html). */
@@ -88,12 +89,15 @@ export async function ensureCifar(variant: CifarVariant, opts: CifarCacheOptions
     throw new DatasetError(`${JSON.stringify(url)} is not a valid URL for ${variant}`);
   }
   let tmp: string;
+  let undoDirs: (() => void) | undefined;
   try {
-    mkdirSync(cacheDir, { recursive: true });
+    undoDirs = makeDirs(cacheDir);
     tmp = mkdtempSync(join(cacheDir, `.${variant}-download-`));
   } catch (e) {
+    undoDirs?.();
     throw new DatasetError(`${cacheDir}: cannot write to the cache directory: ${describeFsError(e)}`);
   }
+  let done = false;
   try {
     const archive = join(tmp, basename(parsed.pathname) || `${variant}.tar.gz`);
     let got: { bytes: number; md5: string };
@@ -132,9 +136,12 @@ export async function ensureCifar(variant: CifarVariant, opts: CifarCacheOptions
       // another process may have finished the same download first: theirs is as good as ours
       if (!existsSync(folder)) throw new DatasetError(`${folder}: cannot move the extracted files into place: ${describeFsError(e)}`);
     }
+    done = true;
     return folder;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    // a failed download leaves no cache folder it had to create
+    if (!done) undoDirs();
   }
 }
 

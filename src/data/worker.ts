@@ -9,8 +9,12 @@
  *   worker → main: done {id, input, target, indices, skipped} (the three buffers transferred),
  *                  error {id, message}, cancelled {id}, need {id, req, position}
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { describeFsError } from '../errors.js';
 import { Rng } from '../nn/init.js';
+import { DatasetError } from './errors.js';
 import type { TransformSpec } from './types.js';
 import { applyTransform, fromInterleaved, resizedShape, roundHalfEven, type RgbImage } from './transforms.js';
 
@@ -185,12 +189,35 @@ function firstLine(e: unknown): string {
  * the way torchvision's Resize(size) + CenterCrop(size) does it: shorter side to `size` (longer
  * side truncated as torchvision computes it) with sharp's `linear` (triangle, i.e. antialiased
  * bilinear) kernel and no JPEG shrink-on-load, then the center crop at torchvision's offsets.
- * EXIF orientation is not applied (as PIL / torchvision's ImageFolder do not).
+ * EXIF orientation is not applied (as PIL / torchvision's ImageFolder do not). A file that cannot
+ * be read or decoded is one DatasetError line naming it: `PATH: cannot read the image: permission
+ * denied` (missing, a folder, no permission) or `PATH: cannot read the image (REASON)` (not an image).
  *
  * @example
  *   const img = await decodeImageFile('cat.jpg', 224); // { width: 224, height: 224, data: CHW }
  */
 export async function decodeImageFile(path: string, size: number): Promise<RgbImage> {
+  try {
+    return await decodeWithSharp(path, size);
+  } catch (e) {
+    // sharp calls an unreadable file "unsupported image format": ask the file system first
+    const unreadable = await unreadableReason(path);
+    throw new DatasetError(unreadable === null ? `${path}: cannot read the image (${firstLine(e)})` : `${path}: cannot read the image: ${unreadable}`);
+  }
+}
+
+/** Why `path` cannot be read as a file (missing, a folder, no permission), or null when it can. */
+async function unreadableReason(path: string): Promise<string | null> {
+  try {
+    if ((await stat(path)).isDirectory()) return 'is a directory';
+    await access(path, constants.R_OK);
+    return null;
+  } catch (e) {
+    return describeFsError(e);
+  }
+}
+
+async function decodeWithSharp(path: string, size: number): Promise<RgbImage> {
   const sharp = await loadSharp();
   const img = sharp(path);
   const meta = await img.metadata();
@@ -242,7 +269,7 @@ async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null, c
         }
         return { ok: true, img };
       } catch (e) {
-        return { ok: false, reason: `${ref.path}: ${firstLine(e)}` };
+        return { ok: false, reason: e instanceof DatasetError ? e.message : `${ref.path}: ${firstLine(e)}` };
       }
     }
   }

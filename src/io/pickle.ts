@@ -5,7 +5,7 @@
  * no eval of any kind, no class lookup by name and no user callable. A global (GLOBAL,
  * STACK_GLOBAL, INST) is looked up in a fixed allowlist of the names a state dict needs, and any
  * other name, `os.system`, `builtins.eval`, `subprocess.Popen`, `__builtin__.exec`,
- * `__main__.Net`, ..., throws a `CheckpointError` the moment the opcode is read, before the
+ * `__main__.Net`, ..., throws a `TorchCheckpointError` the moment the opcode is read, before the
  * pickle's REDUCE could "call" it and before any tensor data is touched.
  *
  * The allowlist (`ALLOWED_GLOBALS`), the values the machine builds (`PickleValue`) and how they
@@ -14,13 +14,13 @@
  */
 import {
   ALLOWED_GLOBALS,
-  CheckpointError,
   ForbiddenGlobalError,
   PersistentLoad,
   PickleValue,
   PyGlobal,
   StorageRef,
   TensorRef,
+  TorchCheckpointError,
   describeValue,
   isInt,
   isTuple,
@@ -76,7 +76,7 @@ const latin1 = new TextDecoder('latin1');
  *
  *   // pickle.dumps(Evil()) where Evil.__reduce__ returns (os.system, ('touch x',))
  *   unpickle(hostile, { source: 'x.pkl' });
- *   // throws CheckpointError "x.pkl: refusing to load: the pickle asks for posix.system; a checkpoint must hold tensors only"
+ *   // throws TorchCheckpointError "x.pkl: refusing to load: the pickle asks for posix.system; a checkpoint must hold tensors only"
  */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): UnpickleResult {
   const source = opts.source ?? '<pickle>';
@@ -91,11 +91,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const memo = new Map<number, PickleValue>();
 
   const fail = (what: string): never => {
-    throw new CheckpointError(source, `${what} (pickle byte ${opStart}${opName ? `, ${opName}` : ''})`);
+    throw new TorchCheckpointError(source, `${what} (pickle byte ${opStart}${opName ? `, ${opName}` : ''})`);
   };
   const need = (n: number): number => {
     if (n > bytes.length - pos) {
-      throw new CheckpointError(source, `truncated: the pickle ends at byte ${bytes.length} inside ${opName || 'an opcode'} at byte ${opStart} (needs ${n} more bytes)`);
+      throw new TorchCheckpointError(source, `truncated: the pickle ends at byte ${bytes.length} inside ${opName || 'an opcode'} at byte ${opStart} (needs ${n} more bytes)`);
     }
     const at = pos;
     pos += n;
@@ -115,7 +115,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const line = (): string => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) {
-      throw new CheckpointError(source, `truncated: the pickle ends at byte ${bytes.length} inside ${opName} at byte ${opStart} (no end of line)`);
+      throw new TorchCheckpointError(source, `truncated: the pickle ends at byte ${bytes.length} inside ${opName} at byte ${opStart} (no end of line)`);
     }
     const text = decodeText(bytes.subarray(pos, end));
     pos = end + 1;
@@ -233,7 +233,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         break;
       case 0x95: // FRAME: the whole pickle is in memory, only the length is checked
         if (u64() > bytes.length - pos) {
-          throw new CheckpointError(source, `truncated: a pickle frame at byte ${opStart} runs past the end (${bytes.length} bytes)`);
+          throw new TorchCheckpointError(source, `truncated: a pickle frame at byte ${opStart} runs past the end (${bytes.length} bytes)`);
         }
         break;
       case 0x2e: // STOP

@@ -13,26 +13,26 @@
  *
  * The pickles go through the restricted unpickler of `pickle.ts`: a global outside the allowlist
  * (os.system, builtins.eval, ...) is refused before any tensor data is read. Every problem is a
- * `CheckpointError`: one line naming the file and what is wrong.
+ * `TorchCheckpointError`: one line naming the file and what is wrong.
  */
 import { readFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
 import { unpickle } from './pickle.js';
 import {
-  CheckpointError,
   ForbiddenGlobalError,
   ITEM_SIZE,
   PickleValue,
   StorageRef,
   TensorRef,
+  TorchCheckpointError,
   TorchDType,
   describeValue,
   torchPersistentLoad,
 } from './torch-pickle.js';
 import { float16ToFloat32 } from './safetensors.js';
 
-export { CheckpointError, ForbiddenGlobalError } from './torch-pickle.js';
+export { TorchCheckpointError, ForbiddenGlobalError } from './torch-pickle.js';
 export type { TorchDType } from './torch-pickle.js';
 
 /** The message for a file that is neither format. */
@@ -134,7 +134,7 @@ export function loadTorchCheckpoint(path: string): TorchCheckpoint {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
-    throw new CheckpointError(path, `cannot read: ${why}`);
+    throw new TorchCheckpointError(path, `cannot read: ${why}`);
   }
   return parseTorchCheckpoint(bytes, path);
 }
@@ -149,7 +149,7 @@ export function loadTorchCheckpoint(path: string): TorchCheckpoint {
  */
 export function parseTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): TorchCheckpoint {
   const fail = (what: string): never => {
-    throw new CheckpointError(source, what);
+    throw new TorchCheckpointError(source, what);
   };
   if (bytes.length === 0) fail(`the file is empty: ${NOT_A_CHECKPOINT}`);
   const raw = isZip(bytes) ? readZipCheckpoint(bytes, source, fail) : readLegacyCheckpoint(bytes, source, fail);
@@ -343,7 +343,7 @@ function readLegacyCheckpoint(bytes: Uint8Array, source: string, fail: (what: st
   try {
     magic = unpickle(bytes, { source });
   } catch (e) {
-    if (e instanceof ForbiddenGlobalError || !(e instanceof CheckpointError)) throw e;
+    if (e instanceof ForbiddenGlobalError || !(e instanceof TorchCheckpointError)) throw e;
     return fail(bytes[0] === 0x80 ? `${NOT_A_CHECKPOINT}; it starts like a pickle, but: ${e.problem}` : NOT_A_CHECKPOINT);
   }
   if (magic.value !== LEGACY_MAGIC) fail(`${NOT_A_CHECKPOINT}; it is a pickle of ${describeValue(magic.value)}`);

@@ -9,8 +9,10 @@
  * Every malformed input is reported as one `SafetensorsError` naming the source and the problem;
  * the parser never lets a RangeError or a garbage tensor through.
  */
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { UserError, describeFsError } from '../errors.js';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
+import { AtomicWriteOptions, writeFileAtomic } from '../util/files.js';
 
 export interface SafetensorsFile {
   /** tensors in header order (`__metadata__` excluded) */
@@ -20,11 +22,11 @@ export interface SafetensorsFile {
   sourceDtypes: Map<string, string>;
 }
 
-export class SafetensorsError extends Error {
+/** A malformed or unreadable safetensors file; the message names it. */
+export class SafetensorsError extends UserError {
   readonly source: string;
   constructor(source: string, what: string) {
     super(`${source}: ${what}`);
-    this.name = 'SafetensorsError';
     this.source = source;
   }
 }
@@ -179,8 +181,14 @@ function topLevelKeys(text: string): string[] {
   return keys;
 }
 
+/** A short preview of a header value for a message; a value nested too deeply to stringify is described instead. */
 const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return `${Array.isArray(v) ? 'an array' : 'an object'} nested too deeply to show`;
+  }
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -328,14 +336,6 @@ export function readSafetensors(path: string): SafetensorsFile {
   return parseSafetensors(bytes, path);
 }
 
-function describeFsError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return (e as Error).message;
-}
-
 /**
  * Serializes tensors (in iteration order) to safetensors bytes: compact JSON header padded with
  * spaces to a multiple of 8, `__metadata__` first and only when non-empty, data little-endian.
@@ -398,7 +398,8 @@ export function serializeSafetensors(
 
 /**
  * Serializes and writes tensors atomically: the bytes go to `path.tmp-<pid>`, which is then
- * renamed over `path`, so a failure never leaves a half-written file behind.
+ * renamed over `path`, so a failure never leaves a half-written file behind (a full disk or a
+ * read-only folder is one `UserError` line naming `path`).
  *
  * @example
  *   import { mkdtempSync } from 'node:fs';
@@ -412,18 +413,7 @@ export function writeSafetensors(
   path: string,
   tensors: Iterable<[string, HostTensor]> | Map<string, HostTensor>,
   metadata?: Record<string, string>,
+  opts: AtomicWriteOptions = {},
 ): void {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temporary file was never created
-    }
-    throw new SafetensorsError(path, `cannot write ${path}: ${describeFsError(e)}`);
-  }
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata), opts);
 }

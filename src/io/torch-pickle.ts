@@ -18,26 +18,25 @@
  * OrderedDict -> Map, set -> Set. BUILD state on an OrderedDict (its `_metadata` attribute) is
  * dropped.
  */
+import { UserError } from '../errors.js';
 
-/** One clear line naming the source (a file, maybe with the archive entry) and the problem. */
-export class CheckpointError extends Error {
+/** A PyTorch checkpoint (.pt/.pth) that cannot be read or is refused: one clear line naming the source (a file, maybe with the archive entry) and the problem. */
+export class TorchCheckpointError extends UserError {
   readonly source: string;
   /** the problem, without the source */
   readonly problem: string;
   constructor(source: string, what: string) {
     super(`${source}: ${what}`);
-    this.name = 'CheckpointError';
     this.source = source;
     this.problem = what;
   }
 }
 
 /** The refusal of a global outside the allowlist; `global` is its `module.name`. */
-export class ForbiddenGlobalError extends CheckpointError {
+export class ForbiddenGlobalError extends TorchCheckpointError {
   readonly global: string;
   constructor(source: string, module: string, name: string) {
     super(source, refusal(module, name));
-    this.name = 'ForbiddenGlobalError';
     this.global = `${module}.${name}`;
   }
 }

@@ -23,11 +23,13 @@
  * const other = createModel('vit_b_16', { pretrained: 'vit_base_patch16_224.safetensors' });
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { HostTensor } from '../graph/ir.js';
 import { defaultCacheDir, downloadFile } from '../data/download.js';
+import { UserError, fsError } from '../errors.js';
+import { makeDirs } from '../util/files.js';
 import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { Module, StateDictError } from '../nn/module.js';
@@ -35,12 +37,7 @@ import { KeyMapReport, mapForeignStateDict } from './key-filters.js';
 import type { ModelInfo } from './registry.js';
 
 /** Pretrained weights that cannot be found, fetched or verified; one line saying what to do. */
-export class PretrainedWeightsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PretrainedWeightsError';
-  }
-}
+export class PretrainedWeightsError extends UserError {}
 
 /** What loading a checkpoint into a model did. */
 export interface PretrainedLoad {
@@ -167,8 +164,14 @@ export async function downloadPretrained(name: string, opts: DownloadPretrainedO
   const dest = join(tesseraWeightsDir(), file);
   if (existsSync(hub)) return hub;
   if (existsSync(dest)) return dest;
-  mkdirSync(tesseraWeightsDir(), { recursive: true });
+  let undoDirs: () => void;
+  try {
+    undoDirs = makeDirs(tesseraWeightsDir());
+  } catch (e) {
+    throw fsError(e, tesseraWeightsDir(), 'create the weights folder');
+  }
   const partial = `${dest}.part-${process.pid}`;
+  let done = false;
   try {
     try {
       await downloadFile(url, partial, { progress: opts.progress ?? process.stderr, timeoutSeconds: opts.timeoutSeconds ?? 60 });
@@ -180,10 +183,17 @@ export async function downloadPretrained(name: string, opts: DownloadPretrainedO
       const got = await sha256File(partial);
       if (!got.startsWith(want)) throw new PretrainedWeightsError(`${name}: the download of ${url} is corrupt: its sha256 ${got.slice(0, 16)}… does not start with ${want} (from the file name); nothing was kept, try again`);
     }
-    renameSync(partial, dest);
+    try {
+      renameSync(partial, dest);
+    } catch (e) {
+      throw fsError(e, dest, 'write');
+    }
+    done = true;
     return dest;
   } finally {
     rmSync(partial, { force: true });
+    // a failed download leaves no cache folder it had to create
+    if (!done) undoDirs();
   }
 }
 

@@ -8,12 +8,12 @@
  * const net = createModel('cifar_resnet18');
  * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 });
  */
+import { UserError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { OnnxImportError, importOnnx } from '../onnx/import.js';
 import { editDistance } from '../util/text.js';
 import { findPretrainedFile, loadPretrainedInto } from './pretrained.js';
 import type { ForeignLayout } from './key-filters.js';
-import { UserError } from '../errors.js';
 
 export { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrainedPaths } from './pretrained.js';
 export type { PretrainedLoad } from './pretrained.js';
@@ -81,6 +81,7 @@ const models = new Map<string, ModelInfo>();
 const constructors = new Map<string, FamilyConstructor>();
 const families: FamilyDeclaration[] = [];
 
+/** A model or constructor name the registry does not know; the message suggests close names. */
 export class UnknownModelError extends UserError {}
 
 /** The JSON arguments a config's builder receives: its own, with `numClasses` always filled in. */
@@ -223,10 +224,30 @@ export function listConstructors(): FamilyConstructor[] {
   return [...constructors.values()];
 }
 
+/**
+ * The registered config `name`. An unknown name is an UnknownModelError that suggests only
+ * config names (what `--model` takes: the configs built from the constructor `name` first) and
+ * names a close constructor as one, since a constructor needs its arguments (`--args`).
+ *
+ * @example
+ * modelInfo('resnet18').inputSize; // 224
+ * try {
+ *   modelInfo('ResNet18');
+ * } catch (e) {
+ *   // unknown model "ResNet18"; did you mean cifar_resnet18, resnet18, ...? (ResNet18 is a constructor, which needs its arguments: ...)
+ *   console.log((e as Error).message);
+ * }
+ */
 export function modelInfo(name: string): ModelInfo {
   const info = models.get(name);
-  if (!info) throw new UnknownModelError(`unknown model "${name}"${suggest(name, [...models.keys(), ...[...constructors.values()].map((c) => c.name)])}`);
-  return info;
+  if (info) return info;
+  const fromReference = [...models.values()].filter((m) => m.reference === name).map((m) => m.name);
+  // constructors that are not also config names (torchvision's resnet18 is both)
+  const constructorNames = [...constructors.values()].map((c) => c.name).filter((c) => !models.has(c));
+  const ctors = constructorNames.includes(name) ? [name] : closeNames(name, constructorNames);
+  const needsArgs = `needs its arguments: \`tessera verify --model ${ctors[0]} --args JSON\``;
+  const asConstructor = !ctors.length ? '' : ctors[0] === name ? ` (${name} is a constructor, which ${needsArgs})` : `; close constructors: ${ctors.join(', ')} (a constructor ${needsArgs})`;
+  throw new UnknownModelError(`unknown model "${name}"${suggest(name, [...fromReference, ...models.keys()], fromReference)}${asConstructor}`);
 }
 
 /** How `createModel` builds a model. */
@@ -293,10 +314,19 @@ export function resolveModel(name: string, args?: JsonArgs, source?: ModelInfo['
   return modelInfo(name).create({});
 }
 
-function suggest(name: string, candidates: string[]): string {
+/** "; did you mean A, B?" (`first`, then up to 5 close candidates), or where to find the list. */
+function suggest(name: string, candidates: string[], first: readonly string[] = []): string {
+  const close = [...new Set([...first, ...closeNames(name, candidates)])].slice(0, Math.max(5, first.length));
+  return close.length ? `; did you mean ${close.join(', ')}?` : '; run `tessera models` for the list';
+}
+
+/** Up to 5 candidates within a small edit distance of `name` (case-insensitive), closest first. */
+function closeNames(name: string, candidates: string[]): string[] {
   const scored = [...new Set(candidates)].map((c) => [c, editDistance(name.toLowerCase(), c.toLowerCase())] as const).sort((a, b) => a[1] - b[1]);
-  const close = scored.filter(([, d]) => d <= Math.max(2, name.length / 3)).slice(0, 5);
-  return close.length ? `; did you mean ${close.map(([c]) => c).join(', ')}?` : '; run `tessera models` for the list';
+  return scored
+    .filter(([, d]) => d <= Math.max(2, name.length / 3))
+    .slice(0, 5)
+    .map(([c]) => c);
 }
 
 /** Reads a typed argument from JSON args, with a clear error for the wrong type. */

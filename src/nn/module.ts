@@ -11,6 +11,7 @@
  * const net = new Net();
  * [...net.stateDict().keys()]; // ['fc.weight', 'fc.bias']
  */
+import { UserError } from '../errors.js';
 import { DType, HostTensor, TypedData, Value, inScope, shapeStr, sizeOf } from '../graph/ir.js';
 import { activeTrace } from './trace.js';
 
@@ -46,7 +47,8 @@ export interface LoadResult {
   mismatched: string[];
 }
 
-export class StateDictError extends Error {
+/** A state dict that does not fit the model (missing, unexpected or mismatched keys); `result` lists them. */
+export class StateDictError extends UserError {
   constructor(
     message: string,
     readonly result: LoadResult,

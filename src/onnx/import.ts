@@ -36,6 +36,7 @@
  * const session = await TrainingSession.create(model, { inputShape: [8, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
  */
 import { basename } from 'node:path';
+import { UserError } from '../errors.js';
 import { DType, Value, inScope } from '../graph/ir.js';
 import { Buffer, Module, Parameter, tensorValue } from '../nn/module.js';
 import { Trace, activeTrace, traceWith } from '../nn/trace.js';
@@ -46,12 +47,7 @@ import { OnnxOpContext } from './import-op-types.js';
 import { OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxValueInfo, decodeOnnx, readOnnxFile } from './read.js';
 
 /** An ONNX model tessera cannot import (the user's input problem): unsupported op, no image input, ... */
-export class OnnxImportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OnnxImportError';
-  }
-}
+export class OnnxImportError extends UserError {}
 
 /** A state tensor with the ONNX initializer it came from. */
 export interface ImportedTensor {

@@ -21,16 +21,12 @@
  * model.graph.nodes.filter((n) => n.opType === 'Conv').length; // → 2
  */
 import { readFileSync } from 'node:fs';
+import { UserError, fsError } from '../errors.js';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
 import { bfloat16ToFloat32, float16ToFloat32 } from '../io/safetensors.js';
 
 /** A file that is not a readable ONNX model (the user's input problem). */
-export class OnnxFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OnnxFormatError';
-  }
-}
+export class OnnxFormatError extends UserError {}
 
 /** One attribute of a node, by its AttributeProto type. Sub-graphs are kept only as a marker. */
 export type OnnxAttribute =
@@ -79,9 +75,15 @@ export interface OnnxModel {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** Reads and decodes an .onnx file. */
+/** Reads and decodes an .onnx file; an unreadable path (missing, a folder, no permission) is one UserError line naming it. */
 export function readOnnxFile(path: string): OnnxModel {
-  return decodeOnnx(readFileSync(path), path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw fsError(e, path, 'read');
+  }
+  return decodeOnnx(bytes, path);
 }
 
 /** Decodes ONNX ModelProto bytes; `source` names the input in error messages. */

@@ -2,6 +2,7 @@
  * The op registry. Every op declares, in one place, its shape/dtype rule (`infer`), its ONNX
  * emission (`emit`) and its vector-Jacobian rule (`grad`). Tests enumerate `listOps()`.
  */
+import { UserError } from '../errors.js';
 import { Attrs, Node, TensorType, Value, currentGraph, shapeStr } from '../graph/ir.js';
 
 /** What an op's `emit` writes ONNX nodes through (implemented by the ONNX writer). */
@@ -70,7 +71,8 @@ export interface RegisteredOp {
 
 const registry = new Map<string, RegisteredOp>();
 
-export class ShapeError extends Error {}
+/** Shapes that do not fit a module (e.g. images of the wrong size or channel count); the user's to fix. */
+export class ShapeError extends UserError {}
 
 /**
  * Registers an op and returns the function that applies it to the active graph.

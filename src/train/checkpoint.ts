@@ -13,8 +13,10 @@
  */
 import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from '../errors.js';
 import type { HostTensor } from '../graph/ir.js';
-import { SafetensorsError, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { SafetensorsError, SafetensorsFile, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { FileKind, sniffFileKind } from '../io/sniff.js';
 import type { TransformSpec } from '../data/types.js';
 import type { Module } from '../nn/module.js';
 
@@ -22,12 +24,7 @@ export const CHECKPOINT_FORMAT = 'tessera-run-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
 
 /** A problem with a checkpoint the user named (missing, foreign, incompatible); the CLI exits 2. */
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
+export class CheckpointError extends UserError {}
 
 /** One line of metrics.jsonl (validation fields are null when the run does not validate). */
 export interface EpochMetrics {
@@ -192,7 +189,7 @@ function decodeMeta(path: string, m: Record<string, string>): CheckpointMeta {
  */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`);
-  const file = readSafetensors(path);
+  const file = readCheckpointFile(path);
   const meta = decodeMeta(path, file.metadata);
   const modelState = new Map<string, HostTensor>();
   const optimizerState = new Map<string, Float32Array>();
@@ -203,6 +200,28 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     } else modelState.set(key, t);
   }
   return { path, meta, modelState, optimizerState };
+}
+
+/** What a foreign model file is, and which command takes it. */
+const FOREIGN_FILES: Readonly<Partial<Record<FileKind, string>>> = {
+  onnx: 'an ONNX model, not a Tessera training checkpoint; `tessera import` takes ONNX files',
+  'torch-zip': 'a PyTorch checkpoint (torch.save), not a Tessera training checkpoint; `tessera convert` turns it into safetensors, `tessera train --pretrained FILE` starts a run from it',
+  'torch-legacy': 'a PyTorch checkpoint (legacy torch.save), not a Tessera training checkpoint; `tessera convert` turns it into safetensors, `tessera train --pretrained FILE` starts a run from it',
+};
+
+/**
+ * Reads a file that should be a training checkpoint (or, where a command allows it, a plain
+ * safetensors state dict): an ONNX model or a PyTorch checkpoint is a CheckpointError saying what
+ * the file is and which command takes it; a damaged file is a SafetensorsError.
+ *
+ * @example
+ * const { metadata } = readCheckpointFile('runs/a/best.safetensors');
+ * // for model.onnx it throws "model.onnx is an ONNX model, not a Tessera training checkpoint; `tessera import` takes ONNX files"
+ */
+export function readCheckpointFile(path: string): SafetensorsFile {
+  const foreign = FOREIGN_FILES[sniffFileKind(path)];
+  if (foreign) throw new CheckpointError(`${path} is ${foreign}`);
+  return readSafetensors(path);
 }
 
 /**

@@ -38,6 +38,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirS
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataLoader } from '../data/loader.js';
+import { UserError } from '../errors.js';
 import { CIFAR10_MEAN, CIFAR10_STD, TransformSpec } from '../data/types.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { manualSeed } from '../nn/init.js';
@@ -102,12 +103,7 @@ export const TRAIN_DEFAULTS = {
 } as const satisfies Partial<TrainOptions>;
 
 /** A mistake in the training setup (output folder, batch size, resume target); the CLI exits 2. */
-export class TrainSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrainSetupError';
-  }
-}
+export class TrainSetupError extends UserError {}
 
 /** The loss became NaN or infinite; training stopped and `last` is the last good checkpoint. */
 export class TrainingDivergedError extends Error {
@@ -532,7 +528,9 @@ export interface EvalResult {
 
 /**
  * Runs `model` (eval mode, current weights) over everything `loader` yields (epoch 0) through a
- * fresh InferenceModel with a dynamic batch, so the last partial batch counts too.
+ * fresh InferenceModel with a dynamic batch, so the last partial batch counts too. Images the
+ * loader could not read are listed in `skipped` and left out of every figure (each sample counts
+ * once, never the copy that stands in for an unreadable one).
  *
  * @example
  * // six grey 32×32 images labelled 0..5, held in memory (openDataset opens real ones)
@@ -558,6 +556,8 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
   let topk = 0;
   let lossSum = 0;
   const skipped: { index: number; reason: string }[] = [];
+  // the loader fills an unreadable image's slot with a copy of another sample: count each sample once
+  const counted = new Uint8Array(loader.dataset.length);
   try {
     for await (const batch of loader.epoch(0)) {
       const n = batch.size;
@@ -565,6 +565,9 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
       const out = await net.run({ dtype: 'float32', shape: [n, ...opts.inputShape.slice(1)], data });
       const logits = out.data as Float32Array;
       for (let r = 0; r < n; r++) {
+        if (counted[batch.indices[r]]) continue;
+        counted[batch.indices[r]] = 1;
+        images++;
         const row = r * C;
         const t = Number(batch.target[r]);
         let best = 0;
@@ -581,7 +584,6 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
         if (above < k) topk++;
         confusion[t][best]++;
       }
-      images += n;
       skipped.push(...batch.skipped);
     }
   } finally {

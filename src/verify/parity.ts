@@ -3,6 +3,7 @@
  * recomputes eval logits, train logits, loss, gradients and running statistics, and compares
  * each reference tensor with its tolerance from the fixture's metadata.
  */
+import { UserError } from '../errors.js';
 import { HostTensor } from '../graph/ir.js';
 import { Module } from '../nn/module.js';
 import { Dropout } from '../nn/layers.js';
@@ -32,7 +33,8 @@ export interface ParityReport {
 const REFERENCE_PREFIXES = ['input', 'target', 'logits.', 'loss.', 'grad.', 'running.'];
 const isReference = (k: string) => REFERENCE_PREFIXES.some((p) => k === p || (p.endsWith('.') && k.startsWith(p)));
 
-export class FixtureError extends Error {}
+/** A fixture that is unreadable or lacks what the check needs; the user's to fix. */
+export class FixtureError extends UserError {}
 
 /** The state dict stored in a fixture (every entry that is not a reference tensor). */
 export function fixtureStateDict(f: SafetensorsFile): Map<string, HostTensor> {

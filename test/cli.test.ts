@@ -95,7 +95,7 @@ const cases: Case[] = [
   { name: '--args with an unknown constructor argument', args: ['verify', LENET, '--model', 'LeNet', '--args', '{"depth": 3}'], code: 2, stderr: /unknown argument\(s\) depth/, oneLineError: true, needsFixtures: true },
   { name: 'an unknown option suggests the right one', args: ['verify', LENET, '--modle', 'LeNet'], code: 2, stderr: /unknown option --modle; did you mean --model\?/, oneLineError: true },
   { name: 'verify without --model', args: ['verify', LENET], code: 2, stderr: /--model NAME is required/, oneLineError: true },
-  { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /--precision must be one of float64, float32/, oneLineError: true },
+  { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /tessera verify: --precision: expected one of float64, float32, got "float16"/, oneLineError: true },
   { name: 'models --filter lists the matching models with parameter and MAC counts', args: ['models', '--filter', 'lenet'], code: 0, stdout: /cifar_lenet\s+lenet\s+pytorch-cifar\s+32\s+62,006\s+651.7K\s+1998/ },
   { name: 'models --filter with no match', args: ['models', '--filter', 'no-such-model-xyz'], code: 0, stdout: /no model matches "no-such-model-xyz"/ },
 ];

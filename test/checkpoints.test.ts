@@ -127,7 +127,7 @@ const str = (s: string) => pk(0x8c, s.length, s);
 function assertOneLineError(r: CliResult, pattern: RegExp): void {
   const shown = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
   assert.equal(r.code, 2, shown);
-  assert.match(r.stderr, /^tessera: [^\n]+\n$/, shown);
+  assert.match(r.stderr, /^tessera[: ][^\n]+\n$/, shown);
   assert.match(r.stderr, pattern, shown);
   assert.doesNotMatch(r.stderr, /internal error|^\s+at /m, shown);
 }

@@ -112,7 +112,7 @@ const cases: Case[] = [
   { name: '--args with an unknown constructor argument', args: ['verify', LENET, '--model', 'LeNet', '--args', '{"depth": 3}'], code: 2, stderr: /unknown argument\(s\) depth/, oneLineError: true, needsFixtures: true },
   { name: 'an unknown option suggests the right one', args: ['verify', LENET, '--modle', 'LeNet'], code: 2, stderr: /unknown option --modle; did you mean --model\?/, oneLineError: true },
   { name: 'verify without --model', args: ['verify', LENET], code: 2, stderr: /--model NAME is required/, oneLineError: true },
-  { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /--precision must be one of float64, float32/, oneLineError: true },
+  { name: 'a --precision outside its choices', args: ['verify', LENET, '--model', 'LeNet', '--precision', 'float16'], code: 2, stderr: /tessera verify: --precision: expected one of float64, float32, got "float16"/, oneLineError: true },
   {
     name: 'a safetensors __metadata__ nested 200,000 deep names the file',
     args: ['verify', DEEP, '--model', 'cifar_lenet'],
@@ -158,7 +158,7 @@ const cases: Case[] = [
     name: 'import of a missing file: one prefix',
     args: ['import', join(scratch, 'absent.onnx'), '--out', join(scratch, 'x.safetensors')],
     code: 2,
-    stderr: /^tessera: \S*absent\.onnx does not exist\n$/,
+    stderr: /^tessera import: \S*absent\.onnx does not exist\n$/,
     oneLineError: true,
   },
   { name: 'models --filter lists the matching models with parameter and MAC counts', args: ['models', '--filter', 'lenet'], code: 0, stdout: /cifar_lenet\s+lenet\s+pytorch-cifar\s+32\s+62,006\s+651.7K\s+1998/ },
@@ -177,7 +177,7 @@ for (const c of cases) {
     if (c.stdout) assert.match(r.stdout, c.stdout, shown);
     if (c.stderr) assert.match(r.stderr, c.stderr, shown);
     if (c.oneLineError) {
-      assert.match(r.stderr, /^tessera: [^\n]+\n$/, `expected one line "tessera: ..." on stderr\n${shown}`);
+      assert.match(r.stderr, /^tessera[: ][^\n]+\n$/, `expected one line "tessera: ..." on stderr\n${shown}`);
       assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace printed\n${shown}`);
       assert.doesNotMatch(r.stderr, /internal error/, shown);
     }
@@ -188,5 +188,5 @@ for (const c of cases) {
 test('TESSERA_DEBUG=1 adds the stack to a user error', async () => {
   const r = await runCli(['verify', GARBAGE, '--model', 'cifar_lenet'], { TESSERA_DEBUG: '1' });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^tessera: [^\n]+\n[\s\S]*\n\s+at /, r.stderr);
+  assert.match(r.stderr, /^tessera[: ][^\n]+\n[\s\S]*\n\s+at /, r.stderr);
 });

@@ -529,7 +529,7 @@ test('resolveModel imports the path of an .onnx file (importOnnx); constructor a
 function assertOneLineError(r: CliResult, pattern: RegExp): void {
   const shown = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
   assert.equal(r.code, 2, shown);
-  assert.match(r.stderr, /^tessera: [^\n]+\n$/, shown);
+  assert.match(r.stderr, /^tessera[: ][^\n]+\n$/, shown);
   assert.match(r.stderr, pattern, shown);
 }
 

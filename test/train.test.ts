@@ -400,7 +400,7 @@ const errorCases: ErrorCase[] = [
     error: /bad\.yaml:2: a value is missing/,
     absent: () => join(scratch, 'e4'),
   },
-  { name: 'a bad option value', args: () => ['train', ...BASE, '--data', DATA, '--epochs', '2.5'], error: /--epochs: must be a whole number \(got "2\.5"\)/ },
+  { name: 'a bad option value', args: () => ['train', ...BASE, '--data', DATA, '--epochs', '2.5'], error: /tessera train: --epochs: expected a whole number from 1 to 1000000, got "2\.5"/ },
   { name: 'eval on data with another class count', args: () => ['eval', '--checkpoint', RUN2, '--data', TWO], error: /has 3 classes \(cifar_lenet\) but .*two-classes has 2/ },
   { name: 'eval of a run folder without checkpoints', args: () => ['eval', '--checkpoint', scratch, '--data', DATA], error: /holds no checkpoint/ },
   { name: 'predict on an unreadable image', args: () => ['predict', '--checkpoint', RUN2, A_FILE], error: /a-file: cannot read the image/ },

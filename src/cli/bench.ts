@@ -14,48 +14,38 @@ import { fileURLToPath } from 'node:url';
 import { TORCH_CIFAR_MODELS, type TorchResult, measureInference, measureLoader, measureTraining, randomBatch, runTorchBench } from '../bench/measure.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { cifarTransforms } from '../train/trainer.js';
-import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
-import { intFlag } from './eval.js';
-
-const FLAGS: Record<string, FlagSpec> = {
-  model: { type: 'string' },
-  'batch-size': { type: 'string' },
-  threads: { type: 'string' },
-  steps: { type: 'string' },
-  warmup: { type: 'string' },
-  'compare-torch': { type: 'boolean' },
-  'inference-only': { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean' },
-};
+import { CliCommand, defineCommand, readCommandLine } from './args.js';
 
 const PYTHON = '/usr/bin/python3';
 
-/** Usage text of `tessera bench`. */
-export const BENCH_USAGE = `usage: tessera bench --model NAME --batch-size N --threads T [--steps N] [--warmup W] [--inference-only] [--compare-torch] [--json]
-
-Measures, one after the other (never concurrently):
+/** How `tessera bench` is called: its options, help and checks. */
+export const BENCH = defineCommand({
+  name: 'bench',
+  usage: '--model NAME --batch-size N --threads T [--steps N] [--warmup W] [--inference-only] [--compare-torch] [--json]',
+  description: `Measures, one after the other (never concurrently):
   training    images/s of the whole training step (forward, backward, SGD) on one fixed random batch
   inference   images/s of the eval-mode model on the same batch
   loader      images/s the data loader produces: a synthetic in-memory pixel dataset of the model's
               input size, the training transform (random crop, flip, normalize), --batch-size,
               the loader's default worker threads, --warmup (at least 1) + --steps batches
-  memory      the process's peak resident set (max RSS), in MB
-
-options:
-  --model NAME        a registered model (tessera models)
-  --batch-size N      images per step
-  --threads T         ONNX Runtime intra-op threads (and torch.set_num_threads)
-  --steps N           measured steps (default 20)
-  --warmup W          untimed steps first (default 3)
-  --inference-only    skip the training measurement (trainImagesPerSec is then null)
-  --compare-torch     afterwards, run bench/torch_bench.py (${PYTHON}) with the same settings
-                      and print Tessera / PyTorch ratios (models: ${Object.keys(TORCH_CIFAR_MODELS).join(', ')}
-                      and every torchvision config)
-  --json              print one JSON object (progress still goes to stderr)
-  -h, --help          show this help
-
-exit status: 0 measured, 2 usage error`;
+  memory      the process's peak resident set (max RSS), in MB`,
+  options: {
+    model: { kind: 'string', placeholder: 'NAME', required: true, help: 'a registered model (tessera models)' },
+    batchSize: { kind: 'int', min: 1, placeholder: 'N', required: true, help: 'images per step' },
+    threads: { kind: 'int', min: 1, placeholder: 'T', required: true, help: 'ONNX Runtime intra-op threads (and torch.set_num_threads)' },
+    steps: { kind: 'int', min: 1, default: 20, placeholder: 'N', help: 'measured steps (default 20)' },
+    warmup: { kind: 'int', min: 0, default: 3, placeholder: 'W', help: 'untimed steps first (default 3)' },
+    inferenceOnly: { kind: 'boolean', help: 'skip the training measurement (trainImagesPerSec is then null)' },
+    compareTorch: {
+      kind: 'boolean',
+      help: `afterwards, run bench/torch_bench.py (${PYTHON}) with the same settings
+and print Tessera / PyTorch ratios (models: ${Object.keys(TORCH_CIFAR_MODELS).join(', ')}
+and every torchvision config)`,
+    },
+    json: { kind: 'boolean', help: 'print one JSON object (progress still goes to stderr)' },
+  },
+  notes: 'exit status: 0 measured, 2 usage error',
+});
 
 /** What `tessera bench --json` prints. */
 export interface BenchReport {
@@ -92,35 +82,21 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
  * await benchCommand(['--model', 'cifar_lenet', '--batch-size', '8', '--threads', '1', '--steps', '2', '--json']);
  */
 export async function benchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, FLAGS, 'tessera bench');
-  if (boolFlag(args, 'help')) {
-    process.stdout.write(`${BENCH_USAGE}\n`);
-    return 0;
-  }
-  if (args.positionals.length) throw new UsageError(`tessera bench: unexpected argument ${args.positionals[0]} (see tessera bench --help)`);
-  const name = stringFlag(args, 'model');
-  const batchSize = intFlag(args, 'batch-size', undefined);
-  const threads = intFlag(args, 'threads', undefined);
-  const steps = intFlag(args, 'steps', 20)!;
-  const warmup = intFlag(args, 'warmup', 3, 0)!;
-  const missing = [name === undefined && '--model NAME', batchSize === undefined && '--batch-size N', threads === undefined && '--threads T'].filter(Boolean);
-  if (missing.length) throw new UsageError(`tessera bench: missing ${missing.join(', ')} (see tessera bench --help)`);
-  const json = boolFlag(args, 'json');
-  const compareTorch = boolFlag(args, 'compare-torch');
-  const inferenceOnly = boolFlag(args, 'inference-only');
-  const info = modelInfo(name!); // an unknown model is a usage error (exit 2)
-  const batch = batchSize!;
+  const parsed = readCommandLine(BENCH, argv);
+  if (!parsed) return 0;
+  const { model: name, batchSize: batch, threads, steps, warmup, json, compareTorch, inferenceOnly } = parsed.opts;
+  const info = modelInfo(name); // an unknown model is a usage error (exit 2)
   const size = info.inputSize;
   const inputShape = [batch, 3, size, size];
 
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const out = json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
-  out(`tessera bench: ${info.name}, input [${inputShape.join(', ')}], float32, ${plural(threads!, 'thread')}, ${warmup} warmup + ${plural(steps, 'measured step')}`);
+  out(`tessera bench: ${info.name}, input [${inputShape.join(', ')}], float32, ${plural(threads, 'thread')}, ${warmup} warmup + ${plural(steps, 'measured step')}`);
 
   // ---- Tessera: training, then inference, then the loader, one at a time
   const { images, labels } = randomBatch(inputShape, info.numClasses);
   const model = createModel(info.name);
-  const bench = { inputShape, images, labels, threads: threads!, steps, warmup, log: progress };
+  const bench = { inputShape, images, labels, threads, steps, warmup, log: progress };
   const train = inferenceOnly ? null : await measureTraining(model, bench);
   const infer = await measureInference(model, bench);
   const loader = await measureLoader({ batchSize: batch, size, classes: info.numClasses, transform: cifarTransforms(size).train, steps, warmup, log: progress });
@@ -134,7 +110,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   // ---- PyTorch, strictly after Tessera
   let torch: TorchResult | null = null;
   if (compareTorch) {
-    const r = runTorchBench({ model: info.name, batch, threads: threads!, size, train: !inferenceOnly, steps, warmup, python: PYTHON, root: repoRoot(), onStart: (command) => progress(`running PyTorch: ${command}`) });
+    const r = runTorchBench({ model: info.name, batch, threads, size, train: !inferenceOnly, steps, warmup, python: PYTHON, root: repoRoot(), onStart: (command) => progress(`running PyTorch: ${command}`) });
     torch = r.result;
     if (!torch) (json ? progress : out)(`PyTorch: ${r.note}`);
     else {
@@ -148,7 +124,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     const report: BenchReport = {
       model: info.name,
       batchSize: batch,
-      threads: threads!,
+      threads,
       trainImagesPerSec: train ? train.timing.imagesPerSec : null,
       inferImagesPerSec: infer.timing.imagesPerSec,
       loaderImagesPerSec: loader.timing.imagesPerSec,
@@ -159,3 +135,6 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
+
+/** `tessera bench` as `main` runs it. */
+export const command: CliCommand = { declaration: BENCH, run: benchCommand };

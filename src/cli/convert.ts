@@ -12,33 +12,32 @@ import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
-import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
-const FLAGS: Record<string, FlagSpec> = {
-  out: { type: 'string' },
-  model: { type: 'string' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera convert`. */
-export const CONVERT_USAGE = `usage: tessera convert CHECKPOINT --out FILE.safetensors [--model NAME]
-
-Converts a PyTorch checkpoint (.pt/.pth from torch.save, zip or legacy format; or a
+/** How `tessera convert` is called: its options, help and checks. */
+export const CONVERT = defineCommand({
+  name: 'convert',
+  usage: 'CHECKPOINT --out FILE.safetensors [--model NAME]',
+  description: `Converts a PyTorch checkpoint (.pt/.pth from torch.save, zip or legacy format; or a
 .safetensors file) to safetensors. Only tensors are read: a pickle that asks for any other
 Python global (os.system, builtins.eval, a model class, ...) is refused, and nothing in the file
 is ever run. A state dict nested under state_dict, model, model_state_dict, module,
 state_dict_ema or net (pytorch-cifar) is unwrapped, a DataParallel "module." prefix on every key
-is stripped, and float16/bfloat16 tensors are upcast to float32.
-
-options:
-  --out FILE      the safetensors file to write (atomically)
-  --model NAME    build this model (see tessera models), map the keys with its family's key
-                  filter (timm's ViT, ConvNeXt, Swin names and the like become torchvision's)
-                  and load them into it strictly, to check that every key and shape fits
-                  before writing the mapped tensors
-  -h, --help      show this help
-
-exit status: 0 written, 2 usage or input error (unreadable, refused or mismatched checkpoint)`;
+is stripped, and float16/bfloat16 tensors are upcast to float32.`,
+  positionals: { name: 'CHECKPOINT', min: 1, max: 1 },
+  options: {
+    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the safetensors file to write (atomically)' },
+    model: {
+      kind: 'string',
+      placeholder: 'NAME',
+      help: `build this model (see tessera models), map the keys with its family's key
+filter (timm's ViT, ConvNeXt, Swin names and the like become torchvision's)
+and load them into it strictly, to check that every key and shape fits
+before writing the mapped tensors`,
+    },
+  },
+  notes: 'exit status: 0 written, 2 usage or input error (unreadable, refused or mismatched checkpoint)',
+});
 
 /** What was read, for the report. */
 interface Converted {
@@ -69,12 +68,11 @@ const SAFETENSORS_DTYPE: Readonly<Record<string, string>> = {
  *   await convertCommand(['lenet.pth', '--out', 'lenet.safetensors', '--model', 'cifar_lenet']);
  */
 export async function convertCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, FLAGS, 'tessera convert');
-  if (boolFlag(parsed, 'help')) {
-    process.stdout.write(`${CONVERT_USAGE}\n`);
-    return 0;
-  }
-  const { input, out, modelName } = readOptions(parsed);
+  const parsed = readCommandLine(CONVERT, argv);
+  if (!parsed) return 0;
+  const [input] = parsed.positionals;
+  const { out, model: modelName } = parsed.opts;
+  if (resolve(out) === resolve(input)) throw new UsageError(`tessera convert: --out ${out} is the checkpoint itself; choose another file`);
   if (!existsSync(input)) throw new UsageError(`checkpoint ${input} does not exist`);
 
   const converted = input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input);
@@ -115,15 +113,8 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-function readOptions(parsed: ParsedArgs) {
-  if (parsed.positionals.length === 0) throw new UsageError('tessera convert: missing CHECKPOINT (see tessera convert --help)');
-  if (parsed.positionals.length > 1) throw new UsageError(`tessera convert: expected one checkpoint, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
-  const input = parsed.positionals[0];
-  const out = stringFlag(parsed, 'out');
-  if (!out) throw new UsageError('tessera convert: --out FILE.safetensors is required');
-  if (resolve(out) === resolve(input)) throw new UsageError(`tessera convert: --out ${out} is the checkpoint itself; choose another file`);
-  return { input, out, modelName: stringFlag(parsed, 'model') };
-}
+/** `tessera convert` as `main` runs it. */
+export const command: CliCommand = { declaration: CONVERT, run: convertCommand };
 
 function readTorchInput(path: string): Converted {
   const { tensors, info } = loadTorchCheckpoint(path);

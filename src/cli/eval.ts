@@ -9,56 +9,28 @@ import { createModel } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { EvalResult, evaluate } from '../train/trainer.js';
-import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
-/** The flags `tessera eval` accepts. */
-export const FLAGS: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string' },
-  data: { type: 'string' },
-  split: { type: 'string', choices: ['test', 'train'] },
-  'batch-size': { type: 'string' },
-  threads: { type: 'string' },
-  workers: { type: 'string' },
-  'cache-dir': { type: 'string' },
-  offline: { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera eval`. */
-export const EVAL_USAGE = `usage: tessera eval --checkpoint RUN|FILE --data DIR|cifar10|cifar100 [options]
-
-Evaluates a training checkpoint (a run folder means its best.safetensors, else last) on a
+/** How `tessera eval` is called: its options, help and checks. */
+export const EVAL = defineCommand({
+  name: 'eval',
+  usage: '--checkpoint RUN|FILE --data DIR|cifar10|cifar100 [options]',
+  description: `Evaluates a training checkpoint (a run folder means its best.safetensors, else last) on a
 dataset: top-1, top-5, per-class accuracy and the confusion matrix. The model, classes and
-evaluation transform come from the checkpoint.
-
-options:
-  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
-  --data SPEC            cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)
-  --split test|train     which split of the data (default test; a plain ImageFolder is used whole)
-  --batch-size N         images per inference run (default 256)
-  --threads N            ONNX Runtime threads (default: the CPU count)
-  --workers N            data loader worker threads
-  --cache-dir DIR        where cifar10/cifar100 are cached
-  --offline              never download datasets
-  --json                 print one JSON object
-  -h, --help             show this help
-
-exit status: 0 evaluated, 2 usage or input error`;
-
-/**
- * A whole-number flag ≥ min, or the fallback when absent (UsageError otherwise).
- *
- * @example
- * intFlag(parseArgs(['--batch-size', '64'], FLAGS, 'tessera eval'), 'batch-size', 256); // 64
- */
-export function intFlag(args: ParsedArgs, name: string, fallback: number | undefined, min = 1): number | undefined {
-  const s = stringFlag(args, name);
-  if (s === undefined) return fallback;
-  const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min} (got "${s}")`);
-  return n;
-}
+evaluation transform come from the checkpoint.`,
+  options: {
+    checkpoint: { kind: 'path', placeholder: 'RUN|FILE', required: true, help: 'a run folder or a .safetensors checkpoint written by tessera train' },
+    data: { kind: 'string', placeholder: 'SPEC', required: true, help: 'cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)' },
+    split: { kind: 'choice', choices: ['test', 'train'], default: 'test', placeholder: 'test|train', help: 'which split of the data (default test; a plain ImageFolder is used whole)' },
+    batchSize: { kind: 'int', min: 1, default: 256, placeholder: 'N', help: 'images per inference run (default 256)' },
+    threads: { kind: 'int', min: 1, default: defaultThreads, placeholder: 'N', help: 'ONNX Runtime threads (default: the CPU count)' },
+    workers: { kind: 'int', min: 0, placeholder: 'N', help: 'data loader worker threads' },
+    cacheDir: { kind: 'path', placeholder: 'DIR', help: 'where cifar10/cifar100 are cached' },
+    offline: { kind: 'boolean', help: 'never download datasets' },
+    json: { kind: 'boolean', help: 'print one JSON object' },
+  },
+  notes: 'exit status: 0 evaluated, 2 usage or input error',
+});
 
 /**
  * Runs `tessera eval`; resolves to the exit status.
@@ -67,24 +39,12 @@ export function intFlag(args: ParsedArgs, name: string, fallback: number | undef
  * await evalCommand(['--checkpoint', 'runs/lenet', '--data', 'cifar10', '--json']);
  */
 export async function evalCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, FLAGS, 'tessera eval');
-  if (boolFlag(args, 'help')) {
-    process.stdout.write(`${EVAL_USAGE}\n`);
-    return 0;
-  }
-  if (args.positionals.length) throw new UsageError(`tessera eval: unexpected argument ${args.positionals[0]} (see tessera eval --help)`);
-  const checkpointArg = stringFlag(args, 'checkpoint');
-  const data = stringFlag(args, 'data');
-  if (!checkpointArg) throw new UsageError('tessera eval: --checkpoint RUN|FILE is required');
-  if (!data) throw new UsageError('tessera eval: --data is required: cifar10, cifar100 or a directory');
-  const split = (stringFlag(args, 'split') ?? 'test') as 'test' | 'train';
-  const batchSize = intFlag(args, 'batch-size', 256)!;
-  const threads = intFlag(args, 'threads', defaultThreads())!;
-  const workers = intFlag(args, 'workers', undefined, 0);
-  const json = boolFlag(args, 'json');
+  const parsed = readCommandLine(EVAL, argv);
+  if (!parsed) return 0;
+  const { checkpoint: checkpointArg, data, split, batchSize, threads, workers, json } = parsed.opts;
   const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
   const { meta } = ckpt;
-  const dataset = await openDataset(data, { split, cacheDir: stringFlag(args, 'cache-dir'), offline: boolFlag(args, 'offline') });
+  const dataset = await openDataset(data, { split, cacheDir: parsed.opts.cacheDir, offline: parsed.opts.offline });
   if (dataset.classes.length !== meta.numClasses) {
     throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
   }
@@ -123,6 +83,9 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
+
+/** `tessera eval` as `main` runs it. */
+export const command: CliCommand = { declaration: EVAL, run: evalCommand };
 
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
 

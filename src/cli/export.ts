@@ -15,40 +15,41 @@ import { Module } from '../nn/module.js';
 import { MIN_OPSET, OPSET } from '../onnx/write.js';
 import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
-import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
-import { intFlag } from './eval.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 import { AtomicWriteOptions, stageFile } from '../util/files.js';
 
-const FLAGS: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string' },
-  out: { type: 'string' },
-  opset: { type: 'string' },
-  'image-size': { type: 'string' },
-  model: { type: 'string' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera export`. */
-export const EXPORT_USAGE = `usage: tessera export --checkpoint RUN|FILE --out MODEL.onnx [options]
-
-Writes a checkpoint's inference graph as ONNX (opset ${OPSET} unless --opset says otherwise):
+/** How `tessera export` is called: its options, help and checks. */
+export const EXPORT = defineCommand({
+  name: 'export',
+  usage: '--checkpoint RUN|FILE --out MODEL.onnx [options]',
+  description: `Writes a checkpoint's inference graph as ONNX (opset ${OPSET} unless --opset says otherwise):
 weights as initializers, a dynamic batch dimension, each BatchNorm that directly follows a Conv
 folded into the conv, and the preprocessing (mean, std, image size, class names, model name,
 tessera version) in the metadata. A fresh ONNX Runtime session on the written file is then
-checked against the unfolded model on a random batch of 2.
-
-options:
-  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
-                         (with --model: also a plain safetensors state dict)
-  --out FILE             the .onnx file to write (atomically: a temporary file, then renamed)
-  --opset N              ONNX opset, ${MIN_OPSET} to ${OPSET} (default ${OPSET}); below 17, LayerNormalization
-                         is written as ReduceMean arithmetic, below 14, HardSwish as
-                         x·HardSigmoid(x)
-  --image-size S         input height and width (default: the checkpoint's, else the model's)
-  --model NAME           the registered model the state dict belongs to
-  -h, --help             show this help
-
-exit status: 0 written and checked, 1 the check failed (nothing written), 2 usage or input error`;
+checked against the unfolded model on a random batch of 2.`,
+  options: {
+    checkpoint: {
+      kind: 'path',
+      placeholder: 'RUN|FILE',
+      required: true,
+      help: 'a run folder or a .safetensors checkpoint written by tessera train\n(with --model: also a plain safetensors state dict)',
+    },
+    out: { kind: 'path', placeholder: 'FILE', required: true, help: 'the .onnx file to write (atomically: a temporary file, then renamed)' },
+    opset: {
+      kind: 'int',
+      min: MIN_OPSET,
+      max: OPSET,
+      default: OPSET,
+      placeholder: 'N',
+      help: `ONNX opset, ${MIN_OPSET} to ${OPSET} (default ${OPSET}); below 17, LayerNormalization
+is written as ReduceMean arithmetic, below 14, HardSwish as
+x·HardSigmoid(x)`,
+    },
+    imageSize: { kind: 'int', min: 1, placeholder: 'S', help: "input height and width (default: the checkpoint's, else the model's)" },
+    model: { kind: 'string', placeholder: 'NAME', help: 'the registered model the state dict belongs to' },
+  },
+  notes: 'exit status: 0 written and checked, 1 the check failed (nothing written), 2 usage or input error',
+});
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -70,20 +71,9 @@ interface Loaded {
  * await exportCommand(['--checkpoint', 'runs/a', '--out', 'a.onnx']);
  */
 export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
-  const args = parseArgs(argv, FLAGS, 'tessera export');
-  if (boolFlag(args, 'help')) {
-    process.stdout.write(`${EXPORT_USAGE}\n`);
-    return 0;
-  }
-  if (args.positionals.length) throw new UsageError(`tessera export: unexpected argument ${args.positionals[0]} (see tessera export --help)`);
-  const checkpointArg = stringFlag(args, 'checkpoint');
-  const out = stringFlag(args, 'out');
-  if (!checkpointArg) throw new UsageError('tessera export: --checkpoint RUN|FILE is required');
-  if (!out) throw new UsageError('tessera export: --out FILE is required');
-  const opset = intFlag(args, 'opset', OPSET) ?? OPSET;
-  if (opset < MIN_OPSET || opset > OPSET) throw new UsageError(`tessera export: --opset ${opset} is not supported; Tessera writes ONNX opsets ${MIN_OPSET} to ${OPSET} (default ${OPSET})`);
-  const imageSize = intFlag(args, 'image-size', undefined);
-  const modelName = stringFlag(args, 'model');
+  const parsed = readCommandLine(EXPORT, argv);
+  if (!parsed) return 0;
+  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName } = parsed.opts;
 
   const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize);
   const { model, size } = loaded;
@@ -203,3 +193,6 @@ async function verify(model: Module, path: string, size: number): Promise<{ maxD
 function countBatchNorms(bytes: Uint8Array): number {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').split('BatchNormalization').length - 1;
 }
+
+/** `tessera export` as `main` runs it. */
+export const command: CliCommand = { declaration: EXPORT, run: exportCommand };

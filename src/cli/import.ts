@@ -6,32 +6,26 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { writeSafetensors } from '../io/safetensors.js';
-import type { OnnxModule } from '../onnx/import.js';
-import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { type OnnxModule, supportedOnnxOps } from '../onnx/import.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
-const FLAGS: Record<string, FlagSpec> = {
-  out: { type: 'string' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera import` (the supported op list is filled in when asked for). */
-function usage(ops: readonly string[]): string {
-  return `usage: tessera import MODEL.onnx --out FILE.safetensors
-
-Imports an ONNX image classifier (for example one written by torch.onnx.export) as a trainable
+/** How `tessera import` is called: its options, help and checks. */
+export const IMPORT = defineCommand({
+  name: 'import',
+  usage: 'MODEL.onnx --out FILE.safetensors',
+  description: `Imports an ONNX image classifier (for example one written by torch.onnx.export) as a trainable
 Tessera model: float initializers become parameters named after their ONNX names (characters
 other than letters, digits, "_" and "." become "_"), BatchNormalization statistics become
 buffers, and shape computations are folded while tracing, so any batch size works. The command
-checks that the whole graph maps onto Tessera's ops, then writes the state dict.
+checks that the whole graph maps onto Tessera's ops, then writes the state dict.`,
+  positionals: { name: 'MODEL.onnx', min: 1, max: 1 },
+  options: {
+    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the safetensors file to write (atomically)' },
+  },
+  notes: () => `supported ONNX ops (default domain): ${supportedOnnxOps().join(', ')}
 
-options:
-  --out FILE      the safetensors file to write (atomically)
-  -h, --help      show this help
-
-supported ONNX ops (default domain): ${ops.join(', ')}
-
-exit status: 0 written, 2 usage or input error (missing file, not ONNX, unsupported op)`;
-}
+exit status: 0 written, 2 usage or input error (missing file, not ONNX, unsupported op)`,
+});
 
 /**
  * Runs `tessera import` with its arguments (the command name already removed); resolves to 0
@@ -42,14 +36,12 @@ exit status: 0 written, 2 usage or input error (missing file, not ONNX, unsuppor
  *   await importCommand(['tv_vit.onnx', '--out', 'tv_vit.safetensors']);
  */
 export async function importCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, FLAGS, 'tessera import');
-  const onnx = await import('../onnx/import.js');
-  if (boolFlag(parsed, 'help')) {
-    process.stdout.write(`${usage(onnx.supportedOnnxOps())}\n`);
-    return 0;
-  }
-  const { input, out } = readOptions(parsed);
-  if (!existsSync(input)) throw new UsageError(`${input} does not exist`);
+  const parsed = readCommandLine(IMPORT, argv);
+  if (!parsed) return 0;
+  const [input] = parsed.positionals;
+  const { out } = parsed.opts;
+  if (resolve(out) === resolve(input)) throw new UsageError(`tessera import: --out ${out} is the model itself; choose another file`);
+  if (!existsSync(input)) throw new UsageError(`tessera import: ${input} does not exist`);
 
   const { model, inputShape, logits } = await load(input);
 
@@ -59,15 +51,8 @@ export async function importCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-function readOptions(parsed: ParsedArgs): { input: string; out: string } {
-  if (parsed.positionals.length === 0) throw new UsageError('tessera import: missing MODEL.onnx (see tessera import --help)');
-  if (parsed.positionals.length > 1) throw new UsageError(`tessera import: expected one model, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
-  const input = parsed.positionals[0];
-  const out = stringFlag(parsed, 'out');
-  if (!out) throw new UsageError('tessera import: --out FILE.safetensors is required');
-  if (resolve(out) === resolve(input)) throw new UsageError(`tessera import: --out ${out} is the model itself; choose another file`);
-  return { input, out };
-}
+/** `tessera import` as `main` runs it. */
+export const command: CliCommand = { declaration: IMPORT, run: importCommand };
 
 function summary(model: OnnxModule, input: string, out: string, inputShape: number[] | null, logits: number[] | null): string[] {
   const params = [...model.namedParameters()];

@@ -9,48 +9,48 @@
  * process.exitCode = await main(['verify', 'pc_lenet.safetensors', '--model', 'cifar_lenet']);
  */
 import { UserError, asUserError } from '../errors.js';
-import { UsageError } from './args.js';
+import { CliCommand, UsageError } from './args.js';
 
 interface Command {
   readonly summary: string;
-  /** runs the command with the arguments after its name; resolves to the exit status */
-  readonly run: (argv: readonly string[]) => Promise<number>;
+  /** loads the command's module: its declaration (options, --help) and its entry point */
+  readonly load: () => Promise<{ readonly command: CliCommand }>;
 }
 
-// Commands load on demand, so `tessera --help` needs neither the model zoo nor ONNX Runtime.
-const COMMANDS: Readonly<Record<string, Command>> = {
+/** Every command by name. They load on demand, so `tessera --help` needs neither the model zoo nor ONNX Runtime. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
   verify: {
     summary: 'check a model against a PyTorch reference fixture (logits, loss, gradients, BatchNorm statistics)',
-    run: async (argv) => (await import('./verify.js')).verifyCommand(argv),
+    load: () => import('./verify.js'),
   },
   models: {
     summary: 'list the registered models with their parameter counts',
-    run: async (argv) => (await import('./models.js')).modelsCommand(argv),
+    load: () => import('./models.js'),
   },
   convert: {
     summary: 'convert a PyTorch checkpoint (.pt/.pth, tensors only, nothing run) to safetensors',
-    run: async (argv) => (await import('./convert.js')).convertCommand(argv),
+    load: () => import('./convert.js'),
   },
-  import: { summary: 'import an ONNX classifier (e.g. from torch.onnx.export) as a trainable model; writes its state dict', run: async (argv) => (await import('./import.js')).importCommand(argv) },
+  import: { summary: 'import an ONNX classifier (e.g. from torch.onnx.export) as a trainable model; writes its state dict', load: () => import('./import.js') },
   train: {
     summary: 'train a model into a run folder (config, metrics, checkpoints; --resume continues one)',
-    run: async (argv) => (await import('./train.js')).trainCommand(argv),
+    load: () => import('./train.js'),
   },
   eval: {
     summary: 'evaluate a training checkpoint: top-1/top-5, per-class accuracy, confusion matrix',
-    run: async (argv) => (await import('./eval.js')).evalCommand(argv),
+    load: () => import('./eval.js'),
   },
   predict: {
     summary: 'classify images with a training checkpoint (top-k softmax probabilities)',
-    run: async (argv) => (await import('./predict.js')).predictCommand(argv),
+    load: () => import('./predict.js'),
   },
   export: {
     summary: 'write a checkpoint as ONNX for inference (BatchNorm folded, dynamic batch, preprocessing metadata)',
-    run: async (argv) => (await import('./export.js')).exportCommand(argv),
+    load: () => import('./export.js'),
   },
   bench: {
     summary: 'measure training, inference and data loader throughput (images/s) and peak memory',
-    run: async (argv) => (await import('./bench.js')).benchCommand(argv),
+    load: () => import('./bench.js'),
   },
 };
 
@@ -88,12 +88,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       }
-      return await commandNamed(rest[0]).run(['--help']);
+      return await run(commandNamed(rest[0]), ['--help']);
     }
-    return await commandNamed(name).run(rest);
+    return await run(commandNamed(name), rest);
   } catch (e) {
     return reportError(e);
   }
+}
+
+async function run(c: Command, argv: readonly string[]): Promise<number> {
+  return (await c.load()).command.run(argv);
 }
 
 function commandNamed(name: string): Command {
@@ -114,8 +118,9 @@ function reportError(thrown: unknown): number {
   const message = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim() || (e instanceof Error ? e.name : 'unknown error');
   // the one place that decides: the user's to fix (exit 2) or a bug (exit 1)
   const user = e instanceof UserError;
-  if (user) process.stderr.write(`tessera: ${message}\n`);
-  else process.stderr.write(`tessera: ${message}${debug ? '' : ' (internal error; rerun with TESSERA_DEBUG=1 for the stack)'}\n`);
+  // a message that already names its command (`tessera train: --lr: …`) is not prefixed twice
+  const line = /^tessera[ :]/.test(message) ? message : `tessera: ${message}`;
+  process.stderr.write(`${line}${user || debug ? '' : ' (internal error; rerun with TESSERA_DEBUG=1 for the stack)'}\n`);
   if (debug && thrown instanceof Error && thrown.stack) process.stderr.write(`${thrown.stack}\n`);
   return user ? 2 : 1;
 }

@@ -7,28 +7,26 @@
  */
 import { ModelInfo, createModel, listModels } from '../models/index.js';
 import { countMacs } from '../models/complexity.js';
-import { FlagSpec, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { CliCommand, defineCommand, readCommandLine } from './args.js';
 
-const FLAGS: Record<string, FlagSpec> = {
-  json: { type: 'boolean' },
-  filter: { type: 'string' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera models`. */
-export const MODELS_USAGE = `usage: tessera models [--filter TEXT] [--json]
-
-Lists every registered model: name, family, reference source, input size, parameters,
+/** How `tessera models` is called: its options, help and checks. */
+export const MODELS = defineCommand({
+  name: 'models',
+  usage: '[--filter TEXT] [--json]',
+  description: `Lists every registered model: name, family, reference source, input size, parameters,
 multiply-accumulates of one image at the input size (computed from the traced graph), the
 published ImageNet-1K top-1 accuracy of the reference's pretrained weights (blank where it has
-none), year, paper.
-
-options:
-  --filter TEXT       only models whose name, family, source or paper contains TEXT (any case)
-  --json              print a JSON array (one object per line, written as each is computed),
-                      with each model's pretrained config (weights URL, licence, preprocessing,
-                      classifier layer, top-1, top-5) or null
-  -h, --help          show this help`;
+none), year, paper.`,
+  options: {
+    filter: { kind: 'string', placeholder: 'TEXT', help: 'only models whose name, family, source or paper contains TEXT (any case)' },
+    json: {
+      kind: 'boolean',
+      help: `print a JSON array (one object per line, written as each is computed),
+with each model's pretrained config (weights URL, licence, preprocessing,
+classifier layer, top-1, top-5) or null`,
+    },
+  },
+});
 
 /** Whether `info` matches a `--filter` text (case-insensitive substring of name, family, source or paper). */
 export function matchesFilter(info: ModelInfo, text: string): boolean {
@@ -47,14 +45,9 @@ const humanCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G`
  * exit status: 0, or 1 when some model failed to build (its row says so and the listing goes on).
  */
 export async function modelsCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, FLAGS, 'tessera models');
-  if (boolFlag(parsed, 'help')) {
-    process.stdout.write(`${MODELS_USAGE}\n`);
-    return 0;
-  }
-  if (parsed.positionals.length) throw new UsageError(`tessera models: unexpected argument ${parsed.positionals[0]} (use --filter TEXT)`);
-  const filter = stringFlag(parsed, 'filter');
-  const json = boolFlag(parsed, 'json');
+  const parsed = readCommandLine(MODELS, argv);
+  if (!parsed) return 0;
+  const { filter, json } = parsed.opts;
   const infos = listModels().filter((m) => filter === undefined || matchesFilter(m, filter));
   if (!infos.length && !json) {
     process.stdout.write(filter === undefined ? 'no models registered\n' : `no model matches "${filter}"\n`);
@@ -104,3 +97,6 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
   if (json) process.stdout.write(']\n');
   return failures ? 1 : 0;
 }
+
+/** `tessera models` as `main` runs it. */
+export const command: CliCommand = { declaration: MODELS, run: modelsCommand };

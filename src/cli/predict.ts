@@ -10,31 +10,23 @@ import { decodeImageFile } from '../data/worker.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
-import { FlagSpec, UsageError, boolFlag, parseArgs } from './args.js';
-import { intFlag } from './eval.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
-const FLAGS: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string' },
-  topk: { type: 'string' },
-  threads: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera predict`. */
-export const PREDICT_USAGE = `usage: tessera predict --checkpoint RUN|FILE IMAGE... [options]
-
-Classifies images with a training checkpoint (a run folder means its best.safetensors, else
-last): prints the top-k classes of each image with their softmax probabilities.
-
-options:
-  --checkpoint RUN|FILE  a run folder or a .safetensors checkpoint written by tessera train
-  --topk K               classes per image (default 5, at most the number of classes)
-  --threads N            ONNX Runtime threads (default: the CPU count)
-  --json                 print one JSON object
-  -h, --help             show this help
-
-exit status: 0 classified, 2 usage or input error (an unreadable image included)`;
+/** How `tessera predict` is called: its options, help and checks. */
+export const PREDICT = defineCommand({
+  name: 'predict',
+  usage: '--checkpoint RUN|FILE IMAGE... [options]',
+  description: `Classifies images with a training checkpoint (a run folder means its best.safetensors, else
+last): prints the top-k classes of each image with their softmax probabilities.`,
+  positionals: { name: 'IMAGE', min: 1 },
+  options: {
+    checkpoint: { kind: 'path', placeholder: 'RUN|FILE', required: true, help: 'a run folder or a .safetensors checkpoint written by tessera train' },
+    topk: { kind: 'int', min: 1, default: 5, placeholder: 'K', help: 'classes per image (default 5, at most the number of classes)' },
+    threads: { kind: 'int', min: 1, default: defaultThreads, placeholder: 'N', help: 'ONNX Runtime threads (default: the CPU count)' },
+    json: { kind: 'boolean', help: 'print one JSON object' },
+  },
+  notes: 'exit status: 0 classified, 2 usage or input error (an unreadable image included)',
+});
 
 export interface Prediction {
   readonly image: string;
@@ -64,17 +56,10 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
  * await predictCommand(['--checkpoint', 'runs/lenet', 'cat.jpg', '--topk', '3']);
  */
 export async function predictCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, FLAGS, 'tessera predict');
-  if (boolFlag(args, 'help')) {
-    process.stdout.write(`${PREDICT_USAGE}\n`);
-    return 0;
-  }
-  const checkpointArg = args.flags.checkpoint;
-  if (typeof checkpointArg !== 'string') throw new UsageError('tessera predict: --checkpoint RUN|FILE is required');
-  const images = args.positionals;
-  if (!images.length) throw new UsageError('tessera predict: name at least one IMAGE');
-  const topk = intFlag(args, 'topk', 5)!;
-  const threads = intFlag(args, 'threads', defaultThreads())!;
+  const parsed = readCommandLine(PREDICT, argv);
+  if (!parsed) return 0;
+  const { checkpoint: checkpointArg, topk, threads, json } = parsed.opts;
+  const images = parsed.positionals;
   const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
   const { meta } = ckpt;
   const spec = meta.transform;
@@ -102,7 +87,7 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
     const order = [...p.keys()].sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
     return { image, top: order.map((c) => ({ class: meta.classes[c] ?? String(c), index: c, probability: p[c] })) };
   });
-  if (boolFlag(args, 'json')) {
+  if (json) {
     process.stdout.write(`${JSON.stringify({ checkpoint: ckpt.path, model: meta.model, epoch: meta.epoch, topk: k, predictions })}\n`);
   } else {
     const w = Math.max(...meta.classes.map((c) => c.length), 5);
@@ -115,3 +100,6 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
+
+/** `tessera predict` as `main` runs it. */
+export const command: CliCommand = { declaration: PREDICT, run: predictCommand };

@@ -12,92 +12,78 @@ import { defaultThreads } from '../runtime/ort.js';
 import { readRunConfig } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
 import { TRAIN_DEFAULTS, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
-import { editDistance } from '../util/text.js';
-import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs } from './args.js';
+import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, givenFromConfig, readCommandLine } from './args.js';
 
-type Kind = 'int' | 'number' | 'bool' | 'string' | 'list';
-
-interface OptionSpec {
-  /** the TrainOptions key */
-  readonly key: keyof TrainOptions;
-  readonly kind: Kind;
-  readonly choices?: readonly string[];
-  /** [min, max] for numbers; `minExclusive` excludes min */
-  readonly range?: readonly [number, number];
-  readonly minExclusive?: boolean;
-  readonly help: string;
-  /** the value's placeholder in --help */
-  readonly arg?: string;
-}
-
-/** Every training option, by flag name (also the key in --config files). */
-export const TRAIN_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  model: { arg: 'NAME', key: 'model', kind: 'string', help: 'a registered model (tessera models)' },
-  data: { arg: 'SPEC', key: 'data', kind: 'string', help: 'cifar10, cifar100 or an ImageFolder directory' },
-  'val-split': { arg: 'N', key: 'valSplit', kind: 'int', range: [1, Infinity], help: 'hold out the last N images of every class for validation' },
-  val: { arg: 'DIR', key: 'val', kind: 'string', help: 'validate on this ImageFolder' },
-  epochs: { arg: 'N', key: 'epochs', kind: 'int', range: [1, 1e6], help: `epochs (default ${TRAIN_DEFAULTS.epochs})` },
-  'batch-size': { arg: 'N', key: 'batchSize', kind: 'int', range: [1, 1 << 16], help: `images per step (default ${TRAIN_DEFAULTS.batchSize}; the last partial batch of an epoch is dropped)` },
-  lr: { arg: 'X', key: 'lr', kind: 'number', range: [0, Infinity], minExclusive: true, help: `learning rate (default ${TRAIN_DEFAULTS.lr}; the maximum for onecycle)` },
-  momentum: { arg: 'X', key: 'momentum', kind: 'number', range: [0, 1], help: `SGD momentum (default ${TRAIN_DEFAULTS.momentum})` },
-  nesterov: { key: 'nesterov', kind: 'bool', help: 'Nesterov momentum' },
-  'weight-decay': { arg: 'X', key: 'weightDecay', kind: 'number', range: [0, Infinity], help: `weight decay (default ${TRAIN_DEFAULTS.weightDecay})` },
-  optimizer: { arg: 'NAME', key: 'optimizer', kind: 'string', choices: ['sgd', 'adamw'], help: 'sgd (default) or adamw' },
-  sched: { arg: 'NAME', key: 'sched', kind: 'string', choices: SCHEDULES, help: 'cosine (default, per epoch), step (×0.1 at 50% and 75%), onecycle (per iteration)' },
-  milestones: { arg: 'E1,E2', key: 'milestones', kind: 'list', help: 'step schedule epochs, e.g. 100,150' },
-  'warmup-epochs': { arg: 'N', key: 'warmupEpochs', kind: 'number', range: [0, 1e6], help: 'linear warmup, per iteration (default 0)' },
-  'label-smoothing': { arg: 'X', key: 'labelSmoothing', kind: 'number', range: [0, 1], help: 'label smoothing (default 0)' },
-  seed: { arg: 'N', key: 'seed', kind: 'int', range: [0, 2 ** 32 - 1], help: 'initialization, shuffling and augmentation seed (default 0)' },
-  threads: { arg: 'N', key: 'threads', kind: 'int', range: [1, 1024], help: 'ONNX Runtime intra-op threads (default: the CPU count or TESSERA_THREADS)' },
-  workers: { arg: 'N', key: 'workers', kind: 'int', range: [0, 256], help: "data loader worker threads (default: the loader's)" },
-  out: { arg: 'DIR', key: 'out', kind: 'string', help: 'run folder (default runs/<model>-<date>-<time>)' },
-  'cache-dir': { arg: 'DIR', key: 'cacheDir', kind: 'string', help: 'where cifar10/cifar100 are cached' },
-  offline: { key: 'offline', kind: 'bool', help: 'never download datasets' },
-  resume: { arg: 'RUN', key: 'resume', kind: 'string', help: "continue a run (folder or checkpoint); options default to the run's" },
-};
-
-/** The flags `tessera train` accepts. */
-export const FLAGS: Record<string, FlagSpec> = {
-  ...Object.fromEntries(Object.entries(TRAIN_OPTIONS).map(([name, o]) => [name, { type: o.kind === 'bool' ? 'boolean' : 'string', choices: o.choices } as FlagSpec])),
-  config: { type: 'string' },
-  pretrained: { type: 'string' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera train`. */
-export const TRAIN_USAGE = `usage: tessera train --model NAME --data DIR|cifar10|cifar100 [options]
-
-Trains a model into a run folder: config.json, metrics.jsonl (one line per epoch), checkpoints
+/**
+ * How `tessera train` is called. Every option is also a `--config` key (a flat YAML file), except
+ * --config and --pretrained themselves; the keys are TrainOptions' (src/train/trainer.ts).
+ */
+export const TRAIN = defineCommand({
+  name: 'train',
+  usage: '--model NAME --data DIR|cifar10|cifar100 [options]',
+  description: `Trains a model into a run folder: config.json, metrics.jsonl (one line per epoch), checkpoints
 last and best (by validation top-1) as .safetensors with a readable .json twin. Defaults are
 pytorch-cifar's: SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine schedule, batch 128,
 random crop (padding 4) + horizontal flip, CIFAR mean/std, the model's input size. Training
-drops the last partial batch of every epoch (the training graph has a fixed batch shape).
-
-options:
-${Object.entries(TRAIN_OPTIONS)
-  .map(([name, o]) => `  --${(name + (o.arg ? ` ${o.arg}` : '')).padEnd(20)}${o.help}`)
-  .join('\n')}
-  --config FILE.yaml    flat YAML of the options above (key: value lines); flags override it
-  --pretrained [FILE]   start from pretrained weights: FILE (.pth/.pt/.safetensors; torchvision's,
-                        timm's or pytorch-cifar's key names), or without FILE the model's published
-                        weights from the torch hub or Tessera cache; a classifier of another class
-                        count is re-initialised (and says so)
-  -h, --help            show this help
-
-testing hooks (environment): TESSERA_INJECT_NAN_STEP=N fills the batch of step N with NaN (the
+drops the last partial batch of every epoch (the training graph has a fixed batch shape).`,
+  options: {
+    model: { kind: 'string', placeholder: 'NAME', config: true, help: 'a registered model (tessera models)' },
+    data: { kind: 'string', placeholder: 'SPEC', config: true, help: 'cifar10, cifar100 or an ImageFolder directory' },
+    valSplit: { kind: 'int', min: 1, placeholder: 'N', config: true, help: 'hold out the last N images of every class for validation' },
+    val: { kind: 'path', placeholder: 'DIR', config: true, help: 'validate on this ImageFolder' },
+    epochs: { kind: 'int', min: 1, max: 1e6, default: TRAIN_DEFAULTS.epochs, placeholder: 'N', config: true, help: `epochs (default ${TRAIN_DEFAULTS.epochs})` },
+    batchSize: {
+      kind: 'int',
+      min: 1,
+      max: 1 << 16,
+      default: TRAIN_DEFAULTS.batchSize,
+      placeholder: 'N',
+      config: true,
+      help: `images per step (default ${TRAIN_DEFAULTS.batchSize}; the last partial batch of an epoch is dropped)`,
+    },
+    lr: { kind: 'number', above: 0, default: TRAIN_DEFAULTS.lr, placeholder: 'X', config: true, help: `learning rate (default ${TRAIN_DEFAULTS.lr}; the maximum for onecycle)` },
+    momentum: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.momentum, placeholder: 'X', config: true, help: `SGD momentum (default ${TRAIN_DEFAULTS.momentum})` },
+    nesterov: { kind: 'boolean', config: true, help: 'Nesterov momentum' },
+    weightDecay: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.weightDecay, placeholder: 'X', config: true, help: `weight decay (default ${TRAIN_DEFAULTS.weightDecay})` },
+    optimizer: { kind: 'choice', choices: ['sgd', 'adamw'], default: TRAIN_DEFAULTS.optimizer, placeholder: 'NAME', config: true, help: 'sgd (default) or adamw' },
+    sched: {
+      kind: 'choice',
+      choices: SCHEDULES,
+      default: TRAIN_DEFAULTS.sched,
+      placeholder: 'NAME',
+      config: true,
+      help: 'cosine (default, per epoch), step (×0.1 at 50% and 75%), onecycle (per iteration)',
+    },
+    milestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'step schedule epochs, e.g. 100,150' },
+    warmupEpochs: { kind: 'number', min: 0, max: 1e6, default: TRAIN_DEFAULTS.warmupEpochs, placeholder: 'N', config: true, help: 'linear warmup, per iteration (default 0)' },
+    labelSmoothing: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.labelSmoothing, placeholder: 'X', config: true, help: 'label smoothing (default 0)' },
+    seed: { kind: 'int', min: 0, max: 2 ** 32 - 1, default: TRAIN_DEFAULTS.seed, placeholder: 'N', config: true, help: 'initialization, shuffling and augmentation seed (default 0)' },
+    threads: { kind: 'int', min: 1, max: 1024, default: defaultThreads, placeholder: 'N', config: true, help: 'ONNX Runtime intra-op threads (default: the CPU count or TESSERA_THREADS)' },
+    workers: { kind: 'int', min: 0, max: 256, placeholder: 'N', config: true, help: "data loader worker threads (default: the loader's)" },
+    out: { kind: 'path', placeholder: 'DIR', config: true, help: 'run folder (default runs/<model>-<date>-<time>)' },
+    cacheDir: { kind: 'path', placeholder: 'DIR', config: true, help: 'where cifar10/cifar100 are cached' },
+    offline: { kind: 'boolean', config: true, help: 'never download datasets' },
+    resume: { kind: 'path', placeholder: 'RUN', config: true, help: "continue a run (folder or checkpoint); options default to the run's" },
+    config: { kind: 'path', placeholder: 'FILE.yaml', help: 'flat YAML of the options above (key: value lines); flags override it' },
+    pretrained: {
+      kind: 'path',
+      placeholder: '[FILE]',
+      optionalValue: true,
+      help: `start from pretrained weights: FILE (.pth/.pt/.safetensors; torchvision's,
+timm's or pytorch-cifar's key names), or without FILE the model's published
+weights from the torch hub or Tessera cache; a classifier of another class
+count is re-initialised (and says so)`,
+    },
+  },
+  notes: `testing hooks (environment): TESSERA_INJECT_NAN_STEP=N fills the batch of step N with NaN (the
 divergence path); TESSERA_EPOCH_PAUSE_MS=M sleeps M ms after each epoch's metrics line.
 
 exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
-internal error, 2 usage or input error`;
+internal error, 2 usage or input error`,
+});
 
-/** A value with where it came from, for error messages. */
-interface Given {
-  readonly value: string | number | boolean;
-  readonly from: string;
-}
-
-/** TrainOptions plus the weights a new run starts from (a checkpoint file). */
-export type TrainOptionsWithWeights = TrainOptions & { readonly pretrained?: string };
+/** What `readCommandLine(TRAIN, argv)` returns. */
+export type TrainCommandLine = CommandLine<typeof TRAIN.options>;
 
 /**
  * Runs `tessera train`; resolves to the exit status (0 trained, 1 diverged). Usage and input
@@ -108,19 +94,15 @@ export type TrainOptionsWithWeights = TrainOptions & { readonly pretrained?: str
  * await trainCommand(['--model', 'resnet18', '--data', 'flowers/', '--pretrained', '--epochs', '5']);
  */
 export async function trainCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(withPretrainedValue(argv), FLAGS, 'tessera train');
-  if (boolFlag(parsed, 'help')) {
-    process.stdout.write(`${TRAIN_USAGE}\n`);
-    return 0;
-  }
-  if (parsed.positionals.length) throw new UsageError(`tessera train: unexpected argument ${parsed.positionals[0]} (options are --name value; see tessera train --help)`);
-  if (typeof parsed.flags.pretrained === 'string' && parsed.flags.resume !== undefined) {
+  const parsed = readCommandLine(TRAIN, argv);
+  if (!parsed) return 0;
+  if (parsed.opts.pretrained !== undefined && parsed.opts.resume !== undefined) {
     throw new UsageError('--pretrained starts a new run from weights, --resume continues a run from its checkpoint: give one of them');
   }
   const opts = resolveOptions(parsed);
-  const pretrained = resolvePretrained(parsed, opts);
+  const pretrained = resolvePretrained(parsed.opts.pretrained, opts);
   try {
-    const withWeights: TrainOptionsWithWeights = pretrained === undefined ? opts : { ...opts, pretrained };
+    const withWeights: TrainOptions = pretrained === undefined ? opts : { ...opts, pretrained };
     await train(withWeights);
     return 0;
   } catch (e) {
@@ -132,73 +114,37 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The value `--pretrained` stands for when no FILE follows it: the model's published weights. */
-const FROM_CACHE = '';
+/** `tessera train` as `main` runs it. */
+export const command: CliCommand = { declaration: TRAIN, run: trainCommand };
 
 /**
- * `--pretrained` takes an optional FILE: a bare `--pretrained` (last, or followed by another
- * option) becomes `--pretrained=` for the parser, meaning the published weights.
+ * The checkpoint file `--pretrained` names, or (given alone: `true`) the model's published
+ * weights found in the caches (one line saying where to put them when absent); undefined
+ * without the flag.
  */
-function withPretrainedValue(argv: readonly string[]): string[] {
-  return argv.map((a, i) => (a === '--pretrained' && (i + 1 === argv.length || argv[i + 1].startsWith('-')) ? `--pretrained=${FROM_CACHE}` : a));
-}
-
-/**
- * The checkpoint file `--pretrained` names, or the model's published weights found in the caches
- * (one line saying where to put them when absent); undefined without the flag.
- */
-function resolvePretrained(parsed: ParsedArgs, opts: TrainOptions): string | undefined {
-  const given = parsed.flags.pretrained;
-  if (typeof given !== 'string') return undefined;
-  if (given === FROM_CACHE) return findPretrainedFile(modelInfo(opts.model));
+function resolvePretrained(given: string | true | undefined, opts: TrainOptions): string | undefined {
+  if (given === undefined) return undefined;
+  if (given === true) return findPretrainedFile(modelInfo(opts.model));
   if (!existsSync(given)) throw new UsageError(`--pretrained ${given}: no such file`);
   return given;
 }
 
 /**
- * Merges defaults, the resumed run's options, the --config file and the flags into TrainOptions;
- * every invalid value is a UsageError naming where it came from (flag or file:line).
+ * Merges, lowest first, the defaults, the resumed run's options, the --config file and the flags
+ * into TrainOptions; every invalid value is a UsageError naming where it came from (flag or
+ * file:line).
  *
  * @example
- * resolveOptions(parseArgs(['--model', 'cifar_lenet', '--data', 'cifar10', '--lr', '0.05'], FLAGS, 'tessera train')).lr; // 0.05
+ * resolveOptions(readCommandLine(TRAIN, ['--model', 'cifar_lenet', '--data', 'cifar10', '--lr', '0.05'])!).lr; // 0.05
  */
-export function resolveOptions(parsed: ParsedArgs): TrainOptions {
-  const given = new Map<string, Given>();
-  const cli = new Map<string, Given>();
-  for (const [name, value] of Object.entries(parsed.flags)) if (name !== 'config' && name !== 'help' && name !== 'pretrained') cli.set(name, { value, from: `--${name}` });
-
-  const resume = cli.get('resume')?.value as string | undefined;
-  if (resume !== undefined) {
-    const runDir = isDir(resume) ? resume : dirname(resume);
-    const config = readRunConfig(runDir);
-    const saved = (config?.options ?? {}) as Record<string, unknown>;
-    for (const [name, spec] of Object.entries(TRAIN_OPTIONS)) {
-      if (name === 'out' || name === 'resume') continue;
-      const v = saved[spec.key];
-      if (v === undefined || v === null) continue;
-      given.set(name, { value: Array.isArray(v) ? v.join(',') : (v as string | number | boolean), from: `${join(runDir, 'config.json')} ${name}` });
-    }
-    given.set('out', { value: runDir, from: '--resume' });
-  }
-  const configFile = parsed.flags.config;
-  if (typeof configFile === 'string') {
-    let text: string;
-    try {
-      text = readFileSync(configFile, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(`--config ${configFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
-    }
-    for (const [name, v] of configEntries(parseFlatYaml(text, configFile), configFile)) given.set(name, v);
-  }
-  for (const [name, v] of cli) given.set(name, v);
-
-  const out: Record<string, unknown> = { ...TRAIN_DEFAULTS, threads: defaultThreads() };
-  for (const [name, g] of given) out[TRAIN_OPTIONS[name].key] = convert(name, g);
-  if (!out.model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
-  if (!out.data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
-  if (!out.out) out.out = join('runs', `${out.model as string}-${timestamp()}`);
-  const o = out as unknown as TrainOptions;
+export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
+  const { resume, config } = parsed.opts;
+  const given = new Map<string, Given>([...(resume === undefined ? [] : givenFromRun(resume)), ...(config === undefined ? [] : givenFromConfigFile(config)), ...parsed.given]);
+  const { config: _config, pretrained: _pretrained, ...values } = convertOptions(TRAIN.options, given);
+  const { model, data } = values;
+  if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
+  if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
+  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`) };
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
   if (o.milestones && o.sched !== 'step') throw new UsageError('--milestones applies to --sched step only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
@@ -206,49 +152,33 @@ export function resolveOptions(parsed: ParsedArgs): TrainOptions {
   return o;
 }
 
-function convert(name: string, g: Given): unknown {
-  const spec = TRAIN_OPTIONS[name];
-  const bad = (what: string): never => {
-    throw new UsageError(`${g.from}: ${what} (got ${JSON.stringify(g.value)})`);
-  };
-  if (spec.kind === 'bool') {
-    if (typeof g.value !== 'boolean') bad('must be true or false');
-    return g.value;
+/** The options a run (folder or checkpoint) was trained with, from its config.json; its folder is the output. */
+function givenFromRun(resume: string): Map<string, Given> {
+  const runDir = isDir(resume) ? resume : dirname(resume);
+  const config = readRunConfig(runDir);
+  const saved = config?.options;
+  const given = new Map<string, Given>();
+  const table: OptionTable = TRAIN.options;
+  for (const [key, spec] of Object.entries(table)) {
+    if (!spec.config || key === 'out' || key === 'resume' || typeof saved !== 'object' || saved === null) continue;
+    const v: unknown = Object.hasOwn(saved, key) ? Reflect.get(saved, key) : undefined;
+    const value = Array.isArray(v) ? v.join(',') : v;
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') given.set(key, { value, from: `${join(runDir, 'config.json')} ${flagName(key)}` });
   }
-  if (typeof g.value === 'boolean') bad('needs a value, not a boolean');
-  const text = String(g.value).trim();
-  if (spec.kind === 'string') {
-    if (!text) bad('must not be empty');
-    if (spec.choices && !spec.choices.includes(text)) bad(`must be one of ${spec.choices.join(', ')}`);
-    return text;
-  }
-  if (spec.kind === 'list') {
-    const parts = text.split(',').map((s) => s.trim());
-    const nums = parts.map(Number);
-    if (!parts.length || parts.some((p) => !/^\d+$/.test(p))) bad('must be whole epoch numbers separated by commas, e.g. 100,150');
-    if (nums.some((n, i) => i > 0 && n <= nums[i - 1])) bad('must increase');
-    return nums;
-  }
-  const n = Number(text);
-  if (!text || !Number.isFinite(n)) bad('must be a number');
-  if (spec.kind === 'int' && !Number.isInteger(n)) bad('must be a whole number');
-  const [lo, hi] = spec.range ?? [-Infinity, Infinity];
-  if (n < lo || n > hi || (spec.minExclusive && n === lo)) bad(`must be ${spec.minExclusive ? `> ${lo}` : `≥ ${lo}`}${hi < Infinity ? ` and ≤ ${hi}` : ''}`);
-  return n;
+  given.set('out', { value: runDir, from: '--resume' });
+  return given;
 }
 
-function configEntries(entries: Map<string, YamlEntry>, file: string): Map<string, Given> {
-  const out = new Map<string, Given>();
-  const known = Object.keys(TRAIN_OPTIONS);
-  for (const [rawKey, { value, line }] of entries) {
-    const name = rawKey.replace(/_/g, '-');
-    if (!Object.hasOwn(TRAIN_OPTIONS, name)) {
-      const close = known.filter((k) => editDistance(k, name) <= 2);
-      throw new UsageError(`${file}:${line}: unknown option "${rawKey}"${close.length ? `; did you mean ${close.join(' or ')}?` : `; accepted: ${known.join(', ')}`}`);
-    }
-    out.set(name, { value, from: `${file}:${line} ${rawKey}` });
+/** The options a --config file sets. */
+function givenFromConfigFile(file: string): Map<string, Given> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e ? e.code : undefined;
+    throw new UsageError(`--config ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : e instanceof Error ? e.message : String(e)}`);
   }
-  return out;
+  return givenFromConfig(TRAIN.options, parseFlatYaml(text, file), file);
 }
 
 /** One `key: value` of a flat YAML file. */

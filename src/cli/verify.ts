@@ -8,7 +8,7 @@ import { readSafetensors } from '../io/safetensors.js';
 import { JsonArgs, ModelInfo, UnknownModelError, resolveModel } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { FixtureError, ParityReport, TensorCheck, checkFixture } from '../verify/parity.js';
-import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
 type Source = ModelInfo['source'];
 type Precision = 'float64' | 'float32';
@@ -16,30 +16,22 @@ type Precision = 'float64' | 'float32';
 const SOURCES: readonly Source[] = ['torchvision', 'pytorch-cifar'];
 const PRECISIONS: readonly Precision[] = ['float64', 'float32'];
 
-const FLAGS: Record<string, FlagSpec> = {
-  model: { type: 'string' },
-  args: { type: 'string' },
-  source: { type: 'string', choices: SOURCES },
-  precision: { type: 'string', choices: PRECISIONS },
-  json: { type: 'boolean' },
-  help: { type: 'boolean' },
-};
-
-/** Usage text of `tessera verify`. */
-export const VERIFY_USAGE = `usage: tessera verify FIXTURE.safetensors --model NAME [options]
-
-Checks a model against a PyTorch reference fixture: eval and train logits, loss, gradients
-and BatchNorm running statistics, each within the fixture's own tolerance.
-
-options:
-  --model NAME        a registered model (tessera models) or a reference constructor (LeNet, ResNet, ...)
-  --args JSON         constructor arguments as a JSON object, e.g. '{"numClasses": 10}'
-  --source S          torchvision or pytorch-cifar (default: from the fixture's "constructor" metadata)
-  --precision P       float64 (default) or float32
-  --json              print the report as JSON
-  -h, --help          show this help
-
-exit status: 0 all tensors within tolerance, 1 some outside, 2 usage or input error`;
+/** How `tessera verify` is called: its options, help and checks. */
+export const VERIFY = defineCommand({
+  name: 'verify',
+  usage: 'FIXTURE.safetensors --model NAME [options]',
+  description: `Checks a model against a PyTorch reference fixture: eval and train logits, loss, gradients
+and BatchNorm running statistics, each within the fixture's own tolerance.`,
+  positionals: { name: 'FIXTURE.safetensors', min: 1, max: 1 },
+  options: {
+    model: { kind: 'string', placeholder: 'NAME', required: true, help: 'a registered model (tessera models) or a reference constructor (LeNet, ResNet, ...)' },
+    args: { kind: 'string', placeholder: 'JSON', help: `constructor arguments as a JSON object, e.g. '{"numClasses": 10}'` },
+    source: { kind: 'choice', choices: SOURCES, placeholder: 'S', help: 'torchvision or pytorch-cifar (default: from the fixture\'s "constructor" metadata)' },
+    precision: { kind: 'choice', choices: PRECISIONS, default: 'float64', placeholder: 'P', help: 'float64 (default) or float32' },
+    json: { kind: 'boolean', help: 'print the report as JSON' },
+  },
+  notes: 'exit status: 0 all tensors within tolerance, 1 some outside, 2 usage or input error',
+});
 
 /** The table's row label of a check: the 'logits' kind splits by key (logits.eval, logits.train). */
 const rowOf = (c: TensorCheck): string => (c.kind === 'logits' ? c.key : c.kind);
@@ -58,12 +50,11 @@ export function errorRatio(c: TensorCheck): number {
  * errors are thrown for `main` to report.
  */
 export async function verifyCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, FLAGS, 'tessera verify');
-  if (boolFlag(parsed, 'help')) {
-    process.stdout.write(`${VERIFY_USAGE}\n`);
-    return 0;
-  }
-  const { fixturePath, name, args, source: givenSource, precision, json } = readOptions(parsed);
+  const parsed = readCommandLine(VERIFY, argv);
+  if (!parsed) return 0;
+  const [fixturePath] = parsed.positionals;
+  const { model: name, source: givenSource, precision, json } = parsed.opts;
+  const args = parsed.opts.args === undefined ? undefined : parseJsonArgs(parsed.opts.args);
 
   if (!existsSync(fixturePath)) throw new UsageError(`fixture ${fixturePath} does not exist`);
   const file = readSafetensors(fixturePath);
@@ -88,21 +79,8 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-function readOptions(parsed: ParsedArgs) {
-  if (parsed.positionals.length === 0) throw new UsageError('tessera verify: missing FIXTURE.safetensors (see tessera verify --help)');
-  if (parsed.positionals.length > 1) throw new UsageError(`tessera verify: expected one fixture, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
-  const name = stringFlag(parsed, 'model');
-  if (!name) throw new UsageError('tessera verify: --model NAME is required (a registered model or a constructor; see tessera models)');
-  const argsText = stringFlag(parsed, 'args');
-  return {
-    fixturePath: parsed.positionals[0],
-    name,
-    args: argsText === undefined ? undefined : parseJsonArgs(argsText),
-    source: stringFlag(parsed, 'source') as Source | undefined,
-    precision: (stringFlag(parsed, 'precision') ?? 'float64') as Precision,
-    json: boolFlag(parsed, 'json'),
-  };
-}
+/** `tessera verify` as `main` runs it. */
+export const command: CliCommand = { declaration: VERIFY, run: verifyCommand };
 
 function parseJsonArgs(text: string): JsonArgs {
   let v: unknown;

@@ -1,0 +1,121 @@
+/**
+ * Command options come from one declaration per command (src/cli/args.ts): every command's
+ * `--help` is generated from it and lists every declared option, and each kind of bad value is
+ * one line `tessera: <where>: expected <what>, got <value>` with exit 2, whatever the command.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError, defineCommand, flagName, givenFromConfig, helpText, readCommandLine } from '../src/cli/args.js';
+import { COMMANDS } from '../src/cli/main.js';
+import { TRAIN, parseFlatYaml, resolveOptions } from '../src/cli/train.js';
+import { UserError } from '../src/errors.js';
+import { runCli } from '../test-support/cli.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-options-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+// ---- --help of every command, from its declaration -------------------------------------------
+
+for (const [name, entry] of Object.entries(COMMANDS)) {
+  test(`tessera ${name} --help is generated from its declaration and lists every option`, async () => {
+    const { declaration } = (await entry.load()).command;
+    assert.equal(declaration.name, name);
+    const r = await runCli([name, '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${helpText(declaration)}\n`);
+    assert.match(r.stdout, new RegExp(`^usage: tessera ${name} `));
+    const listed = (flag: string) => new RegExp(`^  ${flag.replace(/[|[\]().]/g, '\\$&')}  `, 'm');
+    for (const [key, o] of Object.entries(declaration.options)) assert.match(r.stdout, listed(`--${flagName(key)}${o.placeholder ? ` ${o.placeholder}` : ''}`), `--${flagName(key)} missing from --help`);
+    assert.match(r.stdout, listed('-h, --help'));
+  });
+}
+
+// ---- one error line per kind of mistake ------------------------------------------------------
+
+const BAD_YAML = join(scratch, 'bad.yaml');
+writeFileSync(BAD_YAML, 'epochs: 3\nmomentum: 1.5\n');
+const TYPO_YAML = join(scratch, 'typo.yaml');
+writeFileSync(TYPO_YAML, 'label_smothing: 0.1\n');
+
+interface ErrorCase {
+  readonly what: string;
+  readonly args: readonly string[];
+  /** the whole stderr line after `tessera: ` */
+  readonly line: string;
+}
+
+const errorCases: ErrorCase[] = [
+  { what: 'int: not a whole number', args: ['eval', '--checkpoint', 'x', '--data', 'y', '--batch-size', '6.5'], line: 'tessera eval: --batch-size: expected a whole number ≥ 1, got "6.5"' },
+  { what: 'int: below its minimum', args: ['bench', '--model', 'cifar_lenet', '--batch-size', '4', '--threads', '1', '--warmup', '-1'], line: 'tessera bench: --warmup: expected a whole number ≥ 0, got "-1"' },
+  { what: 'int: outside its range', args: ['export', '--checkpoint', 'x', '--out', 'y', '--opset', '18'], line: 'tessera export: --opset: expected a whole number from 13 to 17, got "18"' },
+  { what: 'number: not a number', args: ['train', '--lr', 'abc'], line: 'tessera train: --lr: expected a number > 0, got "abc"' },
+  { what: 'number: outside its range', args: ['train', '--momentum', '1.5'], line: 'tessera train: --momentum: expected a number from 0 to 1, got "1.5"' },
+  { what: 'choice: not one of its choices', args: ['eval', '--checkpoint', 'x', '--data', 'y', '--split', 'val'], line: 'tessera eval: --split: expected one of test, train, got "val"' },
+  { what: 'list: not whole numbers', args: ['train', '--milestones', '100,x'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "100,x"' },
+  { what: 'list: not increasing', args: ['train', '--milestones', '150,100'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "150,100"' },
+  { what: 'boolean given a value', args: ['predict', '--checkpoint', 'x', 'a.png', '--json=yes'], line: 'tessera predict: --json: expected true or false, got "yes"' },
+  { what: 'path given empty', args: ['convert', 'a.pt', '--out='], line: 'tessera convert: --out: expected a path (FILE.safetensors), got ""' },
+  { what: 'unknown flag, with a suggestion', args: ['models', '--filtr', 'lenet'], line: 'tessera models: unknown option --filtr; did you mean --filter?' },
+  { what: 'unknown flag, nothing close', args: ['import', 'a.onnx', '--zzzzzzz'], line: 'tessera import: unknown option --zzzzzzz; accepted: --out, --help' },
+  { what: 'missing value', args: ['verify', 'a.safetensors', '--model'], line: 'tessera verify: --model: expected a value (NAME), got nothing' },
+  { what: 'missing value (the next token is a flag)', args: ['train', '--epochs', '--lr', '0.1'], line: 'tessera train: --epochs: expected a whole number from 1 to 1000000, got nothing' },
+  { what: 'repeated flag', args: ['train', '--seed', '1', '--seed=2'], line: 'tessera train: --seed: given more than once; give it once' },
+  { what: 'required options absent', args: ['bench', '--model', 'cifar_lenet'], line: 'tessera bench: --batch-size N and --threads T are required (see tessera bench --help)' },
+  { what: 'a positional where none is taken', args: ['models', 'lenet'], line: 'tessera models: unexpected argument lenet (options are --name value; see tessera models --help)' },
+  { what: 'too many positionals', args: ['convert', 'a.pt', 'b.pt', '--out', 'c.safetensors'], line: 'tessera convert: expected one CHECKPOINT, got 2: a.pt b.pt' },
+  { what: 'a --config value, named by file and line', args: ['train', '--config', BAD_YAML], line: `${BAD_YAML}:2 momentum: expected a number from 0 to 1, got 1.5` },
+  { what: 'an unknown --config key, with a suggestion', args: ['train', '--config', TYPO_YAML], line: `${TYPO_YAML}:1: unknown option "label_smothing"; did you mean label-smoothing?` },
+];
+
+/** Runs the CLI and asserts exit 2 and exactly `line` on stderr (prefixed `tessera: ` unless it names its command), nothing on stdout. */
+async function assertUsageLine(args: readonly string[], line: string): Promise<void> {
+  const r = await runCli(args);
+  const shown = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  assert.equal(r.code, 2, shown);
+  assert.equal(r.stderr, `${line.startsWith('tessera ') ? line : `tessera: ${line}`}\n`, shown);
+  assert.equal(r.stdout, '', shown);
+}
+
+for (const c of errorCases) test(`${c.what}: tessera ${c.args.join(' ')}`, () => assertUsageLine(c.args, c.line));
+
+// ---- the parser, in process ------------------------------------------------------------------
+
+test('a UsageError is a UserError (exit 2 through the one user-error type)', () => {
+  assert.throws(
+    () => readCommandLine(TRAIN, ['--lr', '0']),
+    (e: unknown) => e instanceof UsageError && e instanceof UserError && e.name === 'UsageError' && e.message === 'tessera train: --lr: expected a number > 0, got "0"',
+  );
+});
+
+test('train layers defaults < --config file < command line, typed from the table', () => {
+  const yaml = join(scratch, 'layers.yaml');
+  writeFileSync(yaml, 'model: cifar_lenet\ndata: cifar10\nlr: 0.05\nepochs: 30\nsched: step\nmilestones: 10,20\nnesterov: true\n');
+  const parsed = readCommandLine(TRAIN, ['--config', yaml, '--epochs', '40', '--out', join(scratch, 'run')]);
+  assert.ok(parsed);
+  const opts = resolveOptions(parsed);
+  // typed without casts: a number, a boolean, a choice's union, a list
+  const lr: number = opts.lr;
+  const nesterov: boolean = opts.nesterov;
+  const sched: 'cosine' | 'step' | 'onecycle' = opts.sched;
+  const milestones: readonly number[] | undefined = opts.milestones;
+  assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'step', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
+});
+
+test('adding an option is one table row: its flag, value check, --help line and --config key follow', () => {
+  const DEMO = defineCommand({
+    name: 'demo',
+    usage: '[options]',
+    description: 'A throwaway command.',
+    options: { stepSize: { kind: 'number', min: 0, default: 1, placeholder: 'X', config: true, help: 'how far to step' } },
+  });
+  assert.match(helpText(DEMO), /^ {2}--step-size X {2,}how far to step$/m);
+  const stepSize: number | undefined = readCommandLine(DEMO, ['--step-size', '2.5'])?.opts.stepSize;
+  assert.equal(stepSize, 2.5);
+  assert.equal(readCommandLine(DEMO, [])?.opts.stepSize, 1);
+  assert.throws(() => readCommandLine(DEMO, ['--step-size', '-1']), { message: 'tessera demo: --step-size: expected a number ≥ 0, got "-1"' });
+  const given = givenFromConfig(DEMO.options, parseFlatYaml('step_size: 4\n', 'demo.yaml'), 'demo.yaml');
+  assert.deepEqual([...given], [['stepSize', { value: 4, from: 'demo.yaml:1 step_size' }]]);
+});

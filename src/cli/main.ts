@@ -8,6 +8,7 @@
  * import { main } from 'tessera/dist/src/cli/main.js';
  * process.exitCode = await main(['verify', 'pc_lenet.safetensors', '--model', 'cifar_lenet']);
  */
+import { UserError } from '../errors.js';
 import { SafetensorsError } from '../io/safetensors.js';
 import { UnknownModelError } from '../models/registry.js';
 import { StateDictError } from '../nn/module.js';
@@ -109,6 +110,7 @@ function commandNamed(name: string): Command {
 /** Whether `e` is the user's mistake (exit 2) rather than a bug (exit 1). */
 async function isUserError(e: unknown): Promise<boolean> {
   if (
+    e instanceof UserError ||
     e instanceof UsageError ||
     e instanceof UnknownModelError ||
     e instanceof SafetensorsError ||

@@ -5,15 +5,15 @@
  * Options come from, lowest first: the defaults, the run's config.json (with --resume), a flat
  * YAML file (--config), the command line.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DatasetError } from '../data/errors.js';
 import { CheckpointError as TorchCheckpointError } from '../io/pytorch.js';
 import { PretrainedWeightsError, findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { CheckpointError, readRunConfig } from '../train/checkpoint.js';
+import { CheckpointError, readResumeTarget } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
-import { TRAIN_DEFAULTS, TrainOptions, TrainSetupError, TrainingDivergedError, train } from '../train/trainer.js';
+import { TRAIN_DEFAULTS, TrainHooks, TrainOptions, TrainSetupError, TrainingDivergedError, train } from '../train/trainer.js';
 import { editDistance } from '../util/text.js';
 import { FlagSpec, ParsedArgs, UsageError, boolFlag, parseArgs } from './args.js';
 
@@ -86,9 +86,6 @@ ${Object.entries(TRAIN_OPTIONS)
                         count is re-initialised (and says so)
   -h, --help            show this help
 
-testing hooks (environment): TESSERA_INJECT_NAN_STEP=N fills the batch of step N with NaN (the
-divergence path); TESSERA_EPOCH_PAUSE_MS=M sleeps M ms after each epoch's metrics line.
-
 exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
 internal error, 2 usage or input error`;
 
@@ -103,13 +100,13 @@ export type TrainOptionsWithWeights = TrainOptions & { readonly pretrained?: str
 
 /**
  * Runs `tessera train`; resolves to the exit status (0 trained, 1 diverged). Usage and input
- * errors are thrown (as UsageError) for `main` to report.
+ * errors are thrown (as UsageError) for `main` to report. `hooks` reach `train` (plugins; tests).
  *
  * @example
  * process.exitCode = await trainCommand(['--model', 'cifar_lenet', '--data', 'cifar10', '--epochs', '2', '--out', 'runs/lenet']);
  * await trainCommand(['--model', 'resnet18', '--data', 'flowers/', '--pretrained', '--epochs', '5']);
  */
-export async function trainCommand(argv: readonly string[]): Promise<number> {
+export async function trainCommand(argv: readonly string[], hooks: TrainHooks = {}): Promise<number> {
   const parsed = parseArgs(withPretrainedValue(argv), FLAGS, 'tessera train');
   if (boolFlag(parsed, 'help')) {
     process.stdout.write(`${TRAIN_USAGE}\n`);
@@ -123,7 +120,7 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   const pretrained = resolvePretrained(parsed, opts);
   try {
     const withWeights: TrainOptionsWithWeights = pretrained === undefined ? opts : { ...opts, pretrained };
-    await train(withWeights);
+    await train(withWeights, hooks);
     return 0;
   } catch (e) {
     if (e instanceof TrainingDivergedError) {
@@ -177,13 +174,13 @@ export function resolveOptions(parsed: ParsedArgs): TrainOptions {
 
   const resume = cli.get('resume')?.value as string | undefined;
   if (resume !== undefined) {
-    const runDir = isDir(resume) ? resume : dirname(resume);
-    let config;
+    let target: ReturnType<typeof readResumeTarget>;
     try {
-      config = readRunConfig(runDir);
+      target = readResumeTarget(resume);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    const { runDir, config } = target;
     const saved = (config?.options ?? {}) as Record<string, unknown>;
     for (const [name, spec] of Object.entries(TRAIN_OPTIONS)) {
       if (name === 'out' || name === 'resume') continue;
@@ -208,6 +205,7 @@ export function resolveOptions(parsed: ParsedArgs): TrainOptions {
 
   const out: Record<string, unknown> = { ...TRAIN_DEFAULTS, threads: defaultThreads() };
   for (const [name, g] of given) out[TRAIN_OPTIONS[name].key] = convert(name, g);
+  if (!out.model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!out.model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!out.data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
   if (!out.out) out.out = join('runs', `${out.model as string}-${timestamp()}`);
@@ -353,12 +351,4 @@ function timestamp(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -14,11 +14,16 @@ export interface CliResult {
 
 /** Runs the CLI with `args` from the repo root, TESSERA_DEBUG cleared unless `extraEnv` sets it. */
 export function runCli(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
+  return runScript(BIN, args, extraEnv);
+}
+
+/** Runs a node script (e.g. a built test-support/*.js) like `runCli`. */
+export function runScript(script: string, args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.TESSERA_DEBUG;
     Object.assign(env, extraEnv);
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -3,22 +3,26 @@
  * code, the --config YAML subset, the progress display, the per-class hold-out, and `tessera
  * train` / `eval` / `predict` through the CLI on a synthetic 3-class ImageFolder (solid colours +
  * noise, 32×32, LeNet, batch 8, one ORT thread): run folder contents, SIGKILL + --resume
- * reproducing the losses of an uninterrupted run exactly, NaN handling, and one-line errors.
+ * reproducing the losses of an uninterrupted run exactly, the run folder's lock, NaN handling,
+ * and one-line errors. Runs that must be killed or diverge run in test-support/train-child.ts
+ * with test plugins.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { UsageError } from '../src/cli/args.js';
 import { parseFlatYaml } from '../src/cli/train.js';
 import type { ImageDataset } from '../src/data/types.js';
 import { EpochProgress } from '../src/train/progress.js';
 import { ScheduleOptions, makeSchedule } from '../src/train/schedule.js';
 import { holdOutPerClass } from '../src/train/subset.js';
-import { BIN, CliResult, ROOT, runCli } from '../test-support/cli.js';
+import { LOCK_FILE } from '../src/train/run-folder.js';
+import { CliResult, ROOT, runCli, runScript } from '../test-support/cli.js';
+import { makeImageFolder } from '../test-support/image-folder.js';
+import { TRAIN_CHILD } from '../test-support/train-child.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-train-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -205,28 +209,6 @@ test('--val-split holds out the last N images of every class, deterministically'
 // ---- the CLI on a synthetic ImageFolder ---------------------------------------------------
 
 
-
-const COLORS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 30] };
-
-/** An ImageFolder of `perClass` noisy solid-colour 32×32 PNGs per class. */
-async function makeImageFolder(dir: string, classes: string[], perClass: number): Promise<void> {
-  let seed = 12345;
-  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
-  for (const name of classes) {
-    mkdirSync(join(dir, name), { recursive: true });
-    const [r, g, b] = COLORS[name];
-    for (let i = 0; i < perClass; i++) {
-      const px = Buffer.alloc(32 * 32 * 3);
-      for (let p = 0; p < 32 * 32; p++) {
-        px[3 * p] = Math.max(0, Math.min(255, r + (rand() - 0.5) * 120));
-        px[3 * p + 1] = Math.max(0, Math.min(255, g + (rand() - 0.5) * 120));
-        px[3 * p + 2] = Math.max(0, Math.min(255, b + (rand() - 0.5) * 120));
-      }
-      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${String(i).padStart(2, '0')}.png`));
-    }
-  }
-}
-
 const DATA = join(scratch, 'colors');
 const TWO = join(scratch, 'two-classes');
 const readyData = (async () => {
@@ -260,6 +242,7 @@ test('train: a 2-epoch LeNet run writes config.json, metrics.jsonl and the last/
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /epoch 2\/2: lr [\d.]+ train loss/);
   for (const f of ['config.json', 'metrics.jsonl', 'last.safetensors', 'last.json', 'best.safetensors', 'best.json']) assert.ok(existsSync(join(RUN2, f)), f);
+  assert.ok(!existsSync(lockOf(RUN2)), 'the lock is released');
   const config = JSON.parse(readFileSync(join(RUN2, 'config.json'), 'utf8'));
   assert.equal(config.options.epochs, 2);
   assert.equal(config.options.lr, 0.05);
@@ -312,26 +295,53 @@ test('eval and predict on the trained run', async () => {
   assert.match(t.stdout, /red\/00\.png\n  (blue|green|red) +\d+\.\d\d%/);
 });
 
-test('SIGKILL after epoch 1, then --resume: the losses equal those of an uninterrupted run exactly', async () => {
+const lockOf = (run: string) => join(run, LOCK_FILE);
+
+/** A paused training run in a child process, after its first epoch's metrics line. */
+interface PausedRun {
+  readonly child: ChildProcess;
+  /** the signal that ended it (null: it exited by itself) */
+  readonly ended: Promise<NodeJS.Signals | null>;
+}
+
+/** Starts `tessera train ARGS` with a 30 s pause after each epoch and waits for epoch 1's metrics line. */
+async function startPausedRun(trainArgs: readonly string[], out: string): Promise<PausedRun> {
+  const child = spawn(process.execPath, [TRAIN_CHILD, '--pause-after-epoch', '30000', '--', ...trainArgs], { cwd: ROOT, stdio: 'ignore' });
+  const ended = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  const m = join(out, 'metrics.jsonl');
+  for (let i = 0; i < 1200 && !(existsSync(m) && readFileSync(m, 'utf8').includes('\n')); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(metrics(out).length, 1, 'the run paused after epoch 1');
+  return { child, ended };
+}
+
+test('SIGKILL after epoch 1 (a second run on the folder is refused meanwhile), then --resume takes over the stale lock: the losses equal those of an uninterrupted run exactly', async () => {
   await readyData;
   const a = join(scratch, 'runA');
   const b = join(scratch, 'runB');
-  const args = (out: string) => ['train', ...BASE, '--data', DATA, '--epochs', '3', '--seed', '7', '--out', out];
-  const ra = await runCli(args(a));
+  const args = (out: string) => [...BASE, '--data', DATA, '--epochs', '3', '--seed', '7', '--out', out];
+  const ra = await runCli(['train', ...args(a)]);
   assert.equal(ra.code, 0, ra.stderr);
+  assert.ok(!existsSync(lockOf(a)), 'a finished run releases its lock');
 
   // run B pauses after each epoch's metrics line, so the kill lands between epochs 1 and 2
-  const child = spawn(process.execPath, [BIN, ...args(b)], { cwd: ROOT, env: { ...process.env, TESSERA_EPOCH_PAUSE_MS: '30000' }, stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
-  const metricsB = join(b, 'metrics.jsonl');
-  for (let i = 0; i < 1200 && !(existsSync(metricsB) && readFileSync(metricsB, 'utf8').includes('\n')); i++) await new Promise((r) => setTimeout(r, 25));
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
-  assert.equal(metrics(b).length, 1, 'run B was killed after epoch 1');
+  const runB = await startPausedRun(args(b), b);
+  const pid = JSON.parse(readFileSync(lockOf(b), 'utf8')).pid;
+  assert.equal(pid, runB.child.pid);
+  for (const second of [['train', ...args(b)], ['train', '--resume', b]]) {
+    const r = await runCli(second);
+    assert.equal(r.code, 2, `exit ${r.code}: ${r.stderr}`);
+    assertOneLine(r, new RegExp(`runB is in use by another training run \\(PID ${pid}\\); wait for it to finish or choose another --out`));
+  }
+  assert.equal(metrics(b).length, 1, 'the refused runs wrote nothing');
+  runB.child.kill('SIGKILL');
+  assert.equal(await runB.ended, 'SIGKILL');
+  assert.ok(existsSync(lockOf(b)), 'a killed run leaves its lock behind');
 
   const rb = await runCli(['train', '--resume', b]);
   assert.equal(rb.code, 0, rb.stderr);
+  assert.match(rb.stdout, new RegExp(`taking over the lock of PID ${pid}, which is no longer running`));
   assert.match(rb.stdout, /resuming .*last\.safetensors after epoch 1 \(step 3\)/);
+  assert.ok(!existsSync(lockOf(b)));
   const ma = metrics(a);
   const mb = metrics(b);
   assert.deepEqual(mb.map((m) => m.epoch), [1, 2, 3]);
@@ -344,15 +354,29 @@ test('SIGKILL after epoch 1, then --resume: the losses equal those of an uninter
   assert.equal(configB.options.seed, 7);
 });
 
-test('a NaN loss stops training with exit 1 and keeps the last good checkpoint (TESSERA_INJECT_NAN_STEP)', async () => {
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} releases the run folder's lock and ends the run by the signal; the finished epoch stays`, async () => {
+    await readyData;
+    const out = join(scratch, `run-${signal}`);
+    const run = await startPausedRun([...BASE, '--data', DATA, '--epochs', '3', '--out', out], out);
+    assert.ok(existsSync(lockOf(out)));
+    run.child.kill(signal);
+    assert.equal(await run.ended, signal);
+    assert.ok(!existsSync(lockOf(out)), 'the lock was released');
+    assert.equal(JSON.parse(readFileSync(join(out, 'last.json'), 'utf8')).epoch, 1);
+  });
+}
+
+test('a NaN loss stops training with exit 1 and keeps the last good checkpoint (a plugin feeds NaN at step 5)', async () => {
   await readyData;
   const out = join(scratch, 'runNaN');
-  const r = await runCli(['train', ...BASE, '--data', DATA, '--epochs', '3', '--out', out], { TESSERA_INJECT_NAN_STEP: '5' });
+  const r = await runScript(TRAIN_CHILD, ['--nan-at-step', '5', '--', ...BASE, '--data', DATA, '--epochs', '3', '--out', out]);
   assert.equal(r.code, 1);
   assertOneLine(r, /the loss is NaN at epoch 2, batch 2\/3 \(step 5\); training stopped, the last good checkpoint is .*last\.safetensors \(epoch 1\)/);
   assert.doesNotMatch(r.stderr, /internal error/);
   assert.equal(JSON.parse(readFileSync(join(out, 'last.json'), 'utf8')).epoch, 1);
   assert.equal(metrics(out).length, 1);
+  assert.ok(!existsSync(lockOf(out)));
   const e = await runCli(['eval', '--checkpoint', out, '--data', DATA, '--json', '--threads', '1', '--workers', '0']);
   assert.equal(e.code, 0, e.stderr);
   assert.ok(Number.isFinite(JSON.parse(e.stdout).loss));
@@ -370,6 +394,7 @@ interface ErrorCase {
 const EMPTY_CLASS = join(scratch, 'empty-class');
 const A_FILE = join(scratch, 'a-file');
 const BAD_YAML = join(scratch, 'bad.yaml');
+const NO_CHECKPOINT = join(scratch, 'no-checkpoint');
 const errorCases: ErrorCase[] = [
   { name: 'unknown model (closest names suggested)', args: () => ['train', '--model', 'cifar_lenett', '--data', DATA, '--out', join(scratch, 'e1')], error: /unknown model "cifar_lenett"; did you mean cifar_lenet/, absent: () => join(scratch, 'e1') },
   { name: 'missing data directory', args: () => ['train', ...BASE, '--data', join(scratch, 'nope'), '--out', join(scratch, 'e2')], error: /nope: no such file or directory/, absent: () => join(scratch, 'e2') },
@@ -392,6 +417,17 @@ const errorCases: ErrorCase[] = [
   },
   { name: 'an output folder that holds a run', args: () => ['train', ...BASE, '--data', DATA, '--out', RUN2], error: /already holds a run \(config\.json, last\.safetensors\); continue it with --resume/ },
   { name: '--resume as another model', args: () => ['train', '--resume', RUN2, '--model', 'cifar_resnet18'], error: /was trained as cifar_lenet, not cifar_resnet18/ },
+  { name: '--resume of a missing folder', args: () => ['train', '--resume', join(scratch, 'nope')], error: /--resume .*nope: no such run folder or checkpoint; give the --out folder of an earlier tessera train$/ },
+  { name: '--resume of a folder that is not a run', args: () => ['train', '--resume', DATA], error: /--resume .*colors: not a run folder \(no config\.json\); give the --out folder/ },
+  {
+    name: '--resume of a run that never finished an epoch',
+    setup: () => {
+      mkdirSync(NO_CHECKPOINT, { recursive: true });
+      writeFileSync(join(NO_CHECKPOINT, 'config.json'), '{"options": {"model": "cifar_lenet"}}\n');
+    },
+    args: () => ['train', '--resume', NO_CHECKPOINT],
+    error: /--resume .*no-checkpoint: the run has no checkpoint \(it never finished an epoch\); start it again without --resume/,
+  },
   { name: '--resume with another class count', args: () => ['train', '--resume', RUN2, '--data', TWO, '--val-split', '1'], error: /has 3 classes but the data has 2/ },
   {
     name: 'a --config file with a nested mapping',
@@ -417,5 +453,6 @@ for (const c of errorCases) {
     assertOneLine(r, c.error);
     if (c.absent) assert.ok(!existsSync(c.absent()), `${c.absent()} was created`);
     assert.equal(existsSync(join(RUN2, 'config.json')) ? statSync(join(RUN2, 'config.json')).mtimeMs : 0, before, 'the existing run was not touched');
+    assert.ok(!existsSync(lockOf(RUN2)), 'no lock is left behind');
   });
 }

@@ -5,13 +5,13 @@
  * Options come from, lowest first: the defaults, the run's config.json (with --resume), a flat
  * YAML file (--config), the command line.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { readRunConfig } from '../train/checkpoint.js';
+import { readResumeTarget } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
-import { TRAIN_DEFAULTS, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
+import { TRAIN_DEFAULTS, TrainHooks, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
 import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, givenFromConfig, readCommandLine } from './args.js';
 
 /**
@@ -75,10 +75,7 @@ weights from the torch hub or Tessera cache; a classifier of another class
 count is re-initialised (and says so)`,
     },
   },
-  notes: `testing hooks (environment): TESSERA_INJECT_NAN_STEP=N fills the batch of step N with NaN (the
-divergence path); TESSERA_EPOCH_PAUSE_MS=M sleeps M ms after each epoch's metrics line.
-
-exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
+  notes: `exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
 internal error, 2 usage or input error`,
 });
 
@@ -87,13 +84,13 @@ export type TrainCommandLine = CommandLine<typeof TRAIN.options>;
 
 /**
  * Runs `tessera train`; resolves to the exit status (0 trained, 1 diverged). Usage and input
- * errors are thrown (each a UserError) for `main` to report.
+ * errors are thrown (each a UserError) for `main` to report. `hooks` reach `train` (plugins; tests).
  *
  * @example
  * process.exitCode = await trainCommand(['--model', 'cifar_lenet', '--data', 'cifar10', '--epochs', '2', '--out', 'runs/lenet']);
  * await trainCommand(['--model', 'resnet18', '--data', 'flowers/', '--pretrained', '--epochs', '5']);
  */
-export async function trainCommand(argv: readonly string[]): Promise<number> {
+export async function trainCommand(argv: readonly string[], hooks: TrainHooks = {}): Promise<number> {
   const parsed = readCommandLine(TRAIN, argv);
   if (!parsed) return 0;
   if (parsed.opts.pretrained !== undefined && parsed.opts.resume !== undefined) {
@@ -103,7 +100,7 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   const pretrained = resolvePretrained(parsed.opts.pretrained, opts);
   try {
     const withWeights: TrainOptions = pretrained === undefined ? opts : { ...opts, pretrained };
-    await train(withWeights);
+    await train(withWeights, hooks);
     return 0;
   } catch (e) {
     if (e instanceof TrainingDivergedError) {
@@ -142,6 +139,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   const given = new Map<string, Given>([...(resume === undefined ? [] : givenFromRun(resume)), ...(config === undefined ? [] : givenFromConfigFile(config)), ...parsed.given]);
   const { config: _config, pretrained: _pretrained, ...values } = convertOptions(TRAIN.options, given);
   const { model, data } = values;
+  if (!model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
   const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`) };
@@ -154,8 +152,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
 
 /** The options a run (folder or checkpoint) was trained with, from its config.json; its folder is the output. */
 function givenFromRun(resume: string): Map<string, Given> {
-  const runDir = isDir(resume) ? resume : dirname(resume);
-  const config = readRunConfig(runDir);
+  const { runDir, config } = readResumeTarget(resume);
   const saved = config?.options;
   const given = new Map<string, Given>();
   const table: OptionTable = TRAIN.options;
@@ -270,12 +267,4 @@ function timestamp(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }

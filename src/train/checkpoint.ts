@@ -12,7 +12,7 @@
  * the safetensors file is the authority, so a crash never leaves a half-written checkpoint.
  */
 import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { HostTensor } from '../graph/ir.js';
 import { SafetensorsError, SafetensorsFile, readSafetensors, writeSafetensors } from '../io/safetensors.js';
@@ -263,4 +263,30 @@ export function readRunConfig(dir: string): Record<string, unknown> | undefined 
     // reported below
   }
   throw new CheckpointError(`${path} is not a valid run configuration (JSON object)`);
+}
+
+/** A `--resume` argument that names no run: missing, not a run folder, or a run without a checkpoint. */
+export class NotARunError extends UserError {}
+
+/**
+ * What `--resume` names: a run folder (with config.json and last.safetensors) or a checkpoint
+ * file (with its folder's config.json when there is one). Throws NotARunError saying what is
+ * missing.
+ *
+ * @example
+ * readResumeTarget('runs/a').config?.options; // { model: 'cifar_lenet', ... }
+ * readResumeTarget('runs/nope'); // throws "--resume runs/nope: no such run folder or checkpoint"
+ */
+export function readResumeTarget(arg: string): { runDir: string; config: Record<string, unknown> | undefined } {
+  let st;
+  try {
+    st = statSync(arg);
+  } catch {
+    throw new NotARunError(`--resume ${arg}: no such run folder or checkpoint; give the --out folder of an earlier tessera train`);
+  }
+  if (!st.isDirectory()) return { runDir: dirname(arg), config: readRunConfig(dirname(arg)) };
+  const config = readRunConfig(arg);
+  if (!config) throw new NotARunError(`--resume ${arg}: not a run folder (no config.json); give the --out folder of an earlier tessera train`);
+  if (!existsSync(join(arg, 'last.safetensors'))) throw new NotARunError(`--resume ${arg}: the run has no checkpoint (it never finished an epoch); start it again without --resume`);
+  return { runDir: arg, config };
 }

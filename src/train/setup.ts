@@ -1,0 +1,172 @@
+/**
+ * The setup phases of a training run, in the order `train` calls them: the target (model,
+ * resume checkpoint, run folder), the splits, the model, the optimizer, the schedule, the
+ * loaders and the TrainingSession. Each is one function; the resume phases are in resume.ts,
+ * the config in run-config.ts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DataLoader } from '../data/loader.js';
+import { CIFAR10_MEAN, CIFAR10_STD, TransformSpec } from '../data/types.js';
+import { ModelInfo, createModel, modelInfo } from '../models/index.js';
+import { manualSeed } from '../nn/init.js';
+import type { Module } from '../nn/module.js';
+import { adamw } from '../optim/adamw.js';
+import type { OptimizerEmitter } from '../optim/optimizer.js';
+import { sgd } from '../optim/sgd.js';
+import { TrainingSession, TrainingSessionOptions } from '../runtime/training-session.js';
+import { LoadedCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { RunView, TrainPlugin, applySessionHooks } from './hooks.js';
+import { TrainOptions, TrainSetupError } from './options.js';
+import { restoreOptimizer } from './resume.js';
+import { Schedule, defaultMilestones, makeSchedule } from './schedule.js';
+import { Splits, openSplits } from './subset.js';
+
+/** The train and eval transforms of a run. */
+export interface RunTransforms {
+  readonly train: TransformSpec;
+  readonly eval: TransformSpec;
+}
+
+/**
+ * The transforms pytorch-cifar trains and tests with, at `size` (the crop padding scales with it).
+ *
+ * @example
+ * cifarTransforms(32).train; // { size: 32, randomCrop: { padding: 4 }, hflip: true, mean: CIFAR10_MEAN, std: CIFAR10_STD }
+ */
+export function cifarTransforms(size: number): RunTransforms {
+  const norm = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
+  return {
+    train: { size, randomCrop: { padding: Math.max(1, Math.round((size * 4) / 32)) }, hflip: true, ...norm },
+    eval: { size, ...norm },
+  };
+}
+
+/**
+ * Tessera's version, from its package.json ('unknown' when it cannot be found).
+ *
+ * @example
+ * tesseraVersion(); // '0.1.0'
+ */
+export function tesseraVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) {
+      try {
+        const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'tessera' && pkg.version) return pkg.version;
+      } catch {
+        // keep looking
+      }
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
+/**
+ * Phase "optimizer": the optimizer emitter the options ask for.
+ *
+ * @example
+ * makeOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 }).config.name; // 'sgd'
+ */
+export function makeOptimizer(opts: Pick<TrainOptions, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'>): OptimizerEmitter {
+  if (opts.optimizer === 'adamw') return adamw({ weightDecay: opts.weightDecay });
+  return sgd({ momentum: opts.momentum, nesterov: opts.nesterov, weightDecay: opts.weightDecay });
+}
+
+/** What the options name, resolved before the run folder is touched. */
+export interface RunTarget {
+  readonly info: ModelInfo;
+  /** the checkpoint file to resume from */
+  readonly resumePath?: string;
+  /** whether the run continues a checkpoint of its own folder */
+  readonly resumingHere: boolean;
+}
+
+/** Phase "setup", first half: the model and the resume checkpoint exist (UnknownModelError, CheckpointError). */
+export function resolveTarget(opts: TrainOptions): RunTarget {
+  const info = modelInfo(opts.model);
+  const resumePath = opts.resume !== undefined ? resolveCheckpoint(opts.resume, 'last') : undefined;
+  const resumingHere = resumePath !== undefined && resolve(dirname(resumePath)) === resolve(opts.out);
+  return { info, resumePath, resumingHere };
+}
+
+/** Phase "setup", second half (with the folder locked): a new run never overwrites a run that finished an epoch. */
+export function refuseFinishedRun(out: string, target: RunTarget): void {
+  // a folder whose run never finished an epoch (config.json, no checkpoint) holds nothing to keep
+  const runExists = existsSync(join(out, 'config.json')) && existsSync(join(out, 'last.safetensors'));
+  if (runExists && !target.resumingHere) throw new TrainSetupError(`${out} already holds a run (config.json, last.safetensors); continue it with --resume ${out} or choose another --out`);
+}
+
+/** Phase "splits": the training and validation sets; the training set must fill one batch. */
+export async function openTrainData(opts: TrainOptions): Promise<Splits> {
+  const splits = await openSplits({ data: opts.data, valSplit: opts.valSplit, val: opts.val, cacheDir: opts.cacheDir, offline: opts.offline });
+  if (splits.train.length < opts.batchSize) {
+    throw new TrainSetupError(`the training set has ${splits.train.length} images, fewer than one batch of ${opts.batchSize} (training drops partial batches); lower --batch-size`);
+  }
+  return splits;
+}
+
+/** Phase "model": built from `seed` (pretrained weights for a new run), then the checkpoint's weights when resuming. */
+export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedCheckpoint | undefined, log: (line: string) => void): Module {
+  manualSeed(opts.seed);
+  const model = createModel(opts.model, { numClasses, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log });
+  if (ckpt) model.loadStateDict(ckpt.modelState);
+  return model;
+}
+
+/** Phase "schedule": the learning rate per (epoch, iteration) and the step milestones it uses. */
+export function buildSchedule(opts: TrainOptions): { schedule: Schedule; milestones: readonly number[] | undefined } {
+  const milestones = opts.sched === 'step' ? (opts.milestones ?? defaultMilestones(opts.epochs)) : undefined;
+  try {
+    return { schedule: makeSchedule({ name: opts.sched, lr: opts.lr, epochs: opts.epochs, warmupEpochs: opts.warmupEpochs, milestones }), milestones };
+  } catch (e) {
+    throw new TrainSetupError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** The run's loaders. */
+export interface RunLoaders {
+  readonly train: DataLoader;
+  readonly val: DataLoader | null;
+  close(): Promise<void>;
+}
+
+/** Phase "loader": training batches shuffled per (seed, epoch), the last partial one dropped; validation keeps every image. */
+export function openLoaders(opts: TrainOptions, splits: Splits, transforms: RunTransforms): RunLoaders {
+  const train = new DataLoader(splits.train, { batchSize: opts.batchSize, shuffle: true, seed: opts.seed, dropLast: true, transform: transforms.train, workers: opts.workers });
+  const val = splits.val ? new DataLoader(splits.val, { batchSize: opts.batchSize, shuffle: false, seed: opts.seed, dropLast: false, transform: transforms.eval, workers: opts.workers }) : null;
+  return {
+    train,
+    val,
+    async close() {
+      await train.close();
+      await val?.close();
+    },
+  };
+}
+
+/**
+ * Phase "session": the step graph built from the options after every plugin's `sessionOptions`
+ * (step-graph extras), with the checkpoint's optimizer state when resuming.
+ */
+export async function openSession(
+  opts: TrainOptions,
+  base: { model: Module; optimizer: OptimizerEmitter; size: number; ckpt: LoadedCheckpoint | undefined },
+  plugins: readonly TrainPlugin[],
+  run: RunView,
+): Promise<{ session: TrainingSession; options: TrainingSessionOptions }> {
+  const initial: TrainingSessionOptions = { inputShape: [opts.batchSize, 3, base.size, base.size], optimizer: base.optimizer, labelSmoothing: opts.labelSmoothing, threads: opts.threads };
+  const options = applySessionHooks(plugins, initial, run);
+  const session = await TrainingSession.create(base.model, options);
+  try {
+    if (base.ckpt) restoreOptimizer(session, base.ckpt);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+  return { session, options };
+}

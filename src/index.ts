@@ -35,6 +35,7 @@ export * from './runtime/inference.js';
 export * from './io/safetensors.js';
 export * from './verify/parity.js';
 export * from './models/index.js';
+export { describeKeyMapping, keyFilterFor, listKeyFilters, mapForeignStateDict, toForeignLayout } from './models/key-filters.js';
 export * from './data/types.js';
 export { openDataset } from './data/open.js';
 export { DatasetError } from './data/errors.js';

@@ -331,7 +331,7 @@ for (const c of cliErrorCases) {
       assert.equal(r.code, 2, `exit ${r.code}; stderr: ${r.stderr}`);
       const lines = r.stderr.trimEnd().split('\n');
       assert.equal(lines.length, 1, `one line expected:\n${r.stderr}`);
-      assert.match(lines[0], /^tessera: /);
+      assert.match(lines[0], /^tessera[: ]/);
       assert.match(lines[0], c.message);
       assert.equal(r.stdout, '');
       assert.equal(existsSync(out), false, 'nothing written');

@@ -227,7 +227,7 @@ const metrics = (run: string) =>
 function assertOneLine(r: CliResult, pattern: RegExp): void {
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `expected one stderr line, got:\n${r.stderr}`);
-  assert.match(lines[0], /^tessera: /);
+  assert.match(lines[0], /^tessera[: ]/);
   assert.match(lines[0], pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 }

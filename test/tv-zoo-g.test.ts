@@ -66,7 +66,7 @@ const argumentErrors: { name: string; args: JsonArgs; error: RegExp }[] = [
   { name: 'a norm layer that is not BatchNorm2d', args: { ...smallMaxVit, normLayer: { type: 'LayerNorm' } }, error: /argument normLayer.type must be "BatchNorm2d"/ },
   { name: 'a stochastic depth probability above 1', args: { ...smallMaxVit, stochasticDepthProb: 1.5 }, error: /argument stochasticDepthProb must be a number in \[0, 1\], got 1.5/ },
   { name: 'a squeeze ratio leaving no channels', args: { ...smallMaxVit, squeezeRatio: 0.1 }, error: /MBConv: int\(8 channels · squeezeRatio 0.1\) is 0; raise squeezeRatio/ },
-  { name: 'maxvit_t with a fixed argument', args: { builder: 'maxvit_t', headDim: 16 }, error: /^maxvit_t: unknown argument\(s\) headDim; accepted: inputSize, / },
+  { name: 'maxvit_t with a fixed argument', args: { builder: 'maxvit_t', headDim: 16 }, error: /^maxvit_t: unknown argument\(s\) headDim; accepted: numClasses, inputSize, / },
 ];
 
 for (const c of argumentErrors) {

@@ -39,11 +39,12 @@
  * timm key names, and checks that the filter restores every key, shape and value exactly.
  *
  * @example
- * import { mapForeignStateDict } from 'tessera/dist/src/models/key-filters.js';
- * const { tensors, report } = mapForeignStateDict('vit', readSafetensors('model.safetensors').tensors);
- * report.layout;          // 'timm'
- * report.renamed[0];      // ['cls_token', 'class_token']
- * createModel('vit_b_16').loadStateDict(tensors);
+ * const ours = createFromConstructor('VisionTransformer', { imageSize: 32, patchSize: 8, numLayers: 1, numHeads: 2, hiddenDim: 16, mlpDim: 32, numClasses: 10 });
+ * const timm = toForeignLayout('vit', 'timm', ours.stateDict()); // as timm stores it: cls_token, blocks.0.attn.qkv.weight, …
+ * const { tensors, report } = mapForeignStateDict('vit', timm);
+ * report.layout; // → 'timm'
+ * ours.loadStateDict(tensors);
+ * console.log(describeKeyMapping(report)); // vit filter, layout timm: 14 renamed (cls_token -> class_token, …), 0 reshaped, 0 dropped
  */
 import type { HostTensor } from '../graph/ir.js';
 import { sharedPrefixToStrip } from '../io/pytorch.js';
@@ -232,8 +233,9 @@ export function keyFilterFor(family: string): KeyFilter {
  * renames, reshapes and drops as the recognised layout says. Tensor data is shared, not copied.
  *
  * @example
- * const { tensors, report } = mapForeignStateDict('resnet', readTorchCheckpoint('resnet50_timm.pth'));
- * report.layout; // null: timm's ResNet keys are torchvision's
+ * // a timm ResNet checkpoint (readTorchCheckpoint('resnet18_timm.pth').tensors) has torchvision's keys:
+ * const { report } = mapForeignStateDict('resnet', createModel('resnet18').stateDict());
+ * report.layout; // → null
  */
 export function mapForeignStateDict(family: string, sd: ReadonlyMap<string, HostTensor>): MappedStateDict {
   const filter = keyFilterFor(family);
@@ -279,8 +281,9 @@ export function mapForeignStateDict(family: string, sd: ReadonlyMap<string, Host
  * with it; it also exports weights for timm.
  *
  * @example
- * const timm = toForeignLayout('vit', 'timm', createModel('vit_b_16').stateDict());
- * timm.has('blocks.0.attn.qkv.weight'); // true
+ * const vit = createFromConstructor('VisionTransformer', { imageSize: 32, patchSize: 8, numLayers: 1, numHeads: 2, hiddenDim: 16, mlpDim: 32 });
+ * const timm = toForeignLayout('vit', 'timm', vit.stateDict());
+ * timm.has('blocks.0.attn.qkv.weight'); // → true
  */
 export function toForeignLayout(family: string, layoutName: string, sd: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
   const filter = keyFilterFor(family);
@@ -308,7 +311,8 @@ export function toForeignLayout(family: string, layoutName: string, sd: Readonly
  * A short account of a mapping for the CLI: counts, then the first few renames.
  *
  * @example
- * describeKeyMapping(report); // 'layout timm: 152 renamed (cls_token -> class_token, ...), 0 reshaped, 0 dropped'
+ * const { report } = mapForeignStateDict('lenet', createModel('cifar_lenet').stateDict());
+ * describeKeyMapping(report); // → 'lenet filter: keys used as stored (no foreign layout recognised)'
  */
 export function describeKeyMapping(report: KeyMapReport, examples = 3): string {
   const parts: string[] = [];

@@ -114,7 +114,12 @@ function requireUrl(info: ModelInfo): string {
  * path to put the file at.
  *
  * @example
- * findPretrainedFile(modelInfo('squeezenet1_1')); // '/home/me/.cache/torch/hub/checkpoints/squeezenet1_1-b8a52dc0.pth'
+ * try {
+ *   console.log(findPretrainedFile(modelInfo('squeezenet1_1'))); // e.g. ~/.cache/torch/hub/checkpoints/squeezenet1_1-b8a52dc0.pth
+ * } catch (e) {
+ *   if (!(e instanceof PretrainedWeightsError)) throw e;
+ *   console.log(e.message); // not downloaded: names the URL and where to put the file
+ * }
  */
 export function findPretrainedFile(info: ModelInfo): string {
   const url = requireUrl(info);
@@ -151,8 +156,21 @@ export interface DownloadPretrainedOptions {
  * match leaves nothing behind and rejects with one line.
  *
  * @example
- * const path = await downloadPretrained('resnet50');
- * const net = createModel('resnet50', { numClasses: 10, pretrained: path });
+ * import { createServer } from 'node:http';
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * // a local server stands in for download.pytorch.org, a temporary folder for ~/.cache/tessera
+ * process.env.TESSERA_CACHE = mkdtempSync(join(tmpdir(), 'tessera-'));
+ * const weights = serializeSafetensors(createModel('squeezenet1_1').stateDict());
+ * const server = createServer((_, res) => res.end(weights)).listen(0, '127.0.0.1');
+ * await new Promise((r) => server.once('listening', r));
+ * const address = server.address();
+ * const port = typeof address === 'object' && address ? address.port : 0;
+ * const path = await downloadPretrained('squeezenet1_1', { url: `http://127.0.0.1:${port}/squeezenet1_1.safetensors`, progress: false });
+ * server.close();
+ * delete process.env.TESSERA_CACHE;
+ * const net = createModel('squeezenet1_1', { numClasses: 10, pretrained: path });
  */
 export async function downloadPretrained(name: string, opts: DownloadPretrainedOptions = {}): Promise<string> {
   // loaded here, not at the top: the registry imports this module

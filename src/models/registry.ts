@@ -6,7 +6,8 @@
  * @example
  * import { createModel } from 'tessera';
  * const net = createModel('cifar_resnet18');
- * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 });
+ * const tv = createFromConstructor('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1], numClasses: 10 }, 'torchvision');
+ * net.parameterCount(); // → 11173962
  */
 import { UserError } from '../errors.js';
 import type { Module } from '../nn/module.js';
@@ -269,8 +270,15 @@ export interface CreateModelOptions {
  * pretrained weights loaded through the family's key filter.
  *
  * @example
- * createModel('resnet50', { numClasses: 10, pretrained: true, onNotice: (l) => console.log(l) });
- * // resnet50: checkpoint classifier fc has 1000 classes, model has 10: fc re-initialised
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * // `pretrained: true` loads the config's published weights from the torch hub or Tessera cache
+ * // (downloadPretrained fetches them); here a checkpoint file of the same architecture:
+ * const file = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'squeezenet.safetensors');
+ * writeSafetensors(file, createModel('squeezenet1_1').stateDict());
+ * createModel('squeezenet1_1', { numClasses: 10, pretrained: file, onNotice: (l) => console.log(l) });
+ * // prints squeezenet1_1: checkpoint classifier classifier.1 has 1000 classes, model has 10: classifier.1 re-initialised
  */
 export function createModel(name: string, opts: CreateModelOptions = {}): Module {
   const info = modelInfo(name);
@@ -298,9 +306,14 @@ export function createFromConstructor(name: string, args: JsonArgs = {}, source?
  * that share a constructor name (pytorch-cifar's and torchvision's `ResNet`).
  *
  * @example
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
  * resolveModel('resnet18', { numClasses: 10 });
  * resolveModel('ResNet', { block: 'BasicBlock', layers: [1, 1, 1, 1] }, 'torchvision');
- * resolveModel('exported/classifier.onnx');
+ * const file = join(mkdtempSync(join(tmpdir(), 'tessera-')), 'classifier.onnx');
+ * saveOnnx(createModel('cifar_lenet'), file, { inputShape: [1, 3, 32, 32], dynamicBatch: true });
+ * resolveModel(file).parameterCount(); // → 62006
  */
 export function resolveModel(name: string, args?: JsonArgs, source?: ModelInfo['source']): Module {
   if (name.toLowerCase().endsWith('.onnx') && !models.has(name)) {

@@ -16,10 +16,10 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { JsonArgs, createFromConstructor, createModel } from '../src/models/index.js';
 import type { Module } from '../src/nn/module.js';
 import { ParityOptions, checkFixture, fixtureStateDict } from '../src/verify/parity.js';
-import { SHARED_FIXTURES } from './fixtures.js';
+import { sharedFixture } from './fixtures.js';
 import { withConstantInit } from './zoo-counts.js';
 
-/** the project's own fixtures (committed, so never skipped) */
+/** the project's own fixtures (committed beside their generator scripts) */
 export const OWN_FIXTURES = fileURLToPath(new URL('../../test/data/fixtures/', import.meta.url));
 
 // ---- the reduced models the fixtures were made with (their metadata `constructor`, in JSON) ---------
@@ -121,12 +121,10 @@ export async function assertFixtureParity(c: FixtureCase, path: string): Promise
 /** Registers part `part` of `parts` of the table (every parts-th case), so test files can run side by side. */
 export function registerParityTests(part: number, parts: number): void {
   FIXTURE_CASES.filter((_, i) => i % parts === part).forEach((c) => {
-    test(`${c.fixture}: ${c.precision ?? 'float64'} parity with PyTorch`, async (t) => {
-      const path = join(c.own ? OWN_FIXTURES : SHARED_FIXTURES, `${c.fixture}.safetensors`);
-      if (!existsSync(path)) {
-        assert.ok(!c.own, `${path} is missing (regenerate it with its script in test/data/fixtures/)`);
-        return t.skip(`${path} not found (see ../shared/README.md)`);
-      }
+    test(`${c.fixture}: ${c.precision ?? 'float64'} parity with PyTorch`, async () => {
+      const file = `${c.fixture}.safetensors`;
+      const path = c.own ? join(OWN_FIXTURES, file) : sharedFixture(file);
+      assert.ok(existsSync(path), `${path} is missing (regenerate it with its script beside it)`);
       await assertFixtureParity(c, path);
     });
   });
@@ -134,7 +132,6 @@ export function registerParityTests(part: number, parts: number): void {
 
 /** Model fixtures in `dir` (pc_*, tv_*) that no case checks. */
 export function fixturesWithoutCase(dir: string, own: boolean): string[] {
-  if (!existsSync(dir)) return [];
   const covered = new Set(FIXTURE_CASES.filter((c) => !!c.own === own).map((c) => c.fixture));
   return readdirSync(dir)
     .filter((f) => /^(pc|tv)_.*\.safetensors$/.test(f))

@@ -5,18 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ROOT, runCli } from '../test-support/cli.js';
-import { SHARED_FIXTURES } from '../test-support/fixtures.js';
+import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
 import { createModel } from '../src/models/index.js';
 import { exportInferenceOnnx } from '../src/runtime/inference.js';
 
 /** relative to ROOT, as a user in the repo would type it */
 const FIXTURES = relative(ROOT, SHARED_FIXTURES);
 const LENET = `${FIXTURES}/pc_lenet.safetensors`;
-const haveFixtures = existsSync(join(ROOT, LENET));
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 const GARBAGE = join(scratch, 'garbage.safetensors');
@@ -166,11 +165,8 @@ const cases: Case[] = [
 ];
 
 for (const c of cases) {
-  test(`tessera ${c.args.join(' ')}: ${c.name}`, async (t) => {
-    if (c.needsFixtures && !haveFixtures) {
-      t.skip(`needs the PyTorch fixtures at ${FIXTURES} (beside the repo root), absent here`);
-      return;
-    }
+  test(`tessera ${c.args.join(' ')}: ${c.name}`, async () => {
+    if (c.needsFixtures) sharedFixture('pc_lenet.safetensors');
     const r = await runCli(c.args);
     const shown = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, c.code, shown);

@@ -8,6 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,10 +199,32 @@ const cases: ErrorCase[] = [
   },
 ];
 
-test('an image without read permission is "permission denied", not "unsupported image format"', { skip: isRoot && 'root reads every file' }, async () => {
+/**
+ * What decoding `path` throws, as `Class: message`. Root reads every file, so as root the decode
+ * runs in a child process that drops to the `nobody` user (65534) after loading the decoder.
+ */
+async function decodeFailure(path: string): Promise<string> {
+  if (!isRoot) {
+    try {
+      await decodeImageFile(path, 32);
+      return 'decoded';
+    } catch (e) {
+      return e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
+    }
+  }
+  const worker = new URL('../src/data/worker.js', import.meta.url).href;
+  const script = `const { decodeImageFile } = await import(${JSON.stringify(worker)});
+process.setgid(65534); process.setuid(65534);
+try { await decodeImageFile(${JSON.stringify(path)}, 32); console.log('decoded'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test('an image without read permission is "permission denied", not "unsupported image format"', async () => {
   const path = scratchFile('secret.png', await sharp({ create: { width: 4, height: 4, channels: 3, background: '#808080' } }).png().toBuffer());
   chmodSync(path, 0o000);
-  await assertFails({ name: 'an unreadable image', act: () => decodeImageFile(path, 32), error: DatasetError, message: [/secret\.png: cannot read the image: permission denied$/] });
+  assert.match(await decodeFailure(path), /^DatasetError: \S*secret\.png: cannot read the image: permission denied$/);
 });
 
 /** runs the case's call and asserts it fails as described */

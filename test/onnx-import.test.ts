@@ -29,9 +29,6 @@ import { TrainingSession } from '../src/runtime/training-session.js';
 import { runCli } from '../test-support/cli.js';
 import { sharedFixture } from '../test-support/fixtures.js';
 
-const ONNX_FIXTURES = sharedFixture('onnx/');
-const haveFixtures = existsSync(ONNX_FIXTURES);
-const skipReason = `shared/fixtures/onnx not found at ${ONNX_FIXTURES} (see ../shared/README.md)`;
 
 interface FixtureCase {
   readonly name: string;
@@ -47,10 +44,10 @@ const fixtureCases: FixtureCase[] = [
   { name: 'tv_mobilenet_v3_small', otherBatch: 3, trainBatch: 4, lr: 0.01 },
 ];
 
-const onnxPath = (name: string) => join(ONNX_FIXTURES, `${name}.onnx`);
+const onnxPath = (name: string) => sharedFixture(`onnx/${name}.onnx`);
 
 function loadIo(name: string): { input: HostTensor; logits: HostTensor } {
-  const f = readSafetensors(join(ONNX_FIXTURES, `${name}.io.safetensors`));
+  const f = readSafetensors(sharedFixture(`onnx/${name}.io.safetensors`));
   return { input: f.tensors.get('input')!, logits: f.tensors.get('logits')! };
 }
 
@@ -149,12 +146,11 @@ async function assertStateDictRoundTrip(c: FixtureCase): Promise<void> {
 }
 
 for (const c of fixtureCases) {
-  test(`${c.name}.onnx imports and reproduces its io logits (and at batch ${c.otherBatch})`, (t) => (haveFixtures ? assertReproducesLogits(c) : t.skip(skipReason)));
+  test(`${c.name}.onnx imports and reproduces its io logits (and at batch ${c.otherBatch})`, () => assertReproducesLogits(c));
   test(`${c.name}.onnx takes SGD steps that lower the loss on a fixed batch`, async (t) => {
-    if (!haveFixtures) return t.skip(skipReason);
     t.diagnostic(`losses: ${(await assertTrains(c)).map((l) => l.toFixed(4)).join(' ')}`);
   });
-  test(`${c.name}.onnx state dict round-trips through tessera import --out`, (t) => (haveFixtures ? assertStateDictRoundTrip(c) : t.skip(skipReason)));
+  test(`${c.name}.onnx state dict round-trips through tessera import --out`, () => assertStateDictRoundTrip(c));
 }
 
 // ---- BatchNormalization keeps its statistics and fine-tunes ------------------------------------
@@ -323,8 +319,7 @@ const cliErrorCases: CliErrorCase[] = [
 ];
 
 for (const c of cliErrorCases) {
-  test(`tessera import with ${c.name}: one line, exit 2, nothing written`, async (t) => {
-    if (!haveFixtures) return t.skip(skipReason);
+  test(`tessera import with ${c.name}: one line, exit 2, nothing written`, async () => {
     await withTempDir(async (dir) => {
       const out = join(dir, 'out.safetensors');
       const r = await runCli(c.args(dir, out));

@@ -515,8 +515,8 @@ test('a failed downloadPretrained leaves no cache folder behind', async () => {
   });
 });
 
-const ONNX_FIXTURE = sharedFixture('onnx/tv_vit.onnx');
-test('resolveModel imports the path of an .onnx file (importOnnx); constructor arguments do not apply', { skip: !existsSync(ONNX_FIXTURE) && `${ONNX_FIXTURE} is absent` }, () => {
+test('resolveModel imports the path of an .onnx file (importOnnx); constructor arguments do not apply', () => {
+  const ONNX_FIXTURE = sharedFixture('onnx/tv_vit.onnx');
   const model = resolveModel(ONNX_FIXTURE);
   assert.ok(model instanceof OnnxModule);
   assert.ok(model.stateDict().size > 0);

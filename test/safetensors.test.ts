@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostTensor } from '../src/graph/ir.js';
@@ -13,7 +13,7 @@ import {
   serializeSafetensors,
   writeSafetensors,
 } from '../src/io/safetensors.js';
-import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
 /** Builds file bytes from a header (object, or raw JSON text) and a data section. */
 function rawFile(header: unknown, data: Uint8Array | number = 0, headerLen?: bigint): Uint8Array {
@@ -251,11 +251,7 @@ test('a truncated file on disk names its path', () => {
 
 // ---- the shared fixture -----------------------------------------------------------------------
 
-test('reads the pc_lenet fixture', (t) => {
-  if (!existsSync(SHARED_FIXTURES)) {
-    t.skip(`fixture directory ${SHARED_FIXTURES} is absent`);
-    return;
-  }
+test('reads the pc_lenet fixture', () => {
   const file = readSafetensors(sharedFixture('pc_lenet.safetensors'));
   const expect: [string, string, number[], string][] = [
     ['conv1.weight', 'float32', [6, 3, 5, 5], 'F32'],

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from '../src/graph/ir.js';
@@ -26,9 +26,8 @@ import { buildStepGraph } from '../src/runtime/step-graph.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
 import { mulberry32 } from '../src/util/random.js';
 import { fixtureStateDict } from '../src/verify/parity.js';
-import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
-const haveFixtures = existsSync(SHARED_FIXTURES);
 
 /** a fresh session on a file, as a user of the exported graph would open it */
 function openFile(path: string): Promise<ort.InferenceSession> {
@@ -48,7 +47,6 @@ function randomImages(n: number, size: number, seed: number): Float32Array {
 // ---- (a) the saved training-step graph trains ---------------------------------------------------
 
 test('pc_resnet18 step graph saved to .onnx trains in a fresh session (20 SGD steps on one batch)', async (t) => {
-  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${SHARED_FIXTURES} (see ../shared/README.md)`);
   const f = readSafetensors(sharedFixture('pc_resnet18.safetensors'));
   const input = f.tensors.get('input')!;
   const target = f.tensors.get('target')!;

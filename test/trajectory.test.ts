@@ -6,8 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { HostTensor } from '../src/graph/ir.js';
 import { SafetensorsFile, readSafetensors } from '../src/io/safetensors.js';
 import { createFromConstructor, createModel } from '../src/models/index.js';
@@ -16,9 +14,8 @@ import { OptimizerEmitter } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adamw } from '../src/optim/adamw.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
-import { SHARED_FIXTURES, sharedFixture } from '../test-support/fixtures.js';
+import { sharedFixture } from '../test-support/fixtures.js';
 
-const haveFixtures = existsSync(SHARED_FIXTURES);
 
 function need(f: SafetensorsFile, key: string): HostTensor {
   const t = f.tensors.get(key);
@@ -94,8 +91,7 @@ function tensorDeviation(key: string, ours: ArrayLike<number>, ref: ArrayLike<nu
   return { key, error, allowed: rtol * Math.max(maxRef, floor) };
 }
 
-async function checkTrajectory(c: TrajectoryCase, t: { skip(msg: string): void; diagnostic(msg: string): void }): Promise<void> {
-  if (!haveFixtures) return t.skip(`shared/fixtures not found at ${SHARED_FIXTURES} (see ../shared/README.md)`);
+async function checkTrajectory(c: TrajectoryCase, t: { diagnostic(msg: string): void }): Promise<void> {
   const f = readSafetensors(sharedFixture(`${c.fixture}.safetensors`));
   for (const [field, pattern] of c.metadata) assert.match(f.metadata[field] ?? '', pattern, `metadata ${field}`);
   const rtol = JSON.parse(f.metadata.rtol) as Record<string, number>;

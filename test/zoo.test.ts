@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ModelInfo, listModels, modelFiles } from '../src/models/index.js';
 import { Module } from '../src/nn/module.js';
 import { sharedFixture } from '../test-support/fixtures.js';
@@ -21,8 +21,9 @@ const SECTIONS: Partial<Record<ModelInfo['source'], { section: string; numClasse
   'pytorch-cifar': { section: 'pytorch-cifar (num_classes=10)', numClasses: 10 },
 };
 
-const zooPath = sharedFixture('zoo_params.json');
-const zoo = existsSync(zooPath) ? (JSON.parse(readFileSync(zooPath, 'utf8')) as Record<string, Record<string, ZooCounts>>) : null;
+/** zoo_params.json, read once (a missing file fails the first test that needs it) */
+let zooRows: Record<string, Record<string, ZooCounts>> | undefined;
+const zoo = (): Record<string, Record<string, ZooCounts>> => (zooRows ??= JSON.parse(readFileSync(sharedFixture('zoo_params.json'), 'utf8')));
 
 /** asserts the registry entry's config and its counts against its zoo_params.json row */
 function assertMatchesZoo(info: ModelInfo, model: Module, zoo: Record<string, Record<string, ZooCounts>>): void {
@@ -58,19 +59,17 @@ test('the registry is not empty', () => {
 });
 
 for (const info of models) {
-  test(`${info.name}: registry entry; counts match ${info.source} ${info.reference}`, (t) => {
+  test(`${info.name}: registry entry; counts match ${info.source} ${info.reference}`, () => {
     const model = buildWithConstantInit(info.name);
     for (const [, m] of model.namedModules()) reachedClasses.add(m.constructor);
     references.add(`${SECTIONS[info.source]?.section}/${info.reference}`);
     assertEntry(info, model);
-    if (!zoo) return t.skip(`shared/fixtures not found (${zooPath}; see ../shared/README.md)`);
-    assertMatchesZoo(info, model, zoo);
+    assertMatchesZoo(info, model, zoo());
   });
 }
 
-test('every zoo_params.json row is the reference of a registered config', (t) => {
-  if (!zoo) return t.skip(`shared/fixtures not found (${zooPath})`);
-  const rows = Object.values(SECTIONS).flatMap((s) => Object.keys(zoo[s.section] ?? {}).map((r) => `${s.section}/${r}`));
+test('every zoo_params.json row is the reference of a registered config', () => {
+  const rows = Object.values(SECTIONS).flatMap((s) => Object.keys(zoo()[s.section] ?? {}).map((r) => `${s.section}/${r}`));
   assert.deepEqual(rows.filter((r) => !references.has(r)), []);
 });
 

@@ -5,9 +5,8 @@ import sharp from 'sharp';
 
 const COLORS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 30] };
 
-/** Writes an ImageFolder of `perClass` noisy solid-colour 32×32 PNGs per class (classes among blue, green, red). */
-export async function makeImageFolder(dir: string, classes: string[], perClass: number): Promise<void> {
-  let seed = 12345;
+/** Writes an ImageFolder of `perClass` noisy solid-colour 32×32 PNGs per class (classes among blue, green, red); `seed` picks the noise. */
+export async function makeImageFolder(dir: string, classes: string[], perClass: number, seed = 12345): Promise<void> {
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   for (const name of classes) {
     mkdirSync(join(dir, name), { recursive: true });

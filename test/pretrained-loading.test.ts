@@ -18,7 +18,6 @@ import { type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import type { HostTensor } from '../src/graph/ir.js';
 import { loadTorchCheckpoint } from '../src/io/pytorch.js';
 import { readSafetensors, serializeSafetensors, writeSafetensors } from '../src/io/safetensors.js';
@@ -30,6 +29,7 @@ import { OnnxImportError, OnnxModule } from '../src/onnx/import.js';
 import { StateDictError } from '../src/nn/module.js';
 import { CliResult, runCli } from '../test-support/cli.js';
 import { sharedFixture } from '../test-support/fixtures.js';
+import { makeImageFolder } from '../test-support/image-folder.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-pretrained-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -533,26 +533,8 @@ function assertOneLineError(r: CliResult, pattern: RegExp): void {
   assert.match(r.stderr, pattern, shown);
 }
 
-/** An ImageFolder of `perClass` noisy solid-colour 32×32 PNGs per class. */
-async function makeImageFolder(dir: string, colours: Record<string, [number, number, number]>, perClass: number): Promise<void> {
-  let seed = 777;
-  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
-  for (const [name, [r, g, b]] of Object.entries(colours)) {
-    mkdirSync(join(dir, name), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const px = Buffer.alloc(32 * 32 * 3);
-      for (let p = 0; p < 32 * 32; p++) {
-        px[3 * p] = Math.max(0, Math.min(255, r + (rand() - 0.5) * 120));
-        px[3 * p + 1] = Math.max(0, Math.min(255, g + (rand() - 0.5) * 120));
-        px[3 * p + 2] = Math.max(0, Math.min(255, b + (rand() - 0.5) * 120));
-      }
-      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${i}.png`));
-    }
-  }
-}
-
 const DATA = join(scratch, 'colours');
-const readyData = makeImageFolder(DATA, { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 30] }, 6);
+const readyData = makeImageFolder(DATA, ['blue', 'green', 'red'], 6, 777);
 const TRAIN = ['train', '--model', 'cifar_lenet', '--val-split', '1', '--batch-size', '8', '--epochs', '1', '--threads', '1', '--workers', '0'];
 
 test('tessera train --pretrained FILE (a pytorch-cifar checkpoint) prints the classifier notice and trains', async () => {

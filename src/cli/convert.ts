@@ -157,16 +157,10 @@ function dtypeSummary(tensors: Map<string, HostTensor>, sourceDtypes: Map<string
 
 /**
  * Builds the model (loading the zoo only when asked) and names its family (null for a
- * constructor name); a plain `Error` from a constructor's argument checks is the caller's
- * mistake, reported as a usage error.
+ * constructor name). A constructor's argument checks throw `UserError`s themselves.
  */
 async function buildModel(name: string): Promise<{ model: Module; family: string | null }> {
-  const { UnknownModelError, listModels, resolveModel } = await import('../models/index.js');
-  try {
-    const model = resolveModel(name);
-    return { model, family: listModels().find((m) => m.name === name)?.family ?? null };
-  } catch (e) {
-    if (e instanceof UnknownModelError || !(e instanceof Error) || e.constructor !== Error) throw e;
-    throw new UsageError(`${name}: ${e.message}`);
-  }
+  const { listModels, resolveModel } = await import('../models/index.js');
+  const model = resolveModel(name);
+  return { model, family: listModels().find((m) => m.name === name)?.family ?? null };
 }

@@ -5,8 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readSafetensors } from '../io/safetensors.js';
-import { JsonArgs, ModelInfo, UnknownModelError, resolveModel } from '../models/index.js';
-import type { Module } from '../nn/module.js';
+import { JsonArgs, ModelInfo, resolveModel } from '../models/index.js';
 import { FixtureError, ParityReport, TensorCheck, checkFixture } from '../verify/parity.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
@@ -62,7 +61,7 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
   const constructor = Object.hasOwn(file.metadata, 'constructor') ? file.metadata['constructor'] : undefined;
   const inferred = inferSource(constructor);
   const source = givenSource ?? inferred;
-  const model = buildModel(name, args, source);
+  const model = resolveModel(name, args, source);
 
   const report = await checkFixture(model, file, { precision });
   if (report.checks.length === 0) throw new FixtureError(`fixture ${fixturePath} holds no reference tensors (logits.*, loss.*, grad.*, running.*)`);
@@ -96,20 +95,6 @@ function parseJsonArgs(text: string): JsonArgs {
 /** The reference library a fixture's `constructor` metadata names, if it names one we know. */
 function inferSource(constructor: string | undefined): Source | undefined {
   return SOURCES.find((s) => constructor?.startsWith(s));
-}
-
-/**
- * Builds the model; a plain `Error` thrown while building comes from the constructors' argument
- * checks (`checkArgs`, `arg`), so it is the caller's mistake and is reported as a usage error.
- */
-function buildModel(name: string, args: JsonArgs | undefined, source: Source | undefined): Module {
-  try {
-    return resolveModel(name, args, source);
-  } catch (e) {
-    if (e instanceof UnknownModelError || !(e instanceof Error) || e.constructor !== Error) throw e;
-    const prefix = e.message.startsWith(name) ? '' : `${name}: `;
-    throw new UsageError(`${prefix}${e.message}${args ? '' : ' (pass constructor arguments with --args JSON)'}`);
-  }
 }
 
 interface Row {

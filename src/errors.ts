@@ -19,7 +19,7 @@ export class UserError extends Error {
 /** What a failed file-system call means to the user and what to do, by errno code. */
 const FS_PROBLEMS: Readonly<Record<string, { readonly reason: string; readonly advice?: string }>> = {
   ENOENT: { reason: 'no such file or directory' },
-  ENOTDIR: { reason: 'a path component is not a directory' },
+  ENOTDIR: { reason: 'a path component is a file, not a folder' },
   EISDIR: { reason: 'is a directory', advice: 'name a file' },
   EEXIST: { reason: 'already exists' },
   EACCES: { reason: 'permission denied', advice: 'check its permissions' },
@@ -32,7 +32,8 @@ const FS_PROBLEMS: Readonly<Record<string, { readonly reason: string; readonly a
   ELOOP: { reason: 'too many levels of symbolic links' },
 };
 
-function errnoCode(e: unknown): string | undefined {
+/** The `code` of a Node system error (`ENOENT`, `ENOSPC`, …), or undefined. */
+export function errnoCode(e: unknown): string | undefined {
   if (!(e instanceof Error) || !('code' in e)) return undefined;
   return typeof e.code === 'string' ? e.code : undefined;
 }

@@ -271,7 +271,7 @@ const fsFailure = (code: string, path?: string): NodeJS.ErrnoException =>
 
 const fsCases: readonly { code: string; user: boolean; reason?: RegExp }[] = [
   { code: 'ENOENT', user: true, reason: /no such file or directory$/ },
-  { code: 'ENOTDIR', user: true, reason: /a path component is not a directory$/ },
+  { code: 'ENOTDIR', user: true, reason: /a path component is a file, not a folder$/ },
   { code: 'EISDIR', user: true, reason: /is a directory; name a file$/ },
   { code: 'EACCES', user: true, reason: /permission denied; check its permissions$/ },
   { code: 'EPERM', user: true, reason: /permission denied; check its permissions$/ },

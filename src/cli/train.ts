@@ -6,6 +6,7 @@
  * YAML file (--config), the command line.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { describeFsError } from '../errors.js';
 import { join } from 'node:path';
 import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
@@ -172,8 +173,7 @@ function givenFromConfigFile(file: string): Map<string, Given> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    const code = e instanceof Error && 'code' in e ? e.code : undefined;
-    throw new UsageError(`--config ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`--config ${file}: ${describeFsError(e)}`);
   }
   return givenFromConfig(TRAIN.options, parseFlatYaml(text, file), file);
 }

@@ -11,7 +11,7 @@
  * shape (not the values). Both are written to a temporary file and renamed, the tensors first:
  * the safetensors file is the authority, so a crash never leaves a half-written checkpoint.
  */
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { HostTensor } from '../graph/ir.js';
@@ -19,6 +19,7 @@ import { SafetensorsError, SafetensorsFile, readSafetensors, writeSafetensors } 
 import { FileKind, sniffFileKind } from '../io/sniff.js';
 import type { TransformSpec } from '../data/types.js';
 import type { Module } from '../nn/module.js';
+import { writeFileAtomic } from '../util/files.js';
 
 export const CHECKPOINT_FORMAT = 'tessera-run-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
@@ -99,30 +100,10 @@ export function saveCheckpoint(dir: string, name: string, model: Module, optimiz
     ...meta,
     tensors: Object.fromEntries(tensors.map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }])),
   };
-  writeJsonAtomic(join(dir, `${name}.json`), readable);
+  writeFileAtomic(join(dir, `${name}.json`), `${JSON.stringify(readable, null, 2)}\n`);
   return path;
 }
 
-/**
- * Writes JSON (pretty-printed) through a temporary file and a rename.
- *
- * @example
- * writeJsonAtomic('runs/a/config.json', { lr: 0.1 });
- */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
-    }
-    throw e;
-  }
-}
 
 function encodeMeta(meta: CheckpointMeta): Record<string, string> {
   return {

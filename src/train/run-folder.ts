@@ -24,10 +24,11 @@
  * }
  * folder.close('done');
  */
-import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { join } from 'node:path';
+import { UserError, describeFsError, errnoCode } from '../errors.js';
+import { makeDirs } from '../util/files.js';
 import { TrainSetupError } from './options.js';
 
 /** The lock file's name inside a run folder. */
@@ -69,8 +70,8 @@ export class RunFolder {
   private constructor(
     readonly dir: string,
     private readonly write: FileWriter,
-    /** the topmost folder this run created (undefined: the folder existed) */
-    private readonly createdTop: string | undefined,
+    /** removes the folders this run created (while they are empty) */
+    private readonly undoDirs: () => void,
   ) {
     this.before = new Set(readdirSync(dir).filter((name) => name !== LOCK_FILE));
     process.on('exit', this.onExit);
@@ -83,17 +84,16 @@ export class RunFolder {
    * is left behind.
    */
   static open(dir: string, opts: RunFolderOptions = {}): RunFolder {
-    const abs = resolve(dir);
     const write = opts.writeFile ?? defaultWriter;
-    let created: string | undefined;
+    let undoDirs = (): void => {};
     try {
-      created = makeDirs(abs);
+      undoDirs = makeDirs(dir);
       takeLock(dir, write, opts.log ?? (() => {}));
-      return new RunFolder(dir, write, created);
+      return new RunFolder(dir, write, undoDirs);
     } catch (e) {
-      if (created) removeCreated(created, abs);
+      undoDirs();
       if (e instanceof RunLockedError) throw e;
-      throw new TrainSetupError(`cannot write to the output folder ${dir}: ${fsReason(e)}`);
+      throw new TrainSetupError(`cannot write to the output folder ${dir}: ${describeFsError(e)}`);
     }
   }
 
@@ -109,7 +109,7 @@ export class RunFolder {
     try {
       this.write(tmp, text);
     } catch (e) {
-      throw new TrainSetupError(`cannot write ${this.path(name)}: ${fsReason(e)}; the run folder was left as it was`);
+      throw new TrainSetupError(`cannot write ${this.path(name)}: ${describeFsError(e)}; the run folder was left as it was`);
     }
   }
 
@@ -121,7 +121,7 @@ export class RunFolder {
       try {
         renameSync(tmp, path);
       } catch (e) {
-        throw new TrainSetupError(`cannot write ${path}: ${fsReason(e)}; the run folder was left as it was`);
+        throw new TrainSetupError(`cannot write ${path}: ${describeFsError(e)}; the run folder was left as it was`);
       }
       this.staged.delete(name);
     }
@@ -145,7 +145,7 @@ export class RunFolder {
     for (const tmp of this.staged.values()) removeFile(tmp);
     if (outcome === 'failed' && !this.settled) this.undo();
     removeFile(this.path(LOCK_FILE));
-    if (outcome === 'failed' && !this.settled && this.createdTop) removeCreated(this.createdTop, resolve(this.dir));
+    if (outcome === 'failed' && !this.settled) this.undoDirs();
   }
 
   /** Gives replaced files their old contents back and removes every file the run added. */
@@ -263,59 +263,4 @@ function removeFile(path: string): void {
   } catch {
     // already gone
   }
-}
-
-function errnoCode(e: unknown): string | undefined {
-  return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-}
-
-/**
- * `mkdir -p` that returns the first folder it created (undefined when `abs` existed, or another
- * process created the missing folders meanwhile). Node's own
- * recursive mkdirSync can spin forever on some pseudo file systems (/proc), so this walks up to
- * the first existing ancestor and creates each level itself.
- */
-function makeDirs(abs: string): string | undefined {
-  const missing: string[] = [];
-  let d = abs;
-  while (!existsSync(d)) {
-    missing.push(d);
-    const parent = dirname(d);
-    if (parent === d) break;
-    d = parent;
-  }
-  missing.reverse();
-  let first: string | undefined;
-  for (const m of missing) {
-    try {
-      mkdirSync(m);
-      first ??= m;
-    } catch (e) {
-      // another run created it a moment ago
-      if (errnoCode(e) !== 'EEXIST' || !statSync(m).isDirectory()) throw e;
-    }
-  }
-  return first;
-}
-
-/** Removes the (empty) folders from `leaf` up to `top`, the first one `makeDirs` created. */
-function removeCreated(top: string, leaf: string): void {
-  for (let d = leaf; d.length >= top.length; d = dirname(d)) {
-    try {
-      rmdirSync(d);
-    } catch {
-      return;
-    }
-    if (d === top) return;
-  }
-}
-
-/** A file-system error as the end of a one-line message, e.g. 'no space left on device'. */
-function fsReason(e: unknown): string {
-  const code = errnoCode(e);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'permission denied';
-  if (code === 'ENOTDIR' || code === 'EEXIST') return 'a path component is a file, not a folder';
-  if (code === 'ENOENT') return 'it cannot be created there (no such file or directory)';
-  if (code === 'ENOSPC') return 'no space left on device';
-  return e instanceof Error ? e.message : String(e);
 }

@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fsError } from '../errors.js';
+import { errnoCode, fsError } from '../errors.js';
 
 /** Writes a whole file (`fs.writeFileSync` by default; tests inject failures such as ENOSPC). */
 export type WriteFile = (path: string, data: Uint8Array | string) => void;
@@ -131,7 +131,7 @@ function mkdirIfAbsent(dir: string): boolean {
     mkdirSync(dir);
     return true;
   } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code === 'EEXIST' && existsSync(dir)) return false;
+    if (errnoCode(e) === 'EEXIST' && existsSync(dir)) return false;
     throw e;
   }
 }

@@ -219,7 +219,18 @@ export function mixupRng(seed: number, step: number): Rng {
   return new Rng(seedFrom(MIXUP_STREAM, seed, step));
 }
 
-/** Checks mixup options against the batch and image size; every mistake is a UserError. */
+/**
+ * Checks mixup options against the batch and image size; every mistake is a UserError.
+ *
+ * @example
+ * let message = '';
+ * try {
+ *   checkMixupOptions({ mixupAlpha: 0.2, cutmixAlpha: 0, prob: 1, switchProb: 0.5, mode: 'elem', labelSmoothing: 0 }, 7, 32);
+ * } catch (e) {
+ *   message = e instanceof Error ? e.message : '';
+ * }
+ * message.includes('--batch-size must be even'); // → true
+ */
 export function checkMixupOptions(o: MixupOptions, batchSize: number, size: number): void {
   if (batchSize % 2 !== 0) throw new UserError(`--mixup/--cutmix pair image i with image n−1−i of a batch (as timm): --batch-size must be even, got ${batchSize}`);
   const mm = o.cutmixMinmax;
@@ -232,9 +243,11 @@ export function checkMixupOptions(o: MixupOptions, batchSize: number, size: numb
  * The built-in plugin that mixes every training batch: slot 1 switches the step graph to soft
  * targets with no smoothing in the loss; slot 2 mixes the images and builds the targets.
  *
+ * `train` adds it by itself when the options ask for mixing (`mixup`, `cutmix`, `cutmixMinmax`).
+ *
  * @example
  * const plugin = mixupPlugin({ mixupAlpha: 0.2, cutmixAlpha: 1, prob: 1, switchProb: 0.5, mode: 'batch', labelSmoothing: 0.1 }, 0);
- * await train({ ...TRAIN_DEFAULTS, model: 'cifar_lenet', data: 'cifar10', epochs: 1, out: 'runs/mix' }, { plugins: [plugin] });
+ * plugin.name; // → 'mixup'
  */
 export function mixupPlugin(o: MixupOptions, seed: number): TrainPlugin {
   return {

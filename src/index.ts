@@ -42,7 +42,7 @@ export { DatasetError } from './data/errors.js';
 export { DataLoader } from './data/loader.js';
 export { train, evaluate } from './train/trainer.js';
 export { makeSchedule } from './train/schedule.js';
-export { checkMixupOptions, cutmixBox, drawMixParams, mixImages, mixupPlugin, mixupRng, mixupTarget, sampleBeta, sampleGamma } from './train/mixup.js';
+export { checkMixupOptions, cutmixBox, describeMixup, drawMixParams, mixImages, mixupPlugin, mixupRng, mixupTarget, sampleBeta, sampleGamma } from './train/mixup.js';
 export type { BatchShape, Box, MixParams, MixupMode, MixupOptions } from './train/mixup.js';
 export { balancedAccuracy, balancedWeights, classCounts, classWeightsFor, datasetLabels, effectiveNumberWeights, longTailCounts, longTailedSplits, parseClassWeights, sampledOrder } from './train/class-balance.js';
 export type { ClassWeightsSpec, SamplerName } from './train/class-balance.js';

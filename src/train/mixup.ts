@@ -240,6 +240,21 @@ export function checkMixupOptions(o: MixupOptions, batchSize: number, size: numb
 }
 
 /**
+ * What a run mixes, for its log.
+ *
+ * @example
+ * describeMixup({ mixupAlpha: 0.2, cutmixAlpha: 1, prob: 1, switchProb: 0.5, mode: 'batch', labelSmoothing: 0.1 });
+ * // → 'Mixup α 0.2, CutMix α 1 (CutMix with probability 0.5), per batch with probability 1; label smoothing 0.1 in the targets'
+ */
+export function describeMixup(o: MixupOptions): string {
+  const cutmix = o.cutmixMinmax ? `CutMix boxes ${o.cutmixMinmax.join('–')} of the sides` : `CutMix α ${o.cutmixAlpha}`;
+  const kinds = [o.mixupAlpha > 0 ? `Mixup α ${o.mixupAlpha}` : '', cutmixAlpha(o) > 0 ? cutmix : ''].filter(Boolean).join(', ');
+  const both = o.mixupAlpha > 0 && cutmixAlpha(o) > 0 ? ` (CutMix with probability ${o.switchProb})` : '';
+  const unit = o.mode === 'batch' ? 'batch' : o.mode === 'pair' ? 'pair of images' : 'image';
+  return `${kinds}${both}, per ${unit} with probability ${o.prob}; label smoothing ${o.labelSmoothing} in the targets`;
+}
+
+/**
  * The built-in plugin that mixes every training batch: slot 1 switches the step graph to soft
  * targets with no smoothing in the loss; slot 2 mixes the images and builds the targets.
  *
@@ -254,6 +269,7 @@ export function mixupPlugin(o: MixupOptions, seed: number): TrainPlugin {
     name: 'mixup',
     sessionOptions: (options, run) => {
       checkMixupOptions(o, run.options.batchSize, run.transforms.train.size);
+      run.log(`mixing: ${describeMixup(o)}`);
       return { ...options, target: 'soft', loss: { ...(options.loss ?? { kind: 'ce' }), labelSmoothing: 0 } };
     },
     transformBatch: (batch: StepBatch, step: StepView): StepBatch => {

@@ -49,7 +49,7 @@ import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
 import type { Schedule } from './schedule.js';
 import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
-import type { LossSpec } from '../runtime/step-graph.js';
+import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
@@ -110,6 +110,7 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
     try {
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
+      log(`loss: ${describeLoss(options.loss ?? p.loss)}`);
       const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
       await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);

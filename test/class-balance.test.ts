@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DataLoader } from '../src/data/loader.js';
 import type { ImageDataset } from '../src/data/types.js';
 import { balancedAccuracy, classCounts, classWeightsFor, longTailCounts, longTailedSplits, sampledOrder } from '../src/train/class-balance.js';
 import type { Splits } from '../src/train/subset.js';
@@ -105,6 +106,26 @@ for (const [sampler, expected] of [
   });
 }
 
+test('a sampled order that repeats an image augments each repeat afresh, the same with or without worker threads', async () => {
+  // one 8×8 image with a gradient, so that crops and flips show
+  const pixels = Uint8Array.from({ length: 3 * 8 * 8 }, (_, k) => (k * 37) % 256);
+  const one: ImageDataset = { name: 'one', classes: ['a'], length: 4, sample: () => ({ label: 0, source: { kind: 'pixels', data: pixels, width: 8, height: 8 } }) };
+  const batchOf = async (workers: number): Promise<Float32Array> => {
+    const loader = new DataLoader(one, { batchSize: 4, shuffle: true, seed: 3, dropLast: true, workers, order: () => Int32Array.of(2, 2, 2, 2), transform: { size: 8, randomCrop: { padding: 2 }, hflip: true, mean: [0, 0, 0], std: [1, 1, 1] } });
+    try {
+      for await (const b of loader.epoch(0)) return b.input;
+      throw new Error('no batch');
+    } finally {
+      await loader.close();
+    }
+  };
+  const input = await batchOf(0);
+  const per = 3 * 8 * 8;
+  const images = new Set(Array.from({ length: 4 }, (_, i) => input.subarray(i * per, (i + 1) * per).join(',')));
+  assert.equal(images.size, 4, 'four different augmentations of the one image');
+  assert.deepEqual(await batchOf(1), input);
+});
+
 // ---- long-tailed sets ------------------------------------------------------------------------------
 
 test('CIFAR-10-LT, imbalance ratio 100: 5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50', () => {
@@ -162,6 +183,13 @@ function assertTrained(r: CliResult, run: string): Record<string, unknown>[] {
   }
   return metrics;
 }
+
+test('tessera train --help shows the Mixup/CutMix, loss and class-imbalance flags', async () => {
+  const r = await runCli(['train', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const flags = ['mixup A', 'cutmix A', 'cutmix-minmax LO,HI', 'mixup-prob P', 'mixup-switch-prob P', 'mixup-mode MODE', 'bce-loss', 'bce-target-thresh T', 'focal-gamma G', 'class-weights SPEC', 'sampler NAME', 'imbalance-ratio R'];
+  for (const f of flags) assert.match(r.stdout, new RegExp(`\\n  --${f} `), f);
+});
 
 test('a --class-weights file of the wrong length: exit 2, one line naming both lengths, nothing written', async () => {
   await ready;

@@ -12,7 +12,8 @@
  *   schedule, loaders, session; resume.ts; run-config.ts), then per epoch (epoch.ts) the train
  *   pass, the evaluations, the metrics line and the epoch end.
  * - Plugins (`TrainHooks.plugins`, see hooks.ts) extend four places: the step graph's options,
- *   each batch before its step, extra evaluations per epoch, and the epoch end.
+ *   each batch before its step, extra evaluations per epoch, and the epoch end. The options' own
+ *   plugins (Mixup/CutMix: setup.ts `builtInPlugins`) run before the caller's.
  * - Training drops the last partial batch of every epoch: the training graph is compiled for a
  *   fixed batch shape. Validation keeps every image (the inference graph has a dynamic batch).
  * - The loader is deterministic per (seed, epoch) and the model is initialized from `seed`, so a

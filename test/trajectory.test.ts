@@ -107,7 +107,7 @@ async function checkTrajectory(c: TrajectoryCase, t: { diagnostic(msg: string): 
   const session = await TrainingSession.create(model, {
     inputShape: [batch, 3, 32, 32],
     optimizer: c.optimizer,
-    labelSmoothing: c.labelSmoothing,
+    loss: { kind: 'ce', labelSmoothing: c.labelSmoothing },
     threads: 1,
   });
   const deviations: Deviation[] = [];

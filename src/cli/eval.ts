@@ -9,6 +9,7 @@ import { createModel } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { EvalResult, evaluate } from '../train/trainer.js';
+import { balancedAccuracy } from '../train/class-balance.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
 /** How `tessera eval` is called: its options, help and checks. */
@@ -16,8 +17,8 @@ export const EVAL = defineCommand({
   name: 'eval',
   usage: '--checkpoint RUN|FILE --data DIR|cifar10|cifar100 [options]',
   description: `Evaluates a training checkpoint (a run folder means its best.safetensors, else last) on a
-dataset: top-1, top-5, per-class accuracy and the confusion matrix. The model, classes and
-evaluation transform come from the checkpoint.`,
+dataset: top-1, top-5, balanced accuracy (mean per-class recall), per-class recall and the
+confusion matrix. The model, classes and evaluation transform come from the checkpoint.`,
   options: {
     checkpoint: { kind: 'path', placeholder: 'RUN|FILE', required: true, help: 'a run folder or a .safetensors checkpoint written by tessera train' },
     data: { kind: 'string', placeholder: 'SPEC', required: true, help: 'cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)' },
@@ -73,7 +74,8 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
       top1: result.top1,
       top5: result.top5,
       topk: Math.min(5, classes.length),
-      perClass: result.perClass.map((p, c) => ({ class: classes[c], images: p.images, accuracy: p.accuracy })),
+      balancedAccuracy: balancedAccuracy(result.perClass),
+      perClass: result.perClass.map((p, c) => ({ class: classes[c], images: p.images, accuracy: p.accuracy, recall: p.accuracy })),
       confusion: { classes, rows: 'true class', columns: 'predicted class', matrix: result.confusion },
       skipped: result.skipped,
     };
@@ -106,13 +108,13 @@ export function formatReport(path: string, model: string, epoch: number, data: s
   const k = Math.min(5, classes.length);
   const lines = [
     `${path} (${model}, epoch ${epoch}) on ${data} (${split}): ${r.images} images`,
-    `top-1 ${pct(r.top1)}  top-${k} ${pct(r.top5)}  loss ${r.loss.toFixed(4)}${r.skipped.length ? `  (${r.skipped.length} unreadable image(s) skipped, not counted)` : ''}`,
+    `top-1 ${pct(r.top1)}  top-${k} ${pct(r.top5)}  balanced accuracy ${pct(balancedAccuracy(r.perClass))}  loss ${r.loss.toFixed(4)}${r.skipped.length ? `  (${r.skipped.length} unreadable image(s) skipped, not counted)` : ''}`,
     ...skippedLines(r.skipped),
     '',
-    'per-class accuracy:',
+    'per-class accuracy (recall; balanced accuracy is their mean):',
   ];
   const w = Math.max(5, ...classes.map((c) => c.length));
-  lines.push(`  ${'class'.padEnd(w)}  ${'images'.padStart(6)}  ${'top-1'.padStart(7)}`);
+  lines.push(`  ${'class'.padEnd(w)}  ${'images'.padStart(6)}  ${'recall'.padStart(7)}`);
   r.perClass.forEach((p, c) => lines.push(`  ${classes[c].padEnd(w)}  ${String(p.images).padStart(6)}  ${pct(p.accuracy).padStart(7)}`));
   lines.push('');
   if (classes.length > 20) {

@@ -58,6 +58,18 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     milestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'step schedule epochs, e.g. 100,150' },
     warmupEpochs: { kind: 'number', min: 0, max: 1e6, default: TRAIN_DEFAULTS.warmupEpochs, placeholder: 'N', config: true, help: 'linear warmup, per iteration (default 0)' },
     labelSmoothing: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.labelSmoothing, placeholder: 'X', config: true, help: 'label smoothing (default 0)' },
+    mixup: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.mixup, placeholder: 'A', config: true, help: 'Mixup Beta(A, A); 0 off (default); label smoothing then goes into the mixed targets' },
+    cutmix: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.cutmix, placeholder: 'A', config: true, help: 'CutMix Beta(A, A); 0 off (default)' },
+    cutmixMinmax: { kind: 'string', placeholder: 'LO,HI', config: true, help: 'CutMix box sides uniform in [LO, HI) of the image sides instead of from λ (turns CutMix on)' },
+    mixupProb: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.mixupProb, placeholder: 'P', config: true, help: 'probability of mixing a batch, image or pair (default 1)' },
+    mixupSwitchProb: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.mixupSwitchProb, placeholder: 'P', config: true, help: 'probability of CutMix rather than Mixup when both are on (default 0.5)' },
+    mixupMode: { kind: 'choice', choices: ['batch', 'pair', 'elem'], default: TRAIN_DEFAULTS.mixupMode, placeholder: 'MODE', config: true, help: 'one λ per batch (default), per pair of images (pair) or per image (elem)' },
+    bceLoss: { kind: 'boolean', config: true, help: 'binary cross-entropy with logits on one-hot or mixed targets (timm)' },
+    bceTargetThresh: { kind: 'number', min: 0, max: 1, placeholder: 'T', config: true, help: 'with --bce-loss: targets above T become 1, the others 0' },
+    focalGamma: { kind: 'number', min: 0, placeholder: 'G', config: true, help: 'softmax focal loss with focusing parameter G (0 is cross-entropy)' },
+    classWeights: { kind: 'string', placeholder: 'SPEC', config: true, help: 'per-class loss weights: balanced (n/(k·count)), effective:BETA (Cui et al.),\nor a FILE (JSON array or one number per line, in class order)' },
+    sampler: { kind: 'choice', choices: ['balanced', 'sqrt'], placeholder: 'NAME', config: true, help: 'draw each epoch with replacement: balanced (classes equally likely) or\nsqrt (classes ∝ √count)' },
+    imbalanceRatio: { kind: 'number', min: 1, placeholder: 'R', config: true, help: 'long-tailed training set (CIFAR-10-LT profile): class i keeps n_max·R^(−i/(k−1))\nimages, the first in dataset order; validation untouched' },
     seed: { kind: 'int', min: 0, max: 2 ** 32 - 1, default: TRAIN_DEFAULTS.seed, placeholder: 'N', config: true, help: 'initialization, shuffling and augmentation seed (default 0)' },
     threads: { kind: 'int', min: 1, max: 1024, default: defaultThreads, placeholder: 'N', config: true, help: 'ONNX Runtime intra-op threads (default: the CPU count or TESSERA_THREADS)' },
     workers: { kind: 'int', min: 0, max: 256, placeholder: 'N', config: true, help: "data loader worker threads (default: the loader's)" },
@@ -143,12 +155,24 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (!model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
-  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`) };
+  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax) };
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
   if (o.milestones && o.sched !== 'step') throw new UsageError('--milestones applies to --sched step only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
   if (o.valSplit !== undefined && o.val !== undefined) throw new UsageError('give either --val-split N or --val DIR, not both');
+  if (o.bceLoss && o.focalGamma !== undefined) throw new UsageError('give either --bce-loss or --focal-gamma G, not both');
+  if (o.bceTargetThresh !== undefined && !o.bceLoss) throw new UsageError('--bce-target-thresh applies to --bce-loss only');
   return o;
+}
+
+/** `--cutmix-minmax LO,HI`: two numbers with 0 < LO < HI ≤ 1. */
+function parseMinmax(text: string | undefined): readonly [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 2 || !(parts[0] > 0 && parts[0] < parts[1] && parts[1] <= 1)) {
+    throw new UsageError(`--cutmix-minmax: expected LO,HI with 0 < LO < HI ≤ 1 (e.g. 0.2,0.8), got "${text}"`);
+  }
+  return [parts[0], parts[1]];
 }
 
 /** The options a run (folder or checkpoint) was trained with, from its config.json; its folder is the output. */

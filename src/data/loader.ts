@@ -49,6 +49,12 @@ export interface DataLoaderOptions {
    * decoded once rather than every epoch; default: on when that takes at most 1 GiB
    */
   readonly decodeCache?: boolean;
+  /**
+   * a sampler: epoch e's order of dataset indices (as many as the dataset has; an index may
+   * repeat), replacing the shuffle; it must depend on e alone (exact resume). A repeated index
+   * draws a fresh augmentation for each repeat.
+   */
+  readonly order?: (epoch: number) => Int32Array;
 }
 
 const DECODE_CACHE_LIMIT = 1 << 30;
@@ -132,6 +138,7 @@ export class DataLoader {
   /** number of worker threads (0: main thread) */
   readonly workers: number;
   readonly prefetch: number;
+  private readonly order: ((epoch: number) => Int32Array) | undefined;
 
   private readonly slots: WorkerSlot[] = [];
   private readonly pending = new Map<number, PendingTask>();
@@ -167,6 +174,7 @@ export class DataLoader {
     this.transform = structuredClone(opts.transform); // workers get a copy too: later edits must not split them
     this.workers = workers;
     this.prefetch = prefetch;
+    this.order = opts.order;
 
     const per = 3 * opts.transform.size * opts.transform.size;
     const hasFiles = dataset.length > 0 && dataset.sample(0).source.kind === 'file';
@@ -243,14 +251,15 @@ export class DataLoader {
     const name = this.dataset.name;
     if (this.closed) throw new Error(`DataLoader(${name}): the DataLoader is closed`);
     if (this.failure) throw new Error(`DataLoader(${name}): unusable after a worker failure: ${this.failure.message}`);
-    const order = epochOrder(this.dataset.length, this.shuffle, this.seed, e);
+    const order = this.order ? this.sampledOrder(e) : epochOrder(this.dataset.length, this.shuffle, this.seed, e);
+    const draws = this.order ? repeats(order) : null;
     const nb = this.batchesPerEpoch;
     const window = this.workers === 0 ? 1 : this.prefetch * this.workers;
     const queue: Job[] = [];
     let next = 0;
     try {
       for (let b = 0; b < nb; b++) {
-        while (next < nb && next < b + window) queue.push(this.start(order, e, next++));
+        while (next < nb && next < b + window) queue.push(this.start(order, draws, e, next++));
         const job = queue.shift()!;
         let prepared: PreparedBatch;
         try {
@@ -267,8 +276,18 @@ export class DataLoader {
     }
   }
 
+  /** The sampler's order of epoch `e`, checked. */
+  private sampledOrder(e: number): Int32Array {
+    const order = this.order!(e);
+    const n = this.dataset.length;
+    if (order.length !== n || order.some((i) => i < 0 || i >= n)) {
+      throw new RangeError(`DataLoader(${this.dataset.name}): the sampler's order of epoch ${e} must hold ${n} indices in [0, ${n}), got ${order.length}`);
+    }
+    return order;
+  }
+
   /** Starts preparing batch `b` of an epoch (in a worker, or on this thread). */
-  private start(order: Int32Array, epoch: number, b: number): Job {
+  private start(order: Int32Array, draws: Int32Array | null, epoch: number, b: number): Job {
     const first = b * this.batchSize;
     const count = Math.min(this.batchSize, order.length - first);
     const inWorker = this.workers > 0;
@@ -277,7 +296,7 @@ export class DataLoader {
     try {
       const sources: SourceRef[] = [];
       for (let s = 0; s < count; s++) sources.push(sourceAt(first + s));
-      const task: BatchTask = { epoch, first, total: order.length, sources };
+      const task: BatchTask = { epoch, first, total: order.length, sources, draws: draws ? Array.from(draws.subarray(first, first + count)) : undefined };
       job = inWorker
         ? this.dispatch(task, sourceAt)
         : { promise: prepareBatch(task, { seed: this.seed, spec: this.transform, pool: null, cache: this.cache, sourceAt }), taskId: null };
@@ -455,4 +474,14 @@ export class DataLoader {
     this.pool = { data, offsets, widths, heights };
     this.poolLabels = labels;
   }
+}
+
+/** How often each position's index came earlier in `order` (0 for its first draw). */
+function repeats(order: Int32Array): Int32Array {
+  const seen = new Map<number, number>();
+  return order.map((i) => {
+    const k = seen.get(i) ?? 0;
+    seen.set(i, k + 1);
+    return k;
+  });
 }

@@ -56,13 +56,14 @@ const SAMPLE_STREAM = 2;
 
 /**
  * The Rng that sample `index` of epoch `epoch` draws its augmentation from: it depends on nothing
- * else (not on the worker, the batch, or timing).
+ * else (not on the worker, the batch, or timing). `draw` counts earlier draws of the same sample
+ * in the epoch (a sampler with replacement), so each repeat is augmented afresh.
  *
  * @example
  *   applyTransform(img, spec, sampleRng(seed, epoch, index)); // what the DataLoader computes for it
  */
-export function sampleRng(seed: number, epoch: number, index: number): Rng {
-  return new Rng(seedFrom(SAMPLE_STREAM, seed, epoch, index));
+export function sampleRng(seed: number, epoch: number, index: number, draw = 0): Rng {
+  return new Rng(draw === 0 ? seedFrom(SAMPLE_STREAM, seed, epoch, index) : seedFrom(SAMPLE_STREAM, seed, epoch, index, draw));
 }
 
 /**
@@ -134,6 +135,8 @@ export interface BatchTask {
   readonly total: number;
   /** the sample of each slot */
   readonly sources: readonly SourceRef[];
+  /** per slot, how often its sample was drawn earlier in the epoch (a sampler; absent: 0) */
+  readonly draws?: readonly number[];
 }
 
 export interface BatchContext {
@@ -332,12 +335,15 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
       ref = await ctx.sourceAt(pos);
     }
     const off = s * per;
-    const prev = written.get(ref.index);
+    // a replacement (ref changed) counts as a first draw
+    const draw = ref === task.sources[s] ? (task.draws?.[s] ?? 0) : 0;
+    const key = ref.index + draw * task.total;
+    const prev = written.get(key);
     if (prev !== undefined) {
       input.copyWithin(off, prev * per, prev * per + per);
     } else {
-      applyTransform(img, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index), input, off);
-      written.set(ref.index, s);
+      applyTransform(img, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index, draw), input, off);
+      written.set(key, s);
     }
     target[s] = BigInt(ref.label);
     indices[s] = ref.index;

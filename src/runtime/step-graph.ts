@@ -5,21 +5,45 @@
  * checks and custom update rules need).
  */
 import { DType, HostTensor, Value } from '../graph/ir.js';
-import { crossEntropy, CrossEntropyOptions } from '../ops/loss.js';
+import { LossKind, classificationLoss } from '../ops/loss.js';
 import { gradients } from '../autodiff/grad.js';
 import { GraphOutput, writeOnnx } from '../onnx/write.js';
 import { Module, Parameter, StateTensor } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
 import { OptimizerEmitter } from '../optim/optimizer.js';
 
+/**
+ * The training loss of a step graph: its kind (`ce`, `bce` with an optional target threshold,
+ * `focal` with γ), label smoothing, and per-class weights (class-imbalance weighting).
+ *
+ * @example
+ * const loss: LossSpec = { kind: 'focal', gamma: 2, labelSmoothing: 0.1, classWeights: [1, 2, 0.5] };
+ * describeLoss(loss); // → 'focal loss (gamma 2), label smoothing 0.1, class weights'
+ */
+export type LossSpec = LossKind & {
+  readonly labelSmoothing?: number;
+  readonly classWeights?: readonly number[];
+};
+
+/**
+ * A short description of a loss, for logs.
+ *
+ * @example
+ * describeLoss({ kind: 'bce', targetThreshold: 0.2 }); // → 'binary cross-entropy (target threshold 0.2)'
+ */
+export function describeLoss(loss: LossSpec): string {
+  const name = loss.kind === 'ce' ? 'cross-entropy' : loss.kind === 'bce' ? `binary cross-entropy${loss.targetThreshold === undefined ? '' : ` (target threshold ${loss.targetThreshold})`}` : `focal loss (gamma ${loss.gamma})`;
+  const smoothing = loss.labelSmoothing ? `, label smoothing ${loss.labelSmoothing}` : '';
+  return `${name}${smoothing}${loss.classWeights ? ', class weights' : ''}`;
+}
+
 export interface StepGraphOptions {
   /** [N, C, H, W] */
   readonly inputShape: readonly number[];
   /** 'hard': int64 class indices [N]; 'soft': float probabilities [N, classes] (mixup, cutmix) */
   readonly target?: 'hard' | 'soft';
-  readonly labelSmoothing?: number;
-  /** per-class loss weights (class-imbalance weighting) */
-  readonly classWeights?: Float32Array;
+  /** the loss (default plain cross-entropy) */
+  readonly loss?: LossSpec;
   /** appended update rule; without one the graph outputs `grad.<key>` for every trainable parameter */
   readonly optimizer?: OptimizerEmitter;
   /** 'float64' computes in double (reference-precision parity checks; slow) */
@@ -71,11 +95,10 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     logitsShape = logits.shape;
     if (soft) targetShape = [...logits.shape];
     const target = g.addInput('target', targetShape, soft ? float : 'int64');
-    const ceOpts: CrossEntropyOptions = {
-      labelSmoothing: opts.labelSmoothing,
-      weight: opts.classWeights ? g.addConst({ dtype: float, shape: [opts.classWeights.length], data: float === 'float64' ? Float64Array.from(opts.classWeights) : opts.classWeights }, 'class_weights') : undefined,
-    };
-    const loss = crossEntropy(logits, target, ceOpts);
+    const spec = opts.loss ?? { kind: 'ce' };
+    const w = spec.classWeights;
+    const weight = w ? g.addConst({ dtype: float, shape: [w.length], data: float === 'float64' ? Float64Array.from(w) : Float32Array.from(w) }, 'class_weights') : undefined;
+    const loss = classificationLoss(logits, target, spec, { labelSmoothing: spec.labelSmoothing, weight });
     outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
     const paramValues = trainable.map(([, p]) => trace.value(p));
     const grads = gradients(loss, paramValues);

@@ -38,6 +38,10 @@ export interface EpochMetrics {
   readonly valLoss: number | null;
   readonly valTop1: number | null;
   readonly valTop5: number | null;
+  /** mean per-class recall on the validation set (see class-balance.ts) */
+  readonly valBalancedAcc: number | null;
+  /** recall of each class on the validation set (null for a class with no images) */
+  readonly valClassRecall: readonly (number | null)[] | null;
   /** training images per second (loading and compute overlapped) */
   readonly imagesPerSecond: number;
   /**

@@ -11,6 +11,7 @@ import { CheckpointMeta, EpochMetrics, saveCheckpoint } from './checkpoint.js';
 import { EvalResult, countCorrect, evaluate } from './evaluate.js';
 import { EvaluationView, RunView, TrainPlugin, applyBatchTransforms, runEpochEnd, runExtraEvaluations } from './hooks.js';
 import { TrainingDivergedError } from './options.js';
+import { balancedAccuracy } from './class-balance.js';
 import { EpochProgress, ProgressSink, formatDuration } from './progress.js';
 import type { RunFolder } from './run-folder.js';
 import type { Schedule } from './schedule.js';
@@ -103,7 +104,7 @@ export interface EpochEvaluations {
 }
 
 /** Every EpochMetrics field (extra evaluations may not reuse one). */
-const METRICS_FIELDS: readonly (keyof EpochMetrics)[] = ['epoch', 'lr', 'trainLoss', 'trainAcc', 'valLoss', 'valTop1', 'valTop5', 'imagesPerSecond', 'loaderImagesPerSecond', 'loaderWaitSeconds', 'seconds', 'skipped', 'skippedSamples'];
+const METRICS_FIELDS: readonly (keyof EpochMetrics)[] = ['epoch', 'lr', 'trainLoss', 'trainAcc', 'valLoss', 'valTop1', 'valTop5', 'valBalancedAcc', 'valClassRecall', 'imagesPerSecond', 'loaderImagesPerSecond', 'loaderWaitSeconds', 'seconds', 'skipped', 'skippedSamples'];
 
 /** Phase "evaluate": validation (when the run validates), then every plugin's extra evaluation. */
 export async function evaluateEpoch(run: LoopRun, epoch: number): Promise<EpochEvaluations> {
@@ -135,6 +136,8 @@ export function epochMetrics(run: LoopRun, e: number, pass: TrainPass, trainSeco
     valLoss: val ? val.loss : null,
     valTop1: val ? val.top1 : null,
     valTop5: val ? val.top5 : null,
+    valBalancedAcc: val ? balancedAccuracy(val.perClass) : null,
+    valClassRecall: val ? val.perClass.map((p) => p.accuracy) : null,
     imagesPerSecond: pass.images / trainSeconds,
     loaderImagesPerSecond: pass.waitedMs > 1 ? pass.images / (pass.waitedMs / 1000) : null,
     loaderWaitSeconds: round(pass.waitedMs / 1000, 3),

@@ -4,6 +4,8 @@
  */
 import { UserError } from '../errors.js';
 import type { ScheduleName } from './schedule.js';
+import type { MixupMode } from './mixup.js';
+import type { SamplerName } from './class-balance.js';
 
 export interface TrainOptions {
   /** registry name, e.g. 'cifar_resnet18' */
@@ -37,6 +39,29 @@ export interface TrainOptions {
   readonly resume?: string;
   /** a checkpoint file whose weights start a new run (mapped by the family's key filter; see createModel) */
   readonly pretrained?: string;
+  /** Mixup's Beta α (timm --mixup; 0: off); see mixup.ts */
+  readonly mixup: number;
+  /** CutMix's Beta α (timm --cutmix; 0: off) */
+  readonly cutmix: number;
+  /** CutMix box sides as [lo, hi) fractions of the image's (turns CutMix on) */
+  readonly cutmixMinmax?: readonly [number, number];
+  /** probability of mixing a batch (image, pair) */
+  readonly mixupProb: number;
+  /** probability of CutMix rather than Mixup when both are on */
+  readonly mixupSwitchProb: number;
+  readonly mixupMode: MixupMode;
+  /** binary cross-entropy with logits instead of cross-entropy (timm --bce-loss) */
+  readonly bceLoss: boolean;
+  /** BCE targets above it become 1, the others 0 */
+  readonly bceTargetThresh?: number;
+  /** softmax focal loss with this γ instead of cross-entropy */
+  readonly focalGamma?: number;
+  /** balanced | effective:BETA | a file of per-class weights; see class-balance.ts */
+  readonly classWeights?: string;
+  /** weighted sampling with replacement per epoch */
+  readonly sampler?: SamplerName;
+  /** keep a long-tailed training set: class i keeps n_max·R^(−i/(k−1)) images */
+  readonly imbalanceRatio?: number;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */
@@ -52,6 +77,12 @@ export const TRAIN_DEFAULTS = {
   warmupEpochs: 0,
   labelSmoothing: 0,
   seed: 0,
+  mixup: 0,
+  cutmix: 0,
+  mixupProb: 1,
+  mixupSwitchProb: 0.5,
+  mixupMode: 'batch',
+  bceLoss: false,
 } as const satisfies Partial<TrainOptions>;
 
 /** A mistake in the training setup (output folder, batch size, resume target); the CLI exits 2. */

@@ -76,5 +76,17 @@ function configOptions(opts: TrainOptions, workers: number) {
     offline: opts.offline ?? false,
     resume: opts.resume ?? null,
     pretrained: opts.pretrained ?? null,
+    mixup: opts.mixup,
+    cutmix: opts.cutmix,
+    cutmixMinmax: opts.cutmixMinmax ?? null,
+    mixupProb: opts.mixupProb,
+    mixupSwitchProb: opts.mixupSwitchProb,
+    mixupMode: opts.mixupMode,
+    bceLoss: opts.bceLoss,
+    bceTargetThresh: opts.bceTargetThresh ?? null,
+    focalGamma: opts.focalGamma ?? null,
+    classWeights: opts.classWeights ?? null,
+    sampler: opts.sampler ?? null,
+    imbalanceRatio: opts.imbalanceRatio ?? null,
   } satisfies Record<keyof TrainOptions, unknown>;
 }

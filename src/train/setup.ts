@@ -8,13 +8,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataLoader } from '../data/loader.js';
-import { CIFAR10_MEAN, CIFAR10_STD, TransformSpec } from '../data/types.js';
+import { CIFAR10_MEAN, CIFAR10_STD, ImageDataset, TransformSpec } from '../data/types.js';
 import { ModelInfo, createModel, modelInfo } from '../models/index.js';
 import { manualSeed } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { adamw } from '../optim/adamw.js';
 import type { OptimizerEmitter } from '../optim/optimizer.js';
 import { sgd } from '../optim/sgd.js';
+import type { LossSpec } from '../runtime/step-graph.js';
 import { TrainingSession, TrainingSessionOptions } from '../runtime/training-session.js';
 import { LoadedCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { RunView, TrainPlugin, applySessionHooks } from './hooks.js';
@@ -22,6 +23,8 @@ import { TrainOptions, TrainSetupError } from './options.js';
 import { restoreOptimizer } from './resume.js';
 import { Schedule, defaultMilestones, makeSchedule } from './schedule.js';
 import { Splits, openSplits } from './subset.js';
+import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledOrder } from './class-balance.js';
+import { mixupPlugin } from './mixup.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -103,7 +106,8 @@ export function refuseFinishedRun(out: string, target: RunTarget): void {
 
 /** Phase "splits": the training and validation sets; the training set must fill one batch. */
 export async function openTrainData(opts: TrainOptions): Promise<Splits> {
-  const splits = await openSplits({ data: opts.data, valSplit: opts.valSplit, val: opts.val, cacheDir: opts.cacheDir, offline: opts.offline });
+  const opened = await openSplits({ data: opts.data, valSplit: opts.valSplit, val: opts.val, cacheDir: opts.cacheDir, offline: opts.offline });
+  const splits = opts.imbalanceRatio === undefined ? opened : longTailedSplits(opened, opts.imbalanceRatio);
   if (splits.train.length < opts.batchSize) {
     throw new TrainSetupError(`the training set has ${splits.train.length} images, fewer than one batch of ${opts.batchSize} (training drops partial batches); lower --batch-size`);
   }
@@ -128,6 +132,29 @@ export function buildSchedule(opts: TrainOptions): { schedule: Schedule; milesto
   }
 }
 
+/**
+ * Phase "loss": cross-entropy, binary cross-entropy (`--bce-loss`) or focal loss
+ * (`--focal-gamma`), with label smoothing and the `--class-weights` of the training set's counts.
+ *
+ * @example
+ * trainLoss({ ...TRAIN_DEFAULTS, bceLoss: true, bceTargetThresh: 0.2 }, trainSet); // { kind: 'bce', targetThreshold: 0.2, labelSmoothing: 0 }
+ */
+export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh' | 'focalGamma' | 'labelSmoothing' | 'classWeights'>, train: ImageDataset): LossSpec {
+  const kind = opts.bceLoss ? { kind: 'bce' as const, targetThreshold: opts.bceTargetThresh } : opts.focalGamma !== undefined ? { kind: 'focal' as const, gamma: opts.focalGamma } : { kind: 'ce' as const };
+  const classWeights = opts.classWeights === undefined ? undefined : classWeightsFor(opts.classWeights, classCounts(datasetLabels(train), train.classes.length));
+  return { ...kind, labelSmoothing: opts.labelSmoothing, classWeights };
+}
+
+/**
+ * The plugins every run with these options has (before the caller's): Mixup/CutMix when
+ * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`).
+ */
+export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
+  const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
+  const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
+  return mixing ? [mixupPlugin(mixupOptions, opts.seed)] : [];
+}
+
 /** The run's loaders. */
 export interface RunLoaders {
   readonly train: DataLoader;
@@ -137,7 +164,10 @@ export interface RunLoaders {
 
 /** Phase "loader": training batches shuffled per (seed, epoch), the last partial one dropped; validation keeps every image. */
 export function openLoaders(opts: TrainOptions, splits: Splits, transforms: RunTransforms): RunLoaders {
-  const train = new DataLoader(splits.train, { batchSize: opts.batchSize, shuffle: true, seed: opts.seed, dropLast: true, transform: transforms.train, workers: opts.workers });
+  const { sampler } = opts;
+  const labels = sampler ? datasetLabels(splits.train) : null;
+  const order = sampler && labels ? (epoch: number) => sampledOrder(labels, splits.classes.length, sampler, opts.seed, epoch) : undefined;
+  const train = new DataLoader(splits.train, { batchSize: opts.batchSize, shuffle: true, seed: opts.seed, dropLast: true, transform: transforms.train, workers: opts.workers, order });
   const val = splits.val ? new DataLoader(splits.val, { batchSize: opts.batchSize, shuffle: false, seed: opts.seed, dropLast: false, transform: transforms.eval, workers: opts.workers }) : null;
   return {
     train,
@@ -155,11 +185,11 @@ export function openLoaders(opts: TrainOptions, splits: Splits, transforms: RunT
  */
 export async function openSession(
   opts: TrainOptions,
-  base: { model: Module; optimizer: OptimizerEmitter; size: number; ckpt: LoadedCheckpoint | undefined },
+  base: { model: Module; optimizer: OptimizerEmitter; loss: LossSpec; size: number; ckpt: LoadedCheckpoint | undefined },
   plugins: readonly TrainPlugin[],
   run: RunView,
 ): Promise<{ session: TrainingSession; options: TrainingSessionOptions }> {
-  const initial: TrainingSessionOptions = { inputShape: [opts.batchSize, 3, base.size, base.size], optimizer: base.optimizer, labelSmoothing: opts.labelSmoothing, threads: opts.threads };
+  const initial: TrainingSessionOptions = { inputShape: [opts.batchSize, 3, base.size, base.size], optimizer: base.optimizer, loss: base.loss, threads: opts.threads };
   const options = applySessionHooks(plugins, initial, run);
   const session = await TrainingSession.create(base.model, options);
   try {

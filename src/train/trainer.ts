@@ -12,7 +12,8 @@
  *   schedule, loaders, session; resume.ts; run-config.ts), then per epoch (epoch.ts) the train
  *   pass, the evaluations, the metrics line and the epoch end.
  * - Plugins (`TrainHooks.plugins`, see hooks.ts) extend four places: the step graph's options,
- *   each batch before its step, extra evaluations per epoch, and the epoch end.
+ *   each batch before its step, extra evaluations per epoch, and the epoch end. The options' own
+ *   plugins (Mixup/CutMix: setup.ts `builtInPlugins`) run before the caller's.
  * - Training drops the last partial batch of every epoch: the training graph is compiled for a
  *   fixed batch shape. Validation keeps every image (the inference graph has a dynamic batch).
  * - The loader is deterministic per (seed, epoch) and the model is initialized from `seed`, so a
@@ -48,7 +49,8 @@ import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
 import type { Schedule } from './schedule.js';
-import { RunLoaders, RunTarget, buildModel, buildSchedule, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion } from './setup.js';
+import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
+import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
@@ -93,6 +95,7 @@ interface Prepared {
   readonly splits: Splits;
   readonly ckpt: LoadedCheckpoint | undefined;
   readonly optimizer: OptimizerEmitter;
+  readonly loss: LossSpec;
   readonly schedule: Schedule;
   readonly milestones: readonly number[] | undefined;
   readonly loaders: RunLoaders;
@@ -101,13 +104,14 @@ interface Prepared {
 
 /** The setup phases, then the epochs; the session and loaders are released however it ends. */
 async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFolder, hooks: TrainHooks, log: (line: string) => void): Promise<TrainResult> {
-  const plugins = hooks.plugins ?? [];
+  const plugins = [...builtInPlugins(opts), ...(hooks.plugins ?? [])];
   const p = await prepare(opts, target, log);
   try {
-    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, size: target.info.inputSize, ckpt: p.ckpt }, plugins, p.view);
+    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, loss: p.loss, size: target.info.inputSize, ckpt: p.ckpt }, plugins, p.view);
     try {
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
+      log(`loss: ${describeLoss(options.loss ?? p.loss)}`);
       const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
       await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);
@@ -128,10 +132,11 @@ async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string
   const model = buildModel(opts, classes.length, ckpt, log);
   const transforms = cifarTransforms(target.info.inputSize);
   const optimizer = makeOptimizer(opts);
+  const loss = trainLoss(opts, splits.train);
   const { schedule, milestones } = buildSchedule(opts);
   const loaders = openLoaders(opts, splits, transforms);
   const view: RunView = { options: opts, out: opts.out, model, classes, transforms, batchesPerEpoch: loaders.train.batchesPerEpoch, log };
-  return { target, splits, ckpt, optimizer, schedule, milestones, loaders, view };
+  return { target, splits, ckpt, optimizer, loss, schedule, milestones, loaders, view };
 }
 
 /**

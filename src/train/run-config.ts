@@ -76,5 +76,11 @@ function configOptions(opts: TrainOptions, workers: number) {
     offline: opts.offline ?? false,
     resume: opts.resume ?? null,
     pretrained: opts.pretrained ?? null,
+    modelEma: opts.modelEma,
+    modelEmaDecay: opts.modelEmaDecay,
+    modelEmaWarmup: opts.modelEmaWarmup,
+    lookahead: opts.lookahead,
+    lookaheadSteps: opts.lookaheadSteps,
+    lookaheadAlpha: opts.lookaheadAlpha,
   } satisfies Record<keyof TrainOptions, unknown>;
 }

@@ -50,6 +50,7 @@ import { runConfig } from './run-config.js';
 import type { Schedule } from './schedule.js';
 import { RunLoaders, RunTarget, buildModel, buildSchedule, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion } from './setup.js';
 import type { Splits } from './subset.js';
+import { modelEmaPlugin, runEmaOptions } from './ema.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
 export type { TrainOptions } from './options.js';
@@ -101,7 +102,7 @@ interface Prepared {
 
 /** The setup phases, then the epochs; the session and loaders are released however it ends. */
 async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFolder, hooks: TrainHooks, log: (line: string) => void): Promise<TrainResult> {
-  const plugins = hooks.plugins ?? [];
+  const plugins = [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(hooks.plugins ?? [])];
   const p = await prepare(opts, target, log);
   try {
     const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, size: target.info.inputSize, ckpt: p.ckpt }, plugins, p.view);

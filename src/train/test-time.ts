@@ -182,7 +182,20 @@ export interface EnsembleResult {
  * its members'. Unreadable images are left out of every figure, as in `evaluate`.
  *
  * @example
- * const r = await evaluateEnsemble([{ model: a, weight: 0.5 }, { model: b, weight: 0.5 }], loader, { size: 32, numClasses: 10, views: ttaViews('flip', 4), fill: [0, 0, 0] });
+ * // three grey 32×32 images held in memory (openDataset opens real ones)
+ * const testSet: ImageDataset = {
+ *   name: 'grey', classes: ['a', 'b'], length: 3,
+ *   sample: (i) => ({ label: i % 2, source: { kind: 'pixels', data: new Uint8Array(3 * 32 * 32).fill(100 + i), width: 32, height: 32 } }),
+ * };
+ * const loader = new DataLoader(testSet, { batchSize: 2, shuffle: false, seed: 0, dropLast: false, transform: { size: 32, mean: CIFAR10_MEAN, std: CIFAR10_STD } });
+ * const members = [1, 2].map((seed) => {
+ *   manualSeed(seed);
+ *   return { model: createModel('cifar_lenet', { numClasses: 2 }), weight: 0.5 };
+ * });
+ * const r = await evaluateEnsemble(members, loader, { size: 32, numClasses: 2, views: ttaViews('flip', 4), fill: [0, 0, 0] });
+ * r.ensemble.images; // → 3
+ * r.members.length; // → 2
+ * await loader.close();
  * console.log(r.ensemble.top1, r.members.map((m) => m.top1));
  */
 export async function evaluateEnsemble(members: readonly EnsembleMember[], loader: DataLoader, opts: EnsembleOptions): Promise<EnsembleResult> {

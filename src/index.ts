@@ -28,6 +28,7 @@ export { Trace, traceWith } from './nn/trace.js';
 export * from './optim/optimizer.js';
 export * from './optim/sgd.js';
 export * from './optim/adamw.js';
+export * from './optim/lookahead.js';
 export * from './runtime/ort.js';
 export * from './runtime/step-graph.js';
 export * from './runtime/training-session.js';
@@ -46,6 +47,10 @@ export { checkMixupOptions, cutmixBox, describeMixup, drawMixParams, mixImages, 
 export type { BatchShape, Box, MixParams, MixupMode, MixupOptions } from './train/mixup.js';
 export { balancedAccuracy, balancedWeights, classCounts, classWeightsFor, datasetLabels, effectiveNumberWeights, longTailCounts, longTailedSplits, parseClassWeights, sampledOrder } from './train/class-balance.js';
 export type { ClassWeightsSpec, SamplerName } from './train/class-balance.js';
+export { EMA_WARMUP_DEFAULTS, emaDecay, stepEma, withWeights } from './train/ema.js';
+export type { ModelEmaOptions } from './train/ema.js';
+export { TTA_MODES, applyView, ensembleWeights, evaluateEnsemble, ttaViews } from './train/test-time.js';
+export type { EnsembleMember, EnsembleOptions, EnsembleResult, TtaMode, TtaView } from './train/test-time.js';
 export { readTorchCheckpoint, TorchCheckpointError } from './io/pytorch.js';
 export { CheckpointError } from './train/checkpoint.js';
 export { countMacs } from './models/complexity.js';

@@ -75,13 +75,19 @@ export interface PathOption extends OptionBase {
   readonly optionalValue?: boolean;
 }
 
+/** Files or folders, the flag given once or more (`--checkpoint A --checkpoint B`): a list in the order given. */
+export interface PathsOption extends OptionBase {
+  readonly kind: 'paths';
+  readonly default?: Default<readonly string[]>;
+}
+
 /** Any text (a model name, a filter, JSON). */
 export interface StringOption extends OptionBase {
   readonly kind: 'string';
   readonly default?: Default<string>;
 }
 
-export type OptionSpec = BooleanOption | IntOption | NumberOption | ListOption | ChoiceOption | PathOption | StringOption;
+export type OptionSpec = BooleanOption | IntOption | NumberOption | ListOption | ChoiceOption | PathOption | PathsOption | StringOption;
 export type OptionKind = OptionSpec['kind'];
 
 /** A command's options by key; the flag is the key in kebab case (`batchSize` is `--batch-size`). */
@@ -93,6 +99,8 @@ type KindValue<O> = O extends { readonly kind: 'boolean' }
     ? number
     : O extends { readonly kind: 'list' }
       ? readonly number[]
+      : O extends { readonly kind: 'paths' }
+        ? readonly string[]
       : O extends { readonly choices: readonly (infer C extends string)[] }
         ? C
         : O extends { readonly optionalValue: true }
@@ -159,7 +167,8 @@ export function flagName(key: string): string {
 
 /** A raw value and where it came from (`tessera train: --lr`, `a.yaml:3 lr`), before its check. */
 export interface Given {
-  readonly value: string | number | boolean;
+  /** a list for a `paths` option given more than once */
+  readonly value: string | number | boolean | readonly string[];
   readonly from: string;
 }
 
@@ -206,7 +215,12 @@ function tokenize(declaration: CommandDeclaration, argv: readonly string[]): { g
   const positionals: string[] = [];
   let help = false;
   const set = (key: string, flag: string, value: string | boolean) => {
-    if (given.has(key)) throw new UsageError(`${command}: --${flag}: given more than once; give it once`);
+    const before = given.get(key);
+    if (before && byFlag.get(flag)?.o.kind === 'paths' && typeof value === 'string') {
+      given.set(key, { value: [...(Array.isArray(before.value) ? before.value : [String(before.value)]), value], from: before.from });
+      return;
+    }
+    if (before) throw new UsageError(`${command}: --${flag}: given more than once; give it once`);
     given.set(key, { value, from: `${command}: --${flag}` });
   };
   for (let i = 0; i < argv.length; i++) {
@@ -300,6 +314,8 @@ function describe(o: OptionSpec): string {
       return `one of ${o.choices.join(', ')}`;
     case 'path':
       return `a path${o.placeholder ? ` (${o.placeholder})` : ''}`;
+    case 'paths':
+      return `a path${o.placeholder ? ` (${o.placeholder})` : ''} (the flag may be given more than once)`;
     case 'string':
       return `a value${o.placeholder ? ` (${o.placeholder})` : ''}`;
   }
@@ -324,6 +340,11 @@ function convertValue(o: OptionSpec, g: Given): unknown {
   }
   if (value === true && o.kind === 'path' && o.optionalValue) return true;
   if (typeof value === 'boolean') return bad();
+  if (o.kind === 'paths') {
+    const list = typeof value === 'object' ? value : [String(value)];
+    return list.every((p) => p.trim() !== '') ? list : bad();
+  }
+  if (typeof value === 'object') return bad();
   const text = String(value).trim();
   switch (o.kind) {
     case 'int':

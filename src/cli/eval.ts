@@ -1,13 +1,20 @@
 /**
  * `tessera eval --checkpoint RUN|FILE --data DIR|cifar10|cifar100 [--split test|train] [--json]`:
  * top-1, top-5, per-class accuracy and the confusion matrix of a trained checkpoint. The
- * checkpoint's metadata names the model, the classes and the evaluation transform.
+ * checkpoint's metadata names the model, the classes and the evaluation transform. `--ema`
+ * evaluates its EMA weights, `--tta` averages the softmax of several views of every image, and
+ * several `--checkpoint`s make an ensemble (weighted mean of their softmax probabilities, each
+ * member's own figures reported beside it); see src/train/test-time.ts.
  */
 import { DataLoader } from '../data/loader.js';
 import { openDataset } from '../data/open.js';
+import type { ImageDataset } from '../data/types.js';
 import { createModel } from '../models/index.js';
+import type { Module } from '../nn/module.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { LoadedCheckpoint, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { checkpointWeights } from '../train/ema.js';
+import { EnsembleResult, TTA_MODES, ensembleWeights, evaluateEnsemble, ttaViews } from '../train/test-time.js';
 import { EvalResult, evaluate } from '../train/trainer.js';
 import { balancedAccuracy } from '../train/class-balance.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
@@ -20,7 +27,21 @@ export const EVAL = defineCommand({
 dataset: top-1, top-5, balanced accuracy (mean per-class recall), per-class recall and the
 confusion matrix. The model, classes and evaluation transform come from the checkpoint.`,
   options: {
-    checkpoint: { kind: 'path', placeholder: 'RUN|FILE', required: true, help: 'a run folder or a .safetensors checkpoint written by tessera train' },
+    checkpoint: {
+      kind: 'paths',
+      placeholder: 'RUN|FILE',
+      required: true,
+      help: 'a run folder or a .safetensors checkpoint written by tessera train; give it\nseveral times to evaluate an ensemble (mean softmax probabilities)',
+    },
+    ema: { kind: 'boolean', help: "evaluate the checkpoints' EMA weights (runs trained with --model-ema)" },
+    tta: {
+      kind: 'choice',
+      choices: TTA_MODES,
+      default: 'none',
+      placeholder: 'MODE',
+      help: 'test-time augmentation, mean softmax over views: flip (2 views), flip-translate\n(+ shifts of 2 pixels: 6), 5crop (FiveCrop of the zero-padded image: 5); default none',
+    },
+    ensembleWeights: { kind: 'string', placeholder: 'W1,W2,...', help: 'ensemble weights, one per --checkpoint (default equal; normalized to sum 1)' },
     data: { kind: 'string', placeholder: 'SPEC', required: true, help: 'cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)' },
     split: { kind: 'choice', choices: ['test', 'train'], default: 'test', placeholder: 'test|train', help: 'which split of the data (default test; a plain ImageFolder is used whole)' },
     batchSize: { kind: 'int', min: 1, default: 256, placeholder: 'N', help: 'images per inference run (default 256)' },
@@ -42,29 +63,37 @@ confusion matrix. The model, classes and evaluation transform come from the chec
 export async function evalCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(EVAL, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, data, split, batchSize, threads, workers, json } = parsed.opts;
-  const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
+  const { checkpoint: checkpointArgs, data, split, batchSize, threads, workers, json, ema, tta } = parsed.opts;
+  const ckpts = checkpointArgs.map((arg) => loadCheckpoint(resolveCheckpoint(arg, 'best')));
+  const weights = ensembleWeights(parsed.opts.ensembleWeights, ckpts.length);
+  checkMembers(ckpts);
+  const models = ckpts.map((c) => loadModel(c, ema));
+  const ckpt = ckpts[0];
   const { meta } = ckpt;
   const dataset = await openDataset(data, { split, cacheDir: parsed.opts.cacheDir, offline: parsed.opts.offline });
-  if (dataset.classes.length !== meta.numClasses) {
-    throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
-  }
-  const renamed = meta.classes.findIndex((c, i) => c !== dataset.classes[i]);
-  if (renamed >= 0) process.stderr.write(`tessera: warning: class ${renamed} is "${meta.classes[renamed]}" in the checkpoint but "${dataset.classes[renamed]}" in the data; labels are compared by index\n`);
-  const model = createModel(meta.model, { numClasses: meta.numClasses });
-  model.loadStateDict(ckpt.modelState);
+  checkData(ckpt, dataset);
   const size = meta.transform.size;
   const loader = new DataLoader(dataset, { batchSize, shuffle: false, seed: 0, dropLast: false, transform: meta.transform, workers });
   let result: EvalResult;
+  let ensemble: EnsembleResult | null = null;
   try {
-    result = await evaluate(model, loader, { inputShape: [batchSize, 3, size, size], threads, numClasses: meta.numClasses });
+    if (ckpts.length === 1 && tta === 'none') result = await evaluate(models[0], loader, { inputShape: [batchSize, 3, size, size], threads, numClasses: meta.numClasses });
+    else {
+      const members = models.map((model, i) => ({ model, weight: weights[i] }));
+      ensemble = await evaluateEnsemble(members, loader, { size, numClasses: meta.numClasses, threads, views: ttaViews(tta, cropPadding(ckpt)), fill: blackPixel(meta.transform) });
+      result = ensemble.ensemble;
+    }
   } finally {
     await loader.close();
   }
   const classes = meta.classes;
+  const memberFigures = ensemble && ckpts.length > 1 ? ensemble.members.map((r, i) => ({ checkpoint: ckpts[i].path, model: ckpts[i].meta.model, epoch: ckpts[i].meta.epoch, weight: weights[i], images: r.images, loss: r.loss, top1: r.top1, top5: r.top5 })) : null;
   if (json) {
     const out = {
       checkpoint: ckpt.path,
+      ema,
+      tta: tta === 'none' ? null : tta,
+      ...(memberFigures ? { members: memberFigures } : {}),
       model: meta.model,
       epoch: meta.epoch,
       data: dataset.name,
@@ -81,9 +110,54 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } else {
-    process.stdout.write(`${formatReport(ckpt.path, meta.model, meta.epoch, dataset.name, split, classes, result)}\n`);
+    const what = `${ema ? ' EMA weights' : ''}${tta === 'none' ? '' : `, TTA ${tta} (${ttaViews(tta, cropPadding(ckpt)).length} views)`}`;
+    if (!memberFigures) process.stdout.write(`${formatReport(`${ckpt.path}${what}`, meta.model, meta.epoch, dataset.name, split, classes, result)}\n`);
+    else {
+      const lines = [`ensemble of ${ckpts.length} checkpoints${what}:`, ...memberFigures.map((m) => `  ${m.checkpoint} (${m.model}, epoch ${m.epoch})  weight ${m.weight.toFixed(3)}  top-1 ${pct(m.top1)}  top-${Math.min(5, classes.length)} ${pct(m.top5)}  loss ${m.loss.toFixed(4)}`), ''];
+      const models = [...new Set(memberFigures.map((m) => m.model))].join(', ');
+      const epochs = memberFigures.map((m) => m.epoch).join(', ');
+      process.stdout.write(`${lines.join('\n')}\n${formatReport('ensemble', models, epochs, dataset.name, split, classes, result)}\n`);
+    }
   }
   return 0;
+}
+
+/** the checkpoint's model with its weights (the EMA's with `ema`) */
+function loadModel(ckpt: LoadedCheckpoint, ema: boolean): Module {
+  const model = createModel(ckpt.meta.model, { numClasses: ckpt.meta.numClasses });
+  model.loadStateDict(checkpointWeights(ckpt, ema));
+  return model;
+}
+
+/** an ensemble's members classify the same classes from the same evaluation transform */
+function checkMembers(ckpts: readonly LoadedCheckpoint[]): void {
+  const [first, ...rest] = ckpts;
+  for (const c of rest) {
+    if (c.meta.numClasses !== first.meta.numClasses) throw new UsageError(`${c.path} has ${c.meta.numClasses} classes, ${first.path} ${first.meta.numClasses}; an ensemble's checkpoints must classify the same classes`);
+    if (JSON.stringify(c.meta.transform) !== JSON.stringify(first.meta.transform)) {
+      throw new UsageError(`${c.path} evaluates with another transform than ${first.path} (size ${c.meta.transform.size} vs ${first.meta.transform.size}, or mean/std); an ensemble's checkpoints must share it`);
+    }
+  }
+}
+
+/** the data has the checkpoint's class count (a renamed class is a warning) */
+function checkData(ckpt: LoadedCheckpoint, dataset: ImageDataset): void {
+  const { meta } = ckpt;
+  if (dataset.classes.length !== meta.numClasses) {
+    throw new UsageError(`${ckpt.path} has ${meta.numClasses} classes (${meta.model}) but ${dataset.name} has ${dataset.classes.length}; evaluate it on data with the classes it was trained on`);
+  }
+  const renamed = meta.classes.findIndex((c, i) => c !== dataset.classes[i]);
+  if (renamed >= 0) process.stderr.write(`tessera: warning: class ${renamed} is "${meta.classes[renamed]}" in the checkpoint but "${dataset.classes[renamed]}" in the data; labels are compared by index\n`);
+}
+
+/** 5crop's padding: the training crop's, else size/8 (4 at 32×32) */
+function cropPadding(ckpt: LoadedCheckpoint): number {
+  return ckpt.meta.trainTransform.randomCrop?.padding ?? Math.max(1, Math.round(ckpt.meta.transform.size / 8));
+}
+
+/** a black pixel after the checkpoint's normalization, per channel */
+function blackPixel(t: { readonly mean: readonly number[]; readonly std: readonly number[] }): number[] {
+  return t.mean.map((m, c) => -m / t.std[c]);
 }
 
 /** `tessera eval` as `main` runs it. */
@@ -104,7 +178,7 @@ function skippedLines(skipped: EvalResult['skipped']): string[] {
  * @example
  * console.log(formatReport('runs/a/best.safetensors', 'cifar_lenet', 30, 'cifar10:test', 'test', classes, await evaluate(model, loader, opts)));
  */
-export function formatReport(path: string, model: string, epoch: number, data: string, split: string, classes: readonly string[], r: EvalResult): string {
+export function formatReport(path: string, model: string, epoch: number | string, data: string, split: string, classes: readonly string[], r: EvalResult): string {
   const k = Math.min(5, classes.length);
   const lines = [
     `${path} (${model}, epoch ${epoch}) on ${data} (${split}): ${r.images} images`,

@@ -8,6 +8,7 @@
  */
 import { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpointFile, resolveCheckpoint } from '../train/checkpoint.js';
 import { tesseraVersion } from '../train/trainer.js';
+import { checkpointWeights } from '../train/ema.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../data/types.js';
 import { HostTensor } from '../graph/ir.js';
 import { createModel, modelInfo } from '../models/index.js';
@@ -47,6 +48,7 @@ x·HardSigmoid(x)`,
     },
     imageSize: { kind: 'int', min: 1, placeholder: 'S', help: "input height and width (default: the checkpoint's, else the model's)" },
     model: { kind: 'string', placeholder: 'NAME', help: 'the registered model the state dict belongs to' },
+    ema: { kind: 'boolean', help: "export the checkpoint's EMA weights (a run trained with --model-ema)" },
   },
   notes: 'exit status: 0 written and checked, 1 the check failed (nothing written), 2 usage or input error',
 });
@@ -73,9 +75,9 @@ interface Loaded {
 export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
   const parsed = readCommandLine(EXPORT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName } = parsed.opts;
+  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema } = parsed.opts;
 
-  const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize);
+  const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize, ema);
   const { model, size } = loaded;
   const metadata: Record<string, string> = {
     model: loaded.name,
@@ -115,18 +117,20 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
 }
 
 /** the model and its preprocessing, from a training checkpoint or (with --model) a plain state dict */
-function load(path: string, modelName: string | undefined, imageSize: number | undefined): Loaded {
+function load(path: string, modelName: string | undefined, imageSize: number | undefined, ema: boolean): Loaded {
   const file = readCheckpointFile(path);
   if (file.metadata.format === CHECKPOINT_FORMAT) {
-    const { meta, modelState } = loadCheckpoint(path);
+    const ckpt = loadCheckpoint(path);
+    const { meta } = ckpt;
     if (modelName && modelName !== meta.model) throw new UsageError(`${path} is a ${meta.model} checkpoint, not ${modelName}`);
     const model = createModel(meta.model, { numClasses: meta.numClasses });
-    model.loadStateDict(modelState);
+    model.loadStateDict(checkpointWeights(ckpt, ema));
     return { model, name: meta.model, classes: meta.classes, mean: meta.transform.mean, std: meta.transform.std, size: imageSize ?? meta.transform.size };
   }
   if (!modelName) {
     throw new UsageError(`${path} is not a Tessera training checkpoint; pass --model NAME to export a plain state dict`);
   }
+  if (ema) throw new UsageError(`${path} is a plain state dict: it holds no EMA weights; leave out --ema`);
   const info = modelInfo(modelName);
   const numClasses = inferNumClasses(createModel(modelName), file.tensors, info.numClasses);
   const model = createModel(modelName, { numClasses });

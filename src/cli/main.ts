@@ -48,6 +48,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'write a checkpoint as ONNX for inference (BatchNorm folded, dynamic batch, preprocessing metadata)',
     load: () => import('./export.js'),
   },
+  average: {
+    summary: "average the weights of checkpoints of one model (timm's avg_checkpoints)",
+    load: () => import('./average.js'),
+  },
   bench: {
     summary: 'measure training, inference and data loader throughput (images/s) and peak memory',
     load: () => import('./bench.js'),

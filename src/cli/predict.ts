@@ -10,6 +10,8 @@ import { decodeImageFile } from '../data/worker.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { checkpointWeights } from '../train/ema.js';
+import { softmax } from '../train/test-time.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
 /** How `tessera predict` is called: its options, help and checks. */
@@ -21,6 +23,7 @@ last): prints the top-k classes of each image with their softmax probabilities.`
   positionals: { name: 'IMAGE', min: 1 },
   options: {
     checkpoint: { kind: 'path', placeholder: 'RUN|FILE', required: true, help: 'a run folder or a .safetensors checkpoint written by tessera train' },
+    ema: { kind: 'boolean', help: "classify with the checkpoint's EMA weights (a run trained with --model-ema)" },
     topk: { kind: 'int', min: 1, default: 5, placeholder: 'K', help: 'classes per image (default 5, at most the number of classes)' },
     threads: { kind: 'int', min: 1, default: defaultThreads, placeholder: 'N', help: 'ONNX Runtime threads (default: the CPU count)' },
     json: { kind: 'boolean', help: 'print one JSON object' },
@@ -33,21 +36,7 @@ export interface Prediction {
   readonly top: readonly { readonly class: string; readonly index: number; readonly probability: number }[];
 }
 
-/**
- * Softmax of one row of logits, in float64.
- *
- * @example
- * softmax([0, Math.log(3)]); // Float64Array [0.25, 0.75]
- */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const out = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
-}
+export { softmax };
 
 /**
  * Runs `tessera predict`; resolves to the exit status.
@@ -58,9 +47,10 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
 export async function predictCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(PREDICT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, topk, threads, json } = parsed.opts;
+  const { checkpoint: checkpointArg, topk, threads, json, ema } = parsed.opts;
   const images = parsed.positionals;
   const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
+  const weights = checkpointWeights(ckpt, ema);
   const { meta } = ckpt;
   const spec = meta.transform;
   const S = spec.size;
@@ -72,7 +62,7 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
     applyTransform(img, { size: S, mean: spec.mean, std: spec.std }, new Rng(0), input, i * per);
   }
   const model = createModel(meta.model, { numClasses: meta.numClasses });
-  model.loadStateDict(ckpt.modelState);
+  model.loadStateDict(weights);
   const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads });
   let logits: Float32Array;
   try {

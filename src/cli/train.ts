@@ -77,6 +77,12 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     cacheDir: { kind: 'path', placeholder: 'DIR', config: true, help: 'where cifar10/cifar100 are cached' },
     offline: { kind: 'boolean', config: true, help: 'never download datasets' },
     resume: { kind: 'path', placeholder: 'RUN', config: true, help: "continue a run (folder or checkpoint); options default to the run's" },
+    modelEma: { kind: 'boolean', config: true, help: "keep an exponential moving average of the weights (timm's ModelEmaV3, in the\nstep graph), validated every epoch (valEma* in metrics.jsonl) and checkpointed" },
+    modelEmaDecay: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.modelEmaDecay, placeholder: 'D', config: true, help: `EMA decay (default ${TRAIN_DEFAULTS.modelEmaDecay})` },
+    modelEmaWarmup: { kind: 'boolean', config: true, help: 'EMA decay warmup: min(D, 1 − (1 + t)^(−2/3)) at step t + 1' },
+    lookahead: { kind: 'boolean', config: true, help: 'wrap the optimizer in Lookahead (timm semantics, in the step graph)' },
+    lookaheadSteps: { kind: 'int', min: 1, max: 1e6, default: TRAIN_DEFAULTS.lookaheadSteps, placeholder: 'K', config: true, help: `Lookahead: sync the slow weights every K steps (default ${TRAIN_DEFAULTS.lookaheadSteps})` },
+    lookaheadAlpha: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.lookaheadAlpha, placeholder: 'A', config: true, help: `Lookahead: slow step size (default ${TRAIN_DEFAULTS.lookaheadAlpha})` },
     config: { kind: 'path', placeholder: 'FILE.yaml', help: 'flat YAML of the options above (key: value lines); flags override it' },
     pretrained: {
       kind: 'path',

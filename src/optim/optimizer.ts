@@ -9,6 +9,18 @@ export interface Hyper {
   readonly lr: Value;
   /** 1-based step count (scalar float graph input) */
   readonly step: Value;
+  /** the emitter's own `scalars`, as graph inputs by name */
+  readonly scalars: Readonly<Record<string, Value>>;
+}
+
+/**
+ * A float scalar graph input that JS computes before every step from the 1-based step number
+ * (in float64, then fed as float32): a lookahead sync flag, an EMA weight.
+ */
+export interface StepScalar {
+  /** the graph input's name */
+  readonly name: string;
+  readonly value: (step: number) => number;
 }
 
 export interface OptimizerEmitter {
@@ -16,6 +28,8 @@ export interface OptimizerEmitter {
   readonly config: Readonly<Record<string, string | number | boolean>>;
   /** per-parameter state tensors, named as PyTorch's optimizer state (e.g. 'momentum_buffer') */
   readonly slots: readonly string[];
+  /** scalar graph inputs the update reads (from `hyper.scalars`), computed per step in JS */
+  readonly scalars?: readonly StepScalar[];
   /** emits the update of one parameter: its new value and new state tensors, in slot order */
   update(param: Value, grad: Value, state: readonly Value[], hyper: Hyper): { param: Value; state: Value[] };
 }

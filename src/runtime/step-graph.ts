@@ -10,7 +10,8 @@ import { gradients } from '../autodiff/grad.js';
 import { GraphOutput, writeOnnx } from '../onnx/write.js';
 import { Module, Parameter, StateTensor } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
-import { OptimizerEmitter } from '../optim/optimizer.js';
+import { OptimizerEmitter, StepScalar } from '../optim/optimizer.js';
+import { add, mul, sub } from '../ops/elementwise.js';
 
 /**
  * The training loss of a step graph: its kind (`ce`, `bce` with an optional target threshold,
@@ -48,7 +49,24 @@ export interface StepGraphOptions {
   readonly optimizer?: OptimizerEmitter;
   /** 'float64' computes in double (reference-precision parity checks; slow) */
   readonly precision?: 'float32' | 'float64';
+  /** keep an exponential moving average of the weights in the graph (needs an optimizer) */
+  readonly ema?: StepEma;
 }
+
+/**
+ * The weight-EMA the step graph keeps: `ema.<key>` inputs and `new.ema.<key>` outputs for every
+ * trainable parameter, each `ema + w·(new − ema)` with w = 1 − decay (the graph input
+ * `ema_weight`, computed per step in JS). Buffers (BatchNorm running statistics,
+ * num_batches_tracked) are not averaged: the EMA model uses the model's current ones, i.e. copies
+ * them, as timm's ModelEmaV3 with `exclude_buffers=True` does.
+ */
+export interface StepEma {
+  /** w = 1 − decay for a 1-based step */
+  readonly weight: (step: number) => number;
+}
+
+/** The graph input the EMA weight is fed through. */
+export const EMA_WEIGHT_INPUT = 'ema_weight';
 
 /** A named graph input or output bound to a model tensor. */
 export interface Binding {
@@ -66,6 +84,10 @@ export interface StepGraph {
   readonly buffers: readonly [string, StateTensor][];
   /** optimizer state inputs `<key>.<slot>`, outputs `new.<key>.<slot>`, per parameter in slot order */
   readonly slots: readonly string[];
+  /** the state keys the EMA averages (inputs `ema.<key>`, outputs `new.ema.<key>`), in graph order; empty without `ema` */
+  readonly ema: readonly [string, StateTensor][];
+  /** per-step scalar inputs (the optimizer's, the EMA weight), fed by the session */
+  readonly scalars: readonly StepScalar[];
   readonly logitsShape: readonly number[];
   readonly targetShape: readonly number[];
   readonly targetDtype: DType;
@@ -88,6 +110,9 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
   const soft = opts.target === 'soft';
   let targetShape: number[] = [opts.inputShape[0]];
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
+  if (opts.ema && !opts.optimizer) throw new Error('buildStepGraph: ema needs an optimizer (without one the graph returns gradients)');
+  const scalars: StepScalar[] = [...(opts.optimizer?.scalars ?? []), ...(opts.ema ? [{ name: EMA_WEIGHT_INPUT, value: opts.ema.weight }] : [])];
+  const averaged: [string, StateTensor, Value][] = [];
 
   traceWith(trace, () => {
     const input = g.addInput('input', opts.inputShape, float);
@@ -103,7 +128,8 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     const paramValues = trainable.map(([, p]) => trace.value(p));
     const grads = gradients(loss, paramValues);
     const optimizer = opts.optimizer;
-    const hyper = optimizer ? { lr: g.addInput('lr', [], float), step: g.addInput('step', [], float) } : null;
+    const scalarInputs = Object.fromEntries(scalars.map((s) => [s.name, g.addInput(s.name, [], float)]));
+    const hyper = optimizer ? { lr: g.addInput('lr', [], float), step: g.addInput('step', [], float), scalars: scalarInputs } : null;
     trainable.forEach(([key, p], i) => {
       const grad = grads[i];
       if (!optimizer || !hyper) {
@@ -114,9 +140,17 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
       // a parameter the loss does not reach has no gradient: like PyTorch, the optimizer skips it
       const next = grad ? optimizer.update(paramValues[i], grad, state, hyper) : { param: paramValues[i], state };
       outputs.push({ name: `new.${key}`, value: next.param });
+      averaged.push([key, p, next.param]);
       next.state.forEach((v, k) => outputs.push({ name: `new.${key}.${optimizer.slots[k]}`, value: v }));
     });
     for (const [t, v] of trace.bufferUpdates) outputs.push({ name: `new.${trace.keys.get(t)}`, value: v });
+    if (opts.ema) {
+      const w = scalarInputs[EMA_WEIGHT_INPUT];
+      for (const [key, t, next] of averaged) {
+        const ema = g.addInput(`ema.${key}`, t.shape, float);
+        outputs.push({ name: `new.ema.${key}`, value: add(ema, mul(sub(next, ema), w)) });
+      }
+    }
   });
 
   const updated = new Set(trace.bufferUpdates.keys());
@@ -134,6 +168,8 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     fixed,
     buffers,
     slots: opts.optimizer?.slots ?? [],
+    ema: opts.ema ? averaged.map(([key, t]) => [key, t]) : [],
+    scalars,
     logitsShape,
     targetShape,
     targetDtype: soft ? float : 'int64',

@@ -4,6 +4,7 @@
  * swap; a step allocates no tensors. The model's Parameter/Buffer objects always point at the
  * current set, so `model.stateDict()` is up to date after every step.
  */
+import type { HostTensor } from '../graph/ir.js';
 import { Module, StateTensor } from '../nn/module.js';
 import { OptimizerEmitter } from '../optim/optimizer.js';
 import { SessionOptions, createSession, ort } from './ort.js';
@@ -11,12 +12,17 @@ import { StepGraph, StepGraphOptions, buildStepGraph } from './step-graph.js';
 
 type Data = Float32Array | BigInt64Array;
 
+/** EMA slots are named `ema.<key>` (graph inputs; outputs `new.ema.<key>`). */
+const EMA_PREFIX = 'ema.';
+
 interface Slot {
   /** graph input name; output is `new.<name>` */
   readonly name: string;
   readonly dims: number[];
-  /** the model tensor this slot mirrors (optimizer state has none) */
+  /** the model tensor this slot mirrors (optimizer state and the EMA have none) */
   readonly owner: StateTensor | null;
+  /** what the slot holds besides the model's own tensors */
+  readonly kind: 'model' | 'optimizer' | 'ema';
   cur: Data;
   next: Data;
   curT: ort.Tensor;
@@ -61,6 +67,8 @@ export class TrainingSession {
   private readonly stepData = new Float32Array(1);
   private readonly lrT = new ort.Tensor('float32', this.lrData, []);
   private readonly stepT = new ort.Tensor('float32', this.stepData, []);
+  /** the graph's per-step scalars (StepGraph.scalars) and the arrays their tensors feed */
+  private readonly scalarData: readonly { readonly value: (step: number) => number; readonly data: Float32Array }[];
   /** optimizer steps taken so far */
   stepCount = 0;
 
@@ -73,19 +81,28 @@ export class TrainingSession {
     this.logitsData = new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1));
     this.logits = new ort.Tensor('float32', this.logitsData, [...graph.logitsShape]);
     const slots: Slot[] = [];
-    const add = (name: string, owner: StateTensor | null, template: StateTensor) => {
-      const cur: Data = owner ? owner.data : new Float32Array(template.data.length);
+    // optimizer state starts at zero; the EMA starts as a copy of the model (timm deep-copies it)
+    const add = (name: string, kind: Slot['kind'], template: StateTensor) => {
+      const owner = kind === 'model' ? template : null;
+      const copy = kind === 'ema' && template.data instanceof Float32Array ? Float32Array.from(template.data) : null;
+      const cur: Data = owner ? owner.data : (copy ?? new Float32Array(template.data.length));
       const next: Data = cur instanceof BigInt64Array ? new BigInt64Array(cur.length) : new Float32Array(cur.length);
       const dims = [...template.shape];
-      slots.push({ name, dims, owner, cur, next, curT: tensor(cur, dims), nextT: tensor(next, dims) });
+      slots.push({ name, dims, owner, kind, cur, next, curT: tensor(cur, dims), nextT: tensor(next, dims) });
     };
     for (const [key, p] of graph.params) {
-      add(key, p, p);
-      for (const s of graph.slots) add(`${key}.${s}`, null, p);
+      add(key, 'model', p);
+      for (const s of graph.slots) add(`${key}.${s}`, 'optimizer', p);
     }
-    for (const [key, b] of graph.buffers) add(key, b, b);
+    for (const [key, b] of graph.buffers) add(key, 'model', b);
+    for (const [key, t] of graph.ema) add(`ema.${key}`, 'ema', t);
     this.slots = slots;
     this.feeds = { lr: this.lrT, step: this.stepT };
+    this.scalarData = graph.scalars.map((sc) => {
+      const data = new Float32Array(1);
+      this.feeds[sc.name] = new ort.Tensor('float32', data, []);
+      return { value: sc.value, data };
+    });
     for (const [key, t] of graph.fixed) this.feeds[key] = tensor(t.data, [...t.shape]);
     this.fetches = { loss: this.loss, logits: this.logits };
     for (const s of slots) {
@@ -107,6 +124,7 @@ export class TrainingSession {
   async step(input: Float32Array, target: BigInt64Array | Float32Array, lr: number): Promise<StepResult> {
     this.lrData[0] = lr;
     this.stepData[0] = this.stepCount + 1;
+    for (const sc of this.scalarData) sc.data[0] = sc.value(this.stepCount + 1);
     const feeds = this.feeds;
     if (this.lastInput !== input) {
       feeds.input = new ort.Tensor('float32', input, [...this.inputShape]);
@@ -131,15 +149,34 @@ export class TrainingSession {
   /** Optimizer state as `<key>.<slot>` → data (for checkpoints). */
   optimizerState(): Map<string, Float32Array> {
     const state = new Map<string, Float32Array>();
-    // optimizer state has no owner and is float32 (see the constructor's `add`)
-    for (const s of this.slots) if (!s.owner && s.cur instanceof Float32Array) state.set(s.name, s.cur);
+    // optimizer state is float32 (see the constructor's `add`)
+    for (const s of this.slots) if (s.kind === 'optimizer' && s.cur instanceof Float32Array) state.set(s.name, s.cur);
     return state;
+  }
+
+  /**
+   * The weight EMA (StepGraphOptions.ema) by state-dict key: every trainable parameter and float
+   * buffer the step updates, as live views (valid until the next step); empty without an EMA.
+   * The model's other state (integer buffers, fixed tensors) is the EMA's too.
+   */
+  emaState(): Map<string, HostTensor> {
+    const state = new Map<string, HostTensor>();
+    for (const s of this.slots) if (s.kind === 'ema' && s.cur instanceof Float32Array) state.set(s.name.slice(EMA_PREFIX.length), { dtype: 'float32', shape: s.dims, data: s.cur });
+    return state;
+  }
+
+  /** Restores an EMA saved by `emaState` (keys and sizes must match; the caller checks). */
+  loadEmaState(state: ReadonlyMap<string, HostTensor>): void {
+    for (const s of this.slots) {
+      const src = s.kind === 'ema' ? state.get(s.name.slice(EMA_PREFIX.length)) : undefined;
+      if (src && s.cur instanceof Float32Array && src.data instanceof Float32Array) s.cur.set(src.data);
+    }
   }
 
   /** Restores optimizer state saved by `optimizerState` (and the step count). */
   loadOptimizerState(state: ReadonlyMap<string, Float32Array>, stepCount: number): void {
     for (const s of this.slots) {
-      const src = s.owner ? null : state.get(s.name);
+      const src = s.kind === 'optimizer' ? state.get(s.name) : undefined;
       if (src && s.cur instanceof Float32Array) s.cur.set(src);
     }
     this.stepCount = stepCount;

@@ -3,7 +3,8 @@
  * twin `last.json` / `best.json`.
  *
  * The safetensors file holds the model's state dict under its PyTorch keys, the optimizer state
- * under `optimizer.<param>.<slot>` (e.g. `optimizer.conv1.weight.momentum_buffer`), and string
+ * under `optimizer.<param>.<slot>` (e.g. `optimizer.conv1.weight.momentum_buffer`), the weight EMA
+ * of a `--model-ema` run under `ema.<key>` (its parameters and float buffers), and string
  * metadata: `format`, `epoch` (epochs completed), `stepCount`, `model`, `numClasses`, `classes`
  * (JSON), `transform` (the evaluation TransformSpec, JSON), `trainTransform`, `bestTop1`,
  * `bestEpoch`, `metrics` (this epoch's metrics.jsonl record, JSON), `optimizer`, `seed`,
@@ -23,6 +24,7 @@ import { writeFileAtomic } from '../util/files.js';
 
 export const CHECKPOINT_FORMAT = 'tessera-run-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
+const EMA_PREFIX = 'ema.';
 
 /** A problem with a checkpoint the user named (missing, foreign, incompatible); the CLI exits 2. */
 export class CheckpointError extends UserError {}
@@ -86,17 +88,20 @@ export interface LoadedCheckpoint {
   readonly modelState: Map<string, HostTensor>;
   /** optimizer state by `<param>.<slot>` (the TrainingSession's names) */
   readonly optimizerState: Map<string, Float32Array>;
+  /** the weight EMA by state-dict key (empty when the run kept none) */
+  readonly emaState: Map<string, HostTensor>;
 }
 
 /**
  * Writes `<dir>/<name>.safetensors` and `<dir>/<name>.json` atomically.
  *
  * @example
- * saveCheckpoint('runs/a', 'last', model, session.optimizerState(), meta);
+ * saveCheckpoint('runs/a', 'last', model, session.optimizerState(), meta, session.emaState());
  */
-export function saveCheckpoint(dir: string, name: string, model: Module, optimizerState: ReadonlyMap<string, Float32Array>, meta: CheckpointMeta): string {
+export function saveCheckpoint(dir: string, name: string, model: Module, optimizerState: ReadonlyMap<string, Float32Array>, meta: CheckpointMeta, emaState: ReadonlyMap<string, HostTensor> = new Map()): string {
   const tensors: [string, HostTensor][] = [...model.stateDict()];
   for (const [key, data] of optimizerState) tensors.push([`${OPTIMIZER_PREFIX}${key}`, { dtype: 'float32', shape: [data.length], data }]);
+  for (const [key, t] of emaState) tensors.push([`${EMA_PREFIX}${key}`, t]);
   const path = join(dir, `${name}.safetensors`);
   writeSafetensors(path, tensors, encodeMeta(meta));
   const readable = {
@@ -178,13 +183,17 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   const meta = decodeMeta(path, file.metadata);
   const modelState = new Map<string, HostTensor>();
   const optimizerState = new Map<string, Float32Array>();
+  const emaState = new Map<string, HostTensor>();
   for (const [key, t] of file.tensors) {
     if (key.startsWith(OPTIMIZER_PREFIX)) {
       if (!(t.data instanceof Float32Array)) throw new SafetensorsError(path, `optimizer state ${key} is ${t.dtype}, expected float32`);
       optimizerState.set(key.slice(OPTIMIZER_PREFIX.length), t.data);
+    } else if (key.startsWith(EMA_PREFIX)) {
+      if (!(t.data instanceof Float32Array)) throw new SafetensorsError(path, `EMA tensor ${key} is ${t.dtype}, expected float32`);
+      emaState.set(key.slice(EMA_PREFIX.length), t);
     } else modelState.set(key, t);
   }
-  return { path, meta, modelState, optimizerState };
+  return { path, meta, modelState, optimizerState, emaState };
 }
 
 /** What a foreign model file is, and which command takes it. */

@@ -169,9 +169,9 @@ export async function endEpoch(run: LoopRun, pass: TrainPass, metrics: EpochMetr
     seed: run.options.seed,
     version: run.version,
   };
-  saveCheckpoint(run.out, 'last', run.model, run.session.optimizerState(), meta);
+  saveCheckpoint(run.out, 'last', run.model, run.session.optimizerState(), meta, run.session.emaState());
   run.folder.settle();
-  if (evals.val && best.epoch === metrics.epoch) saveCheckpoint(run.out, 'best', run.model, run.session.optimizerState(), meta);
+  if (evals.val && best.epoch === metrics.epoch) saveCheckpoint(run.out, 'best', run.model, run.session.optimizerState(), meta, run.session.emaState());
   appendFileSync(run.folder.path('metrics.jsonl'), `${JSON.stringify(metrics)}\n`);
   run.history.push(metrics);
   pass.progress.finish(summaryLine(metrics, run.options.epochs, evals.summaries));

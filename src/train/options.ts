@@ -62,6 +62,14 @@ export interface TrainOptions {
   readonly sampler?: SamplerName;
   /** keep a long-tailed training set: class i keeps n_max·R^(−i/(k−1)) images */
   readonly imbalanceRatio?: number;
+  /** keep an EMA of the weights (timm's ModelEmaV3; src/train/ema.ts) */
+  readonly modelEma: boolean;
+  readonly modelEmaDecay: number;
+  readonly modelEmaWarmup: boolean;
+  /** wrap the optimizer in Lookahead (src/optim/lookahead.ts) */
+  readonly lookahead: boolean;
+  readonly lookaheadSteps: number;
+  readonly lookaheadAlpha: number;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */
@@ -83,6 +91,12 @@ export const TRAIN_DEFAULTS = {
   mixupSwitchProb: 0.5,
   mixupMode: 'batch',
   bceLoss: false,
+  modelEma: false,
+  modelEmaDecay: 0.9998,
+  modelEmaWarmup: false,
+  lookahead: false,
+  lookaheadSteps: 6,
+  lookaheadAlpha: 0.5,
 } as const satisfies Partial<TrainOptions>;
 
 /** A mistake in the training setup (output folder, batch size, resume target); the CLI exits 2. */

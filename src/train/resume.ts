@@ -37,6 +37,24 @@ export function restoreOptimizer(session: TrainingSession, ckpt: LoadedCheckpoin
   session.loadOptimizerState(ckpt.optimizerState, ckpt.meta.stepCount);
 }
 
+/**
+ * Loads the checkpoint's weight EMA into a session that keeps one (`--model-ema`); the checkpoint
+ * must hold exactly the session's EMA tensors. A session without an EMA ignores the checkpoint's.
+ */
+export function restoreEma(session: TrainingSession, ckpt: LoadedCheckpoint): void {
+  const want = session.emaState();
+  if (!want.size) return;
+  if (!ckpt.emaState.size) throw new CheckpointError(`${ckpt.path} holds no EMA weights (its run was trained without --model-ema), so --model-ema cannot continue it; start a new run or leave out --model-ema`);
+  const missing = [...want.keys()].filter((k) => !ckpt.emaState.has(k));
+  const extra = [...ckpt.emaState.keys()].filter((k) => !want.has(k));
+  if (missing.length || extra.length) throw new CheckpointError(`${ckpt.path}: its EMA does not fit this model${listed('missing', missing)}${listed('unexpected', extra)}`);
+  for (const [k, cur] of want) {
+    const saved = ckpt.emaState.get(k);
+    if (saved && saved.data.length !== cur.data.length) throw new CheckpointError(`${ckpt.path}: EMA tensor ${k} has ${saved.data.length} values, the model needs ${cur.data.length}`);
+  }
+  session.loadEmaState(ckpt.emaState);
+}
+
 /** `; missing a, b, c, …` (nothing for an empty list) */
 function listed(what: string, keys: readonly string[]): string {
   return keys.length ? `; ${what} ${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', …' : ''}` : '';

@@ -88,5 +88,11 @@ function configOptions(opts: TrainOptions, workers: number) {
     classWeights: opts.classWeights ?? null,
     sampler: opts.sampler ?? null,
     imbalanceRatio: opts.imbalanceRatio ?? null,
+    modelEma: opts.modelEma,
+    modelEmaDecay: opts.modelEmaDecay,
+    modelEmaWarmup: opts.modelEmaWarmup,
+    lookahead: opts.lookahead,
+    lookaheadSteps: opts.lookaheadSteps,
+    lookaheadAlpha: opts.lookaheadAlpha,
   } satisfies Record<keyof TrainOptions, unknown>;
 }

@@ -20,11 +20,13 @@ import { TrainingSession, TrainingSessionOptions } from '../runtime/training-ses
 import { LoadedCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { RunView, TrainPlugin, applySessionHooks } from './hooks.js';
 import { TrainOptions, TrainSetupError } from './options.js';
-import { restoreOptimizer } from './resume.js';
+import { restoreEma, restoreOptimizer } from './resume.js';
+import { lookahead } from '../optim/lookahead.js';
 import { Schedule, defaultMilestones, makeSchedule } from './schedule.js';
 import { Splits, openSplits } from './subset.js';
 import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledOrder } from './class-balance.js';
 import { mixupPlugin } from './mixup.js';
+import { modelEmaPlugin, runEmaOptions } from './ema.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -70,14 +72,15 @@ export function tesseraVersion(): string {
 }
 
 /**
- * Phase "optimizer": the optimizer emitter the options ask for.
+ * Phase "optimizer": the optimizer emitter the options ask for (wrapped in Lookahead with `lookahead`).
  *
  * @example
  * makeOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 }).config.name; // 'sgd'
+ * makeOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 5e-4, lookahead: true, lookaheadSteps: 6, lookaheadAlpha: 0.5 }).slots; // ['momentum_buffer', 'lookahead_slow_buff']
  */
-export function makeOptimizer(opts: Pick<TrainOptions, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'>): OptimizerEmitter {
-  if (opts.optimizer === 'adamw') return adamw({ weightDecay: opts.weightDecay });
-  return sgd({ momentum: opts.momentum, nesterov: opts.nesterov, weightDecay: opts.weightDecay });
+export function makeOptimizer(opts: Pick<TrainOptions, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'> & Partial<Pick<TrainOptions, 'lookahead' | 'lookaheadSteps' | 'lookaheadAlpha'>>): OptimizerEmitter {
+  const base = opts.optimizer === 'adamw' ? adamw({ weightDecay: opts.weightDecay }) : sgd({ momentum: opts.momentum, nesterov: opts.nesterov, weightDecay: opts.weightDecay });
+  return opts.lookahead ? lookahead(base, { k: opts.lookaheadSteps, alpha: opts.lookaheadAlpha }) : base;
 }
 
 /** What the options name, resolved before the run folder is touched. */
@@ -147,12 +150,13 @@ export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh'
 
 /**
  * The plugins every run with these options has (before the caller's): Mixup/CutMix when
- * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`).
+ * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`), and the
+ * EMA's validation when `--model-ema` does.
  */
 export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
   const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
   const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
-  return mixing ? [mixupPlugin(mixupOptions, opts.seed)] : [];
+  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : [])];
 }
 
 /** The run's loaders. */
@@ -194,6 +198,7 @@ export async function openSession(
   const session = await TrainingSession.create(base.model, options);
   try {
     if (base.ckpt) restoreOptimizer(session, base.ckpt);
+    if (base.ckpt) restoreEma(session, base.ckpt);
   } catch (e) {
     await session.release();
     throw e;

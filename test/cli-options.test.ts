@@ -54,8 +54,8 @@ const errorCases: ErrorCase[] = [
   { what: 'number: not a number', args: ['train', '--lr', 'abc'], line: 'tessera train: --lr: expected a number > 0, got "abc"' },
   { what: 'number: outside its range', args: ['train', '--momentum', '1.5'], line: 'tessera train: --momentum: expected a number from 0 to 1, got "1.5"' },
   { what: 'choice: not one of its choices', args: ['eval', '--checkpoint', 'x', '--data', 'y', '--split', 'val'], line: 'tessera eval: --split: expected one of test, train, got "val"' },
-  { what: 'list: not whole numbers', args: ['train', '--milestones', '100,x'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "100,x"' },
-  { what: 'list: not increasing', args: ['train', '--milestones', '150,100'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "150,100"' },
+  { what: 'list: not whole numbers', args: ['train', '--decay-milestones', '100,x'], line: 'tessera train: --decay-milestones: expected increasing whole numbers separated by commas (E1,E2), got "100,x"' },
+  { what: 'list: not increasing', args: ['train', '--decay-milestones', '150,100'], line: 'tessera train: --decay-milestones: expected increasing whole numbers separated by commas (E1,E2), got "150,100"' },
   { what: 'boolean given a value', args: ['predict', '--checkpoint', 'x', 'a.png', '--json=yes'], line: 'tessera predict: --json: expected true or false, got "yes"' },
   { what: 'path given empty', args: ['convert', 'a.pt', '--out='], line: 'tessera convert: --out: expected a path (FILE.safetensors), got ""' },
   { what: 'unknown flag, with a suggestion', args: ['models', '--filtr', 'lenet'], line: 'tessera models: unknown option --filtr; did you mean --filter?' },
@@ -92,16 +92,16 @@ test('a UsageError is a UserError (exit 2 through the one user-error type)', () 
 
 test('train layers defaults < --config file < command line, typed from the table', () => {
   const yaml = join(scratch, 'layers.yaml');
-  writeFileSync(yaml, 'model: cifar_lenet\ndata: cifar10\nlr: 0.05\nepochs: 30\nsched: step\nmilestones: 10,20\nnesterov: true\n');
+  writeFileSync(yaml, 'model: cifar_lenet\ndata: cifar10\nlr: 0.05\nepochs: 30\nsched: multistep\ndecay_milestones: 10,20\nnesterov: true\n');
   const parsed = readCommandLine(TRAIN, ['--config', yaml, '--epochs', '40', '--out', join(scratch, 'run')]);
   assert.ok(parsed);
   const opts = resolveOptions(parsed);
   // typed without casts: a number, a boolean, a choice's union, a list
   const lr: number = opts.lr;
   const nesterov: boolean = opts.nesterov;
-  const sched: 'cosine' | 'step' | 'onecycle' = opts.sched;
-  const milestones: readonly number[] | undefined = opts.milestones;
-  assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'step', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
+  const sched: 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau' = opts.sched;
+  const milestones: readonly number[] | undefined = opts.decayMilestones;
+  assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'multistep', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
 });
 
 test('adding an option is one table row: its flag, value check, --help line and --config key follow', () => {

@@ -5,10 +5,23 @@
 import { Value } from '../graph/ir.js';
 
 export interface Hyper {
-  /** learning rate (scalar graph input, so schedules need no recompilation) */
+  /**
+   * the learning rate of this parameter's group: the scheduled rate (a scalar graph input, so
+   * schedules need no recompilation) times the group's `lrScale`
+   */
   readonly lr: Value;
   /** 1-based step count (scalar float graph input) */
   readonly step: Value;
+}
+
+/**
+ * A parameter group's constants, as a PyTorch param group sets them: its weight decay (overriding
+ * the optimizer's own) and its learning-rate multiplier (timm's `lr_scale`; the step graph has
+ * already applied it to `Hyper.lr`).
+ */
+export interface ParamGroup {
+  readonly weightDecay: number;
+  readonly lrScale: number;
 }
 
 export interface OptimizerEmitter {
@@ -16,6 +29,9 @@ export interface OptimizerEmitter {
   readonly config: Readonly<Record<string, string | number | boolean>>;
   /** per-parameter state tensors, named as PyTorch's optimizer state (e.g. 'momentum_buffer') */
   readonly slots: readonly string[];
-  /** emits the update of one parameter: its new value and new state tensors, in slot order */
-  update(param: Value, grad: Value, state: readonly Value[], hyper: Hyper): { param: Value; state: Value[] };
+  /**
+   * emits the update of one parameter: its new value and new state tensors, in slot order;
+   * without `group` the optimizer's own weight decay applies
+   */
+  update(param: Value, grad: Value, state: readonly Value[], hyper: Hyper, group?: ParamGroup): { param: Value; state: Value[] };
 }

@@ -378,7 +378,7 @@ function closestKey(name: string, known: readonly string[]): string {
   const scored = known.map((k) => ({ k, d: editDistance(k, name) }));
   const best = Math.min(...scored.map((s) => s.d));
   const closest = scored.filter((s) => s.d === best).map((s) => s.k);
-  return best <= 2 ? `did you mean ${closest.join(' or ')}?` : `the closest option is ${closest.join(' or ')}`;
+  return best <= 2 ? `did you mean ${closest.join(' or ')}?` : `the closest option is ${closest[0]}`;
 }
 
 /**

@@ -16,6 +16,7 @@ import { ScheduleOptions, defaultMilestones } from './schedule.js';
  * epochs for multistep).
  *
  * @example
+ * import { TRAIN_DEFAULTS } from 'tessera/dist/src/train/trainer.js';
  * scheduleOptions({ ...TRAIN_DEFAULTS, sched: 'multistep', epochs: 8 }).milestones; // → [4, 6]
  */
 export function scheduleOptions(opts: Omit<TrainOptions, 'model' | 'data' | 'out' | 'threads'>): ScheduleOptions {
@@ -47,6 +48,7 @@ export interface StepOptimization {
  * groups and clipping; `log` gets one line per option in effect. Mistakes are UserErrors.
  *
  * @example
+ * import { TRAIN_DEFAULTS } from 'tessera/dist/src/train/trainer.js';
  * const model = createModel('cifar_resnet18');
  * const step = stepOptimization({ ...TRAIN_DEFAULTS, model: 'cifar_resnet18', normWeightDecay: 0, freeze: 'conv1', clipGrad: 5 }, model, () => {});
  * [step.paramGroups?.get('bn1.weight')?.weightDecay, step.paramGroups?.has('conv1.weight'), step.clipGrad]; // → [0, false, { mode: 'norm', max: 5 }]
@@ -79,7 +81,8 @@ function layerIdsOf(name: string, model: Module): LayerIds {
  * one when it has none (`--layer-decay`).
  *
  * @example
- * requireLayerIds('vit_b_16')(createModel('vit_b_16')).numLayers; // → 14
+ * const small = createFromConstructor('VisionTransformer', { imageSize: 32, patchSize: 8, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64 });
+ * requireLayerIds('vit_b_16')(small).numLayers; // → 4
  */
 export function requireLayerIds(name: string): (model: Module) => LayerIds {
   const info = modelInfo(name);

@@ -193,7 +193,7 @@ export function plateauLr(base: number, scores: readonly (number | null)[], o: P
  * const lr = makeSchedule({ name: 'cosine', lr: 0.1, epochs: 200 });
  * lr(100, 0, 390); // → 0.05
  * const warm = makeSchedule({ name: 'cosine', lr: 0.1, epochs: 30, warmupEpochs: 1, warmupLr: 0.01, cooldownEpochs: 5, minLr: 1e-4 });
- * warm(0, 0, 10); // → 0.019
+ * warm(0, 0, 10); // → ≈ 0.019
  * warm(32, 0, 10); // → 0.0001
  */
 export function makeSchedule(opts: ScheduleOptions): Schedule {

@@ -69,7 +69,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
       default: TRAIN_DEFAULTS.sched,
       placeholder: 'NAME',
       config: true,
-      help: 'cosine (default), linear, multistep (step: ×0.1 at 50% and 75%), onecycle (per\niteration), plateau (decays when the val top-1 stalls)',
+      help: 'cosine (default), linear, multistep (or step; default ×0.1 at 50% and 75%),\nonecycle (per iteration), plateau (decays when the val top-1 stalls)',
     },
     decayMilestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'multistep epochs, e.g. 100,150' },
     decayRate: { kind: 'number', above: 0, max: 1, default: TRAIN_DEFAULTS.decayRate, placeholder: 'X', config: true, help: `multistep and plateau decay factor (default ${TRAIN_DEFAULTS.decayRate})` },

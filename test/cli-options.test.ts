@@ -5,12 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError, defineCommand, flagName, givenFromConfig, helpText, readCommandLine } from '../src/cli/args.js';
 import { COMMANDS } from '../src/cli/main.js';
 import { TRAIN, parseFlatYaml, resolveOptions } from '../src/cli/train.js';
+import { listRecipes, recipeFile } from '../src/cli/recipes.js';
 import { UserError } from '../src/errors.js';
 import { runCli } from '../test-support/cli.js';
 
@@ -39,6 +40,9 @@ const BAD_YAML = join(scratch, 'bad.yaml');
 writeFileSync(BAD_YAML, 'epochs: 3\nmomentum: 1.5\n');
 const TYPO_YAML = join(scratch, 'typo.yaml');
 writeFileSync(TYPO_YAML, 'label_smothing: 0.1\n');
+const RECIPE_TYPO = join(scratch, 'recipe-typo.yaml');
+writeFileSync(RECIPE_TYPO, '# a recipe\nlr: 0.2\nwarmup_epoch: 5\n');
+const TRAIN_ARGS = ['train', '--model', 'cifar_lenet', '--data', 'cifar10'];
 
 interface ErrorCase {
   readonly what: string;
@@ -54,8 +58,8 @@ const errorCases: ErrorCase[] = [
   { what: 'number: not a number', args: ['train', '--lr', 'abc'], line: 'tessera train: --lr: expected a number > 0, got "abc"' },
   { what: 'number: outside its range', args: ['train', '--momentum', '1.5'], line: 'tessera train: --momentum: expected a number from 0 to 1, got "1.5"' },
   { what: 'choice: not one of its choices', args: ['eval', '--checkpoint', 'x', '--data', 'y', '--split', 'val'], line: 'tessera eval: --split: expected one of test, train, got "val"' },
-  { what: 'list: not whole numbers', args: ['train', '--milestones', '100,x'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "100,x"' },
-  { what: 'list: not increasing', args: ['train', '--milestones', '150,100'], line: 'tessera train: --milestones: expected increasing whole numbers separated by commas (E1,E2), got "150,100"' },
+  { what: 'list: not whole numbers', args: ['train', '--decay-milestones', '100,x'], line: 'tessera train: --decay-milestones: expected increasing whole numbers separated by commas (E1,E2), got "100,x"' },
+  { what: 'list: not increasing', args: ['train', '--decay-milestones', '150,100'], line: 'tessera train: --decay-milestones: expected increasing whole numbers separated by commas (E1,E2), got "150,100"' },
   { what: 'boolean given a value', args: ['predict', '--checkpoint', 'x', 'a.png', '--json=yes'], line: 'tessera predict: --json: expected true or false, got "yes"' },
   { what: 'path given empty', args: ['convert', 'a.pt', '--out='], line: 'tessera convert: --out: expected a path (FILE.safetensors), got ""' },
   { what: 'unknown flag, with a suggestion', args: ['models', '--filtr', 'lenet'], line: 'tessera models: unknown option --filtr; did you mean --filter?' },
@@ -68,6 +72,13 @@ const errorCases: ErrorCase[] = [
   { what: 'too many positionals', args: ['convert', 'a.pt', 'b.pt', '--out', 'c.safetensors'], line: 'tessera convert: expected one CHECKPOINT, got 2: a.pt b.pt' },
   { what: 'a --config value, named by file and line', args: ['train', '--config', BAD_YAML], line: `${BAD_YAML}:2 momentum: expected a number from 0 to 1, got 1.5` },
   { what: 'an unknown --config key, with a suggestion', args: ['train', '--config', TYPO_YAML], line: `${TYPO_YAML}:1: unknown option "label_smothing"; did you mean label-smoothing?` },
+  { what: 'an unknown recipe key, with the closest option', args: ['train', '--recipe', RECIPE_TYPO], line: `${RECIPE_TYPO}:3: unknown option "warmup_epoch"; did you mean warmup-epochs?` },
+  { what: 'an unknown recipe name', args: [...TRAIN_ARGS, '--recipe', 'pytorch-cifr'], line: `--recipe pytorch-cifr: unknown recipe; did you mean pytorch-cifar? (recipes: ${listRecipes().map((r) => r.name).join(', ')}; or give a FILE.yaml)` },
+  { what: 'a recipe with --resume', args: ['train', '--recipe', 'pytorch-cifar', '--resume', 'runs/a'], line: '--recipe sets up a new run; a resumed run keeps the options in its config.json (change them with --config or flags)' },
+  { what: '--layer-decay on a family without a layer-id rule', args: [...TRAIN_ARGS, '--layer-decay', '0.75'], line: '--layer-decay: cifar_lenet (family lenet) has no layer-id rule; the families that support it are convnext, swin, vit' },
+  { what: '--lr-mult with a bad entry', args: [...TRAIN_ARGS, '--lr-mult', 'fc3=2,fc1'], line: '--lr-mult: expected PATTERN=X entries separated by commas (X a number ≥ 0), got "fc1"' },
+  { what: 'plateau per iteration', args: [...TRAIN_ARGS, '--sched', 'plateau', '--sched-on-updates'], line: '--sched plateau steps per epoch only (it follows the validation top-1); drop --sched-on-updates' },
+  { what: '--decay-milestones without multistep', args: [...TRAIN_ARGS, '--decay-milestones', '3,6'], line: '--decay-milestones applies to --sched multistep only' },
 ];
 
 /** Runs the CLI and asserts exit 2 and exactly `line` on stderr (prefixed `tessera: ` unless it names its command), nothing on stdout. */
@@ -92,16 +103,39 @@ test('a UsageError is a UserError (exit 2 through the one user-error type)', () 
 
 test('train layers defaults < --config file < command line, typed from the table', () => {
   const yaml = join(scratch, 'layers.yaml');
-  writeFileSync(yaml, 'model: cifar_lenet\ndata: cifar10\nlr: 0.05\nepochs: 30\nsched: step\nmilestones: 10,20\nnesterov: true\n');
+  writeFileSync(yaml, 'model: cifar_lenet\ndata: cifar10\nlr: 0.05\nepochs: 30\nsched: multistep\ndecay_milestones: 10,20\nnesterov: true\n');
   const parsed = readCommandLine(TRAIN, ['--config', yaml, '--epochs', '40', '--out', join(scratch, 'run')]);
   assert.ok(parsed);
   const opts = resolveOptions(parsed);
   // typed without casts: a number, a boolean, a choice's union, a list
   const lr: number = opts.lr;
   const nesterov: boolean = opts.nesterov;
-  const sched: 'cosine' | 'step' | 'onecycle' = opts.sched;
-  const milestones: readonly number[] | undefined = opts.milestones;
-  assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'step', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
+  const sched: 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau' = opts.sched;
+  const milestones: readonly number[] | undefined = opts.decayMilestones;
+  assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'multistep', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
+});
+
+test('train layers defaults < recipe < --config < flags; a far unknown recipe key names the closest option', () => {
+  const recipe = join(scratch, 'mine.yaml');
+  writeFileSync(recipe, '# mine\nlr: 0.2\nepochs: 50\nlabel_smoothing: 0.1\nsched: linear\n');
+  const yaml = join(scratch, 'over.yaml');
+  writeFileSync(yaml, 'epochs: 30\n');
+  const opts = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', recipe, '--config', yaml, '--lr', '0.3', '--out', join(scratch, 'r')])!);
+  assert.deepEqual([opts.lr, opts.epochs, opts.labelSmoothing, opts.sched, opts.momentum], [0.3, 30, 0.1, 'linear', 0.9]);
+  writeFileSync(recipe, 'zzzzzzzzzzzzzz: 1\n');
+  assert.throws(() => resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', recipe])!), /mine\.yaml:1: unknown option "zzzzzzzzzzzzzz"; the closest option is [a-z-]+$/);
+});
+
+test('the pytorch-cifar recipe is the defaults, and tessera train --help lists every recipe', () => {
+  const file = recipeFile('pytorch-cifar');
+  const entries = parseFlatYaml(readFileSync(file, 'utf8'), file);
+  const given = givenFromConfig(TRAIN.options, entries, file);
+  const fromRecipe = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', 'pytorch-cifar', '--out', 'x'])!);
+  const plain = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--out', 'x'])!);
+  assert.ok(given.size >= 8);
+  assert.deepEqual(fromRecipe, plain);
+  const help = helpText(TRAIN);
+  for (const r of listRecipes()) assert.match(help, new RegExp(`^  ${r.name} +${r.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
 });
 
 test('adding an option is one table row: its flag, value check, --help line and --config key follow', () => {

@@ -387,13 +387,19 @@ export function givenFromConfig(table: OptionTable, entries: ReadonlyMap<string,
     const name = rawKey.replace(/_/g, '-');
     const key = keys.get(name);
     if (key === undefined) {
-      const known = [...keys.keys()];
-      const close = known.filter((k) => editDistance(k, name) <= 2);
-      throw new UsageError(`${file}:${line}: unknown option "${rawKey}"${close.length ? `; did you mean ${close.join(' or ')}?` : `; accepted: ${known.join(', ')}`}`);
+      throw new UsageError(`${file}:${line}: unknown option "${rawKey}"; ${closestKey(name, [...keys.keys()])}`);
     }
     out.set(key, { value, from: `${file}:${line} ${rawKey}` });
   }
   return out;
+}
+
+/** `did you mean a?` for a close key (edit distance ≤ 2), else `the closest option is a` */
+function closestKey(name: string, known: readonly string[]): string {
+  const scored = known.map((k) => ({ k, d: editDistance(k, name) }));
+  const best = Math.min(...scored.map((s) => s.d));
+  const closest = scored.filter((s) => s.d === best).map((s) => s.k);
+  return best <= 2 ? `did you mean ${closest.join(' or ')}?` : `the closest option is ${closest[0]}`;
 }
 
 /**

@@ -2,8 +2,8 @@
  * `tessera train --model NAME --data DIR|cifar10|cifar100 [options]`: trains a registered model
  * into a run folder (see src/train/trainer.ts), with pytorch-cifar's defaults.
  *
- * Options come from, lowest first: the defaults, the run's config.json (with --resume), a flat
- * YAML file (--config), the command line.
+ * Options come from, lowest first: the defaults, a recipe (--recipe; a new run only), the run's
+ * config.json (with --resume), a flat YAML file (--config), the command line.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describeFsError } from '../errors.js';
@@ -12,6 +12,10 @@ import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { readResumeTarget } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
+import { CLIP_MODES } from '../optim/clip.js';
+import { parseLrMult } from '../optim/param-groups.js';
+import { requireLayerIds } from '../train/optimization.js';
+import { recipeFile, recipesHelp } from './recipes.js';
 import { TRAIN_DEFAULTS, TrainHooks, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
 import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, givenFromConfig, readCommandLine } from './args.js';
 
@@ -46,6 +50,18 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     momentum: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.momentum, placeholder: 'X', config: true, help: `SGD momentum (default ${TRAIN_DEFAULTS.momentum})` },
     nesterov: { kind: 'boolean', config: true, help: 'Nesterov momentum' },
     weightDecay: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.weightDecay, placeholder: 'X', config: true, help: `weight decay (default ${TRAIN_DEFAULTS.weightDecay})` },
+    normWeightDecay: { kind: 'number', min: 0, placeholder: 'X', config: true, help: 'weight decay of BatchNorm/LayerNorm parameters (default --weight-decay)' },
+    biasWeightDecay: { kind: 'number', min: 0, placeholder: 'X', config: true, help: 'weight decay of parameters named bias (default --weight-decay; before the norm rule)' },
+    lrMult: {
+      kind: 'string',
+      placeholder: 'P=X,...',
+      config: true,
+      help: 'learning-rate multipliers by parameter name pattern (a key or module path,\n* any characters; the first match applies), e.g. fc=10,layer1=0.1',
+    },
+    freeze: { kind: 'string', placeholder: 'P,...', config: true, help: 'parameters not trained, by name pattern, e.g. conv1,bn1,layer1' },
+    layerDecay: { kind: 'number', above: 0, max: 1, placeholder: 'X', config: true, help: "layer-wise lr decay (timm's): lr × X^(layers above); ViT, Swin, ConvNeXt" },
+    clipGrad: { kind: 'number', above: 0, placeholder: 'X', config: true, help: 'clip gradients to a total L2 norm of X (--clip-mode value: each to ±X)' },
+    clipMode: { kind: 'choice', choices: CLIP_MODES, default: TRAIN_DEFAULTS.clipMode, placeholder: 'MODE', config: true, help: 'norm (default: clip_grad_norm_) or value' },
     optimizer: { kind: 'choice', choices: ['sgd', 'adamw'], default: TRAIN_DEFAULTS.optimizer, placeholder: 'NAME', config: true, help: 'sgd (default) or adamw' },
     sched: {
       kind: 'choice',
@@ -53,10 +69,16 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
       default: TRAIN_DEFAULTS.sched,
       placeholder: 'NAME',
       config: true,
-      help: 'cosine (default, per epoch), step (×0.1 at 50% and 75%), onecycle (per iteration)',
+      help: 'cosine (default), linear, multistep (or step; default ×0.1 at 50% and 75%),\nonecycle (per iteration), plateau (decays when the val top-1 stalls)',
     },
-    milestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'step schedule epochs, e.g. 100,150' },
+    decayMilestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'multistep epochs, e.g. 100,150' },
+    decayRate: { kind: 'number', above: 0, max: 1, default: TRAIN_DEFAULTS.decayRate, placeholder: 'X', config: true, help: `multistep and plateau decay factor (default ${TRAIN_DEFAULTS.decayRate})` },
+    patienceEpochs: { kind: 'int', min: 0, max: 1e6, default: TRAIN_DEFAULTS.patienceEpochs, placeholder: 'N', config: true, help: `plateau: epochs without a better val top-1 before a decay (default ${TRAIN_DEFAULTS.patienceEpochs})` },
     warmupEpochs: { kind: 'number', min: 0, max: 1e6, default: TRAIN_DEFAULTS.warmupEpochs, placeholder: 'N', config: true, help: 'linear warmup, per iteration (default 0)' },
+    warmupLr: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.warmupLr, placeholder: 'X', config: true, help: 'warmup starts at this rate (default 0)' },
+    minLr: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.minLr, placeholder: 'X', config: true, help: 'the lowest rate of cosine, linear and plateau (default 0)' },
+    cooldownEpochs: { kind: 'int', min: 0, max: 1e6, default: TRAIN_DEFAULTS.cooldownEpochs, placeholder: 'N', config: true, help: 'extra epochs at the final rate after --epochs (default 0)' },
+    schedOnUpdates: { kind: 'boolean', config: true, help: 'cosine and linear step per iteration instead of per epoch' },
     labelSmoothing: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.labelSmoothing, placeholder: 'X', config: true, help: 'label smoothing (default 0)' },
     mixup: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.mixup, placeholder: 'A', config: true, help: 'Mixup Beta(A, A); 0 off (default); label smoothing then goes into the mixed targets' },
     cutmix: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.cutmix, placeholder: 'A', config: true, help: 'CutMix Beta(A, A); 0 off (default)' },
@@ -84,6 +106,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     lookaheadSteps: { kind: 'int', min: 1, max: 1e6, default: TRAIN_DEFAULTS.lookaheadSteps, placeholder: 'K', config: true, help: `Lookahead: sync the slow weights every K steps (default ${TRAIN_DEFAULTS.lookaheadSteps})` },
     lookaheadAlpha: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.lookaheadAlpha, placeholder: 'A', config: true, help: `Lookahead: slow step size (default ${TRAIN_DEFAULTS.lookaheadAlpha})` },
     config: { kind: 'path', placeholder: 'FILE.yaml', help: 'flat YAML of the options above (key: value lines); flags override it' },
+    recipe: { kind: 'string', placeholder: 'NAME|FILE.yaml', help: 'a named set of options (listed below) or a file like --config; --config and\nflags override it; a new run only (a resumed run keeps its options)' },
     pretrained: {
       kind: 'path',
       placeholder: '[FILE]',
@@ -94,8 +117,10 @@ weights from the torch hub or Tessera cache; a classifier of another class
 count is re-initialised (and says so)`,
     },
   },
-  notes: `exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
-internal error, 2 usage or input error`,
+  notes: () => `exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
+internal error, 2 usage or input error
+
+${recipesHelp()}`,
 });
 
 /** What `readCommandLine(TRAIN, argv)` returns. */
@@ -154,17 +179,27 @@ function resolvePretrained(given: string | true | undefined, opts: TrainOptions)
  * resolveOptions(readCommandLine(TRAIN, ['--model', 'cifar_lenet', '--data', 'cifar10', '--lr', '0.05'])!).lr; // 0.05
  */
 export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
-  const { resume, config } = parsed.opts;
-  const given = new Map<string, Given>([...(resume === undefined ? [] : givenFromRun(resume)), ...(config === undefined ? [] : givenFromConfigFile(config)), ...parsed.given]);
-  const { config: _config, pretrained: _pretrained, ...values } = convertOptions(TRAIN.options, given);
+  const { resume, config, recipe } = parsed.opts;
+  if (recipe !== undefined && resume !== undefined) throw new UsageError('--recipe sets up a new run; a resumed run keeps the options in its config.json (change them with --config or flags)');
+  const given = new Map<string, Given>([
+    ...(recipe === undefined ? [] : givenFromConfigFile(recipeFile(recipe), '--recipe')),
+    ...(resume === undefined ? [] : givenFromRun(resume)),
+    ...(config === undefined ? [] : givenFromConfigFile(config, '--config')),
+    ...parsed.given,
+  ]);
+  const { config: _config, pretrained: _pretrained, recipe: _recipe, ...values } = convertOptions(TRAIN.options, given);
   const { model, data } = values;
   if (!model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
   const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax) };
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
-  if (o.milestones && o.sched !== 'step') throw new UsageError('--milestones applies to --sched step only');
+  if (o.decayMilestones && o.sched !== 'multistep' && o.sched !== 'step') throw new UsageError('--decay-milestones applies to --sched multistep only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
+  if (o.schedOnUpdates && o.sched === 'plateau') throw new UsageError('--sched plateau steps per epoch only (it follows the validation top-1); drop --sched-on-updates');
+  if (o.minLr > o.lr) throw new UsageError(`--min-lr ${o.minLr} is above --lr ${o.lr}`);
+  if (o.lrMult !== undefined) parseLrMult(o.lrMult, '--lr-mult');
+  if (o.layerDecay !== undefined) requireLayerIds(o.model);
   if (o.valSplit !== undefined && o.val !== undefined) throw new UsageError('give either --val-split N or --val DIR, not both');
   if (o.bceLoss && o.focalGamma !== undefined) throw new UsageError('give either --bce-loss or --focal-gamma G, not both');
   if (o.bceTargetThresh !== undefined && !o.bceLoss) throw new UsageError('--bce-target-thresh applies to --bce-loss only');
@@ -182,6 +217,9 @@ function parseMinmax(text: string | undefined): readonly [number, number] | unde
 }
 
 /** The options a run (folder or checkpoint) was trained with, from its config.json; its folder is the output. */
+/** Options whose config.json key changed: runs saved before the rename resume with their value. */
+const FORMER_KEYS: Readonly<Record<string, string>> = { decayMilestones: 'milestones' };
+
 function givenFromRun(resume: string): Map<string, Given> {
   const { runDir, config } = readResumeTarget(resume);
   const saved = config?.options;
@@ -189,7 +227,8 @@ function givenFromRun(resume: string): Map<string, Given> {
   const table: OptionTable = TRAIN.options;
   for (const [key, spec] of Object.entries(table)) {
     if (!spec.config || key === 'out' || key === 'resume' || typeof saved !== 'object' || saved === null) continue;
-    const v: unknown = Object.hasOwn(saved, key) ? Reflect.get(saved, key) : undefined;
+    const savedKey = Object.hasOwn(saved, key) ? key : FORMER_KEYS[key];
+    const v: unknown = savedKey !== undefined && Object.hasOwn(saved, savedKey) ? Reflect.get(saved, savedKey) : undefined;
     const value = Array.isArray(v) ? v.join(',') : v;
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') given.set(key, { value, from: `${join(runDir, 'config.json')} ${flagName(key)}` });
   }
@@ -197,13 +236,13 @@ function givenFromRun(resume: string): Map<string, Given> {
   return given;
 }
 
-/** The options a --config file sets. */
-function givenFromConfigFile(file: string): Map<string, Given> {
+/** The options a --config or --recipe file sets. */
+function givenFromConfigFile(file: string, flag: '--config' | '--recipe'): Map<string, Given> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`--config ${file}: ${describeFsError(e)}`);
+    throw new UsageError(`${flag} ${file}: ${describeFsError(e)}`);
   }
   return givenFromConfig(TRAIN.options, parseFlatYaml(text, file), file);
 }

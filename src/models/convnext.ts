@@ -31,6 +31,7 @@ import { UserError } from '../errors.js';
 import { PretrainedConfig, arg, checkArgs, defineFamily, isNumber, isPositiveInt, stochasticDepthArg } from './registry.js';
 import { ForeignLayout, hasPrefix, squeezePointwise, toChannelScale, toFlatScale } from './key-filters.js';
 import { torchvisionWeights } from './torchvision-weights.js';
+import { stagedLayerIds } from './layer-ids.js';
 
 /** torchvision's CNBlockConfig */
 export interface CNBlockConfig {
@@ -211,6 +212,7 @@ export function cnBlockConfigFromJson(v: unknown, i: number): CNBlockConfig {
 defineFamily({
   family: 'convnext',
   source: 'torchvision',
+  layerIds: stagedLayerIds,
   year: 2022,
   paper: 'A ConvNet for the 2020s',
   inputSize: 224,

@@ -42,6 +42,19 @@ export interface ModelInfo {
   readonly notInZoo?: string;
   /** the reference's published weights for this config (torchvision's `Weights` entry), when it has some */
   readonly pretrained?: PretrainedConfig;
+  /** the family's layer ids for layer-wise learning-rate decay (`--layer-decay`), where it has a rule */
+  readonly layerIds?: (model: Module) => LayerIds;
+}
+
+/**
+ * timm's layer ids (param_groups_layer_decay) of a built model: 0 for the embeddings, then one
+ * per block in depth order, `numLayers − 1` for the final norm and head. With decay rate X a
+ * parameter's learning rate is scaled by X^(numLayers − 1 − layerId(key)).
+ */
+export interface LayerIds {
+  readonly numLayers: number;
+  /** the layer id of a state-dict key */
+  layerId(key: string): number;
 }
 
 /**
@@ -140,6 +153,8 @@ export interface FamilyDeclaration {
   readonly configs: readonly ConfigDeclaration[];
   /** how foreign checkpoints' keys map onto this family's (src/models/key-filters.ts) */
   readonly keyFilter?: KeyFilterDeclaration;
+  /** the family's layer ids for `--layer-decay` (src/models/layer-ids.ts); families without one refuse the flag */
+  readonly layerIds?: (model: Module) => LayerIds;
 }
 
 /** A family's key filter: its foreign layouts, tried in order. */
@@ -192,6 +207,7 @@ function registerConfig(decl: FamilyDeclaration, c: ConfigDeclaration): void {
     reference,
     notInZoo: c.notInZoo,
     pretrained: c.pretrained,
+    layerIds: decl.layerIds,
     create: (opts) => c.build({ numClasses: opts.numClasses ?? numClasses }),
   });
   if (decl.configBuilders === false || Object.hasOwn(decl.constructors ?? {}, reference)) return;

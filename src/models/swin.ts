@@ -27,6 +27,7 @@ import { Module, Sequential } from '../nn/module.js';
 import { Permute } from './convnext.js';
 import { NormLayer, PatchMerging, PatchMergingV2, SwinBlockOptions, SwinTransformerBlock, SwinTransformerBlockV2, defaultSwinNorm } from './swin-blocks.js';
 import { torchvisionWeights } from './torchvision-weights.js';
+import { stagedLayerIds } from './layer-ids.js';
 import { UserError } from '../errors.js';
 import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt, isString, stochasticDepthArg } from './registry.js';
 import type { HostTensor } from '../graph/ir.js';
@@ -253,6 +254,7 @@ const OPTIONAL = ['mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthPro
 defineFamily({
   family: 'swin',
   source: 'torchvision',
+  layerIds: stagedLayerIds,
   ...PAPERS[1],
   inputSize: 224,
   numClasses: 1000,

@@ -21,7 +21,7 @@ import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
 import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
 import { UserError } from '../errors.js';
-import { JsonArgs, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
+import { JsonArgs, LayerIds, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
 import { ForeignLayout, hasPrefix } from './key-filters.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
@@ -269,6 +269,29 @@ function builderOptions(args: JsonArgs): Pick<VisionTransformerOptions, 'imageSi
 
 const required = ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim'] as const;
 
+/**
+ * Layer ids for `--layer-decay` (timm's VisionTransformer groups in torchvision's names): the
+ * class token, patch projection and position embedding are layer 0, `encoder_layer_N` is layer
+ * N + 1, the final norm and the head the last.
+ *
+ * @example
+ * const ids = vitLayerIds(createFromConstructor('VisionTransformer', { imageSize: 32, patchSize: 8, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64 }));
+ * [ids.numLayers, ids.layerId('class_token'), ids.layerId('encoder.layers.encoder_layer_1.mlp.0.weight'), ids.layerId('heads.head.bias')]; // → [4, 0, 2, 3]
+ */
+export function vitLayerIds(model: Module): LayerIds {
+  const layers = [...model.namedModules()].find(([path]) => path === 'encoder.layers')?.[1];
+  if (!layers) throw new Error(`${model.constructor.name}: vitLayerIds needs "encoder.layers"`);
+  const last = layers.namedChildren().length + 1;
+  return {
+    numLayers: last + 1,
+    layerId(key) {
+      if (key === 'class_token' || key === 'encoder.pos_embedding' || key.startsWith('conv_proj.')) return 0;
+      const block = /^encoder\.layers\.encoder_layer_(\d+)\./.exec(key);
+      return block ? Number(block[1]) + 1 : last;
+    },
+  };
+}
+
 defineFamily({
   family: 'vit',
   source: 'torchvision',
@@ -297,6 +320,7 @@ defineFamily({
     },
   },
   builderArgs: ['imageSize', 'dropout', 'attentionDropout'],
+  layerIds: vitLayerIds,
   configs: vitConfigs.map((c) => ({
     name: c.name,
     pretrained: c.pretrained,

@@ -1,6 +1,6 @@
 /** AdamW with PyTorch's exact formulas (decoupled weight decay, bias correction from the step input). */
 import { add, div, exp, mul, sqrt, sub } from '../ops/elementwise.js';
-import { Hyper, OptimizerEmitter } from './optimizer.js';
+import { Hyper, OptimizerEmitter, ParamGroup } from './optimizer.js';
 import { Value } from '../graph/ir.js';
 
 export interface AdamWOptions {
@@ -23,8 +23,9 @@ export function adamw(opts: AdamWOptions = {}): OptimizerEmitter {
   return {
     config: { name: 'adamw', beta1: b1, beta2: b2, eps, weightDecay: wd },
     slots: ['exp_avg', 'exp_avg_sq'],
-    update(p: Value, g: Value, [m, v]: readonly Value[], { lr, step }: Hyper) {
-      const decayed = wd ? mul(p, sub(1, mul(lr, wd))) : p;
+    update(p: Value, g: Value, [m, v]: readonly Value[], { lr, step }: Hyper, group?: ParamGroup) {
+      const decay = group?.weightDecay ?? wd;
+      const decayed = decay ? mul(p, sub(1, mul(lr, decay))) : p;
       const m2 = add(mul(m, b1), mul(g, 1 - b1));
       const v2 = add(mul(v, b2), mul(mul(g, g), 1 - b2));
       // β^t = exp(t·ln β)

@@ -7,7 +7,7 @@
  */
 import type { Value } from '../graph/ir.js';
 import { add, equal, greater, mul, sub, where } from '../ops/elementwise.js';
-import type { Hyper, OptimizerEmitter } from './optimizer.js';
+import type { Hyper, OptimizerEmitter, ParamGroup } from './optimizer.js';
 
 export interface LookaheadOptions {
   /** sync every k steps (timm's default 6) */
@@ -43,8 +43,8 @@ export function lookahead(base: OptimizerEmitter, opts: LookaheadOptions = {}): 
     config: { ...base.config, lookaheadK: k, lookaheadAlpha: alpha },
     slots: [...base.slots, 'lookahead_slow_buff'],
     scalars: [...(base.scalars ?? []), { name: LOOKAHEAD_SYNC_INPUT, value: (step) => (step % k === 0 ? 1 : 0) }],
-    update(p: Value, g: Value, state: readonly Value[], hyper: Hyper) {
-      const inner = base.update(p, g, state.slice(0, own), hyper);
+    update(p: Value, g: Value, state: readonly Value[], hyper: Hyper, group?: ParamGroup) {
+      const inner = base.update(p, g, state.slice(0, own), hyper, group);
       const fast = inner.param;
       const slow = state[own];
       const sync = greater(hyper.scalars[LOOKAHEAD_SYNC_INPUT], 0.5);

@@ -5,7 +5,10 @@
 import { Value } from '../graph/ir.js';
 
 export interface Hyper {
-  /** learning rate (scalar graph input, so schedules need no recompilation) */
+  /**
+   * the learning rate of this parameter's group: the scheduled rate (a scalar graph input, so
+   * schedules need no recompilation) times the group's `lrScale`
+   */
   readonly lr: Value;
   /** 1-based step count (scalar float graph input) */
   readonly step: Value;
@@ -23,6 +26,16 @@ export interface StepScalar {
   readonly value: (step: number) => number;
 }
 
+/**
+ * A parameter group's constants, as a PyTorch param group sets them: its weight decay (overriding
+ * the optimizer's own) and its learning-rate multiplier (timm's `lr_scale`; the step graph has
+ * already applied it to `Hyper.lr`).
+ */
+export interface ParamGroup {
+  readonly weightDecay: number;
+  readonly lrScale: number;
+}
+
 export interface OptimizerEmitter {
   /** optimizer name and settings, for run folders and checkpoints */
   readonly config: Readonly<Record<string, string | number | boolean>>;
@@ -30,6 +43,9 @@ export interface OptimizerEmitter {
   readonly slots: readonly string[];
   /** scalar graph inputs the update reads (from `hyper.scalars`), computed per step in JS */
   readonly scalars?: readonly StepScalar[];
-  /** emits the update of one parameter: its new value and new state tensors, in slot order */
-  update(param: Value, grad: Value, state: readonly Value[], hyper: Hyper): { param: Value; state: Value[] };
+  /**
+   * emits the update of one parameter: its new value and new state tensors, in slot order;
+   * without `group` the optimizer's own weight decay applies
+   */
+  update(param: Value, grad: Value, state: readonly Value[], hyper: Hyper, group?: ParamGroup): { param: Value; state: Value[] };
 }

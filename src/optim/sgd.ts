@@ -1,6 +1,6 @@
 /** SGD with PyTorch's exact formulas: coupled weight decay, momentum, dampening, Nesterov. */
 import { add, equal, mul, sub, where } from '../ops/elementwise.js';
-import { Hyper, OptimizerEmitter } from './optimizer.js';
+import { Hyper, OptimizerEmitter, ParamGroup } from './optimizer.js';
 import { Value } from '../graph/ir.js';
 
 export interface SgdOptions {
@@ -26,8 +26,9 @@ export function sgd(opts: SgdOptions = {}): OptimizerEmitter {
   return {
     config: { name: 'sgd', momentum, dampening, weightDecay: wd, nesterov },
     slots: momentum ? ['momentum_buffer'] : [],
-    update(p: Value, g: Value, state: readonly Value[], { lr, step }: Hyper) {
-      let d = wd ? add(g, mul(p, wd)) : g;
+    update(p: Value, g: Value, state: readonly Value[], { lr, step }: Hyper, group?: ParamGroup) {
+      const decay = group?.weightDecay ?? wd;
+      let d = decay ? add(g, mul(p, decay)) : g;
       const newState: Value[] = [];
       if (momentum) {
         const buf = state[0];

@@ -10,7 +10,8 @@ import { gradients } from '../autodiff/grad.js';
 import { GraphOutput, writeOnnx } from '../onnx/write.js';
 import { Module, Parameter, StateTensor } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
-import { OptimizerEmitter, StepScalar } from '../optim/optimizer.js';
+import { OptimizerEmitter, ParamGroup, StepScalar } from '../optim/optimizer.js';
+import { GradClip, clipGradients } from '../optim/clip.js';
 import { add, mul, sub } from '../ops/elementwise.js';
 
 /**
@@ -47,6 +48,10 @@ export interface StepGraphOptions {
   readonly loss?: LossSpec;
   /** appended update rule; without one the graph outputs `grad.<key>` for every trainable parameter */
   readonly optimizer?: OptimizerEmitter;
+  /** per-parameter optimizer constants by state-dict key (src/optim/param-groups.ts); a key not in it uses the optimizer's own */
+  readonly paramGroups?: ReadonlyMap<string, ParamGroup>;
+  /** gradient clipping before the update (also applied to the gradients a graph without optimizer returns) */
+  readonly clipGrad?: GradClip;
   /** 'float64' computes in double (reference-precision parity checks; slow) */
   readonly precision?: 'float32' | 'float64';
   /** keep an exponential moving average of the weights in the graph (needs an optimizer) */
@@ -126,10 +131,18 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     const loss = classificationLoss(logits, target, spec, { labelSmoothing: spec.labelSmoothing, weight });
     outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
     const paramValues = trainable.map(([, p]) => trace.value(p));
-    const grads = gradients(loss, paramValues);
+    const raw = gradients(loss, paramValues);
+    const grads = opts.clipGrad ? clipGradients(raw, opts.clipGrad) : raw;
     const optimizer = opts.optimizer;
     const scalarInputs = Object.fromEntries(scalars.map((s) => [s.name, g.addInput(s.name, [], float)]));
     const hyper = optimizer ? { lr: g.addInput('lr', [], float), step: g.addInput('step', [], float), scalars: scalarInputs } : null;
+    // one scaled rate per distinct group multiplier
+    const scaledLr = new Map<number, Value>();
+    const lrOf = (scale: number, lr: Value): Value => {
+      if (scale === 1) return lr;
+      if (!scaledLr.has(scale)) scaledLr.set(scale, mul(lr, scale));
+      return scaledLr.get(scale)!;
+    };
     trainable.forEach(([key, p], i) => {
       const grad = grads[i];
       if (!optimizer || !hyper) {
@@ -138,7 +151,9 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
       }
       const state = optimizer.slots.map((s) => g.addInput(`${key}.${s}`, p.shape, float));
       // a parameter the loss does not reach has no gradient: like PyTorch, the optimizer skips it
-      const next = grad ? optimizer.update(paramValues[i], grad, state, hyper) : { param: paramValues[i], state };
+      const group = opts.paramGroups?.get(key);
+      const groupHyper = group ? { ...hyper, lr: lrOf(group.lrScale, hyper.lr) } : hyper;
+      const next = grad ? optimizer.update(paramValues[i], grad, state, groupHyper, group) : { param: paramValues[i], state };
       outputs.push({ name: `new.${key}`, value: next.param });
       averaged.push([key, p, next.param]);
       next.state.forEach((v, k) => outputs.push({ name: `new.${key}.${optimizer.slots[k]}`, value: v }));

@@ -14,7 +14,7 @@ import { TrainingDivergedError } from './options.js';
 import { balancedAccuracy } from './class-balance.js';
 import { EpochProgress, ProgressSink, formatDuration } from './progress.js';
 import type { RunFolder } from './run-folder.js';
-import type { Schedule } from './schedule.js';
+import { Schedule, totalEpochs } from './schedule.js';
 import type { RunLoaders } from './setup.js';
 
 /** Everything the epoch loop works with, set up by `train`. */
@@ -53,7 +53,7 @@ interface TrainPass {
 
 /** Phase "train pass" of epoch `e` (0-based); throws TrainingDivergedError on a NaN or infinite loss. */
 export async function trainEpoch(run: LoopRun, e: number): Promise<TrainPass> {
-  const progress = new EpochProgress({ epoch: e + 1, epochs: run.options.epochs, batches: run.batchesPerEpoch, sink: run.sink });
+  const progress = new EpochProgress({ epoch: e + 1, epochs: totalEpochs(run.options), batches: run.batchesPerEpoch, sink: run.sink });
   const pass: TrainPass = { started: performance.now(), progress, lossSum: 0, correct: 0, images: 0, batches: 0, waitedMs: 0, skipped: [] };
   const it = run.loaders.train.epoch(e)[Symbol.asyncIterator]();
   try {
@@ -72,7 +72,7 @@ export async function trainEpoch(run: LoopRun, e: number): Promise<TrainPass> {
 
 async function trainStep(run: LoopRun, e: number, batch: Batch, pass: TrainPass): Promise<void> {
   const { session } = run;
-  const lr = run.schedule(e, pass.batches, run.batchesPerEpoch);
+  const lr = run.schedule(e, pass.batches, run.batchesPerEpoch, run.history);
   const step = run.plugins.some((p) => p.transformBatch)
     ? await applyBatchTransforms(run.plugins, { input: batch.input, target: batch.target }, { ...run, epochIndex: e, batchIndex: pass.batches, step: session.stepCount + 1, labels: batch.target, indices: batch.indices }, session.graph.targetShape)
     : batch;
@@ -130,7 +130,7 @@ export function epochMetrics(run: LoopRun, e: number, pass: TrainPass, trainSeco
   }
   const metrics: EpochMetrics = {
     epoch: e + 1,
-    lr: run.schedule(e, 0, run.batchesPerEpoch),
+    lr: run.schedule(e, 0, run.batchesPerEpoch, run.history),
     trainLoss: pass.lossSum / pass.batches,
     trainAcc: pass.correct / pass.images,
     valLoss: val ? val.loss : null,
@@ -174,7 +174,7 @@ export async function endEpoch(run: LoopRun, pass: TrainPass, metrics: EpochMetr
   if (evals.val && best.epoch === metrics.epoch) saveCheckpoint(run.out, 'best', run.model, run.session.optimizerState(), meta, run.session.emaState());
   appendFileSync(run.folder.path('metrics.jsonl'), `${JSON.stringify(metrics)}\n`);
   run.history.push(metrics);
-  pass.progress.finish(summaryLine(metrics, run.options.epochs, evals.summaries));
+  pass.progress.finish(summaryLine(metrics, totalEpochs(run.options), evals.summaries));
   await runEpochEnd(run.plugins, { ...run, epoch: metrics.epoch, session: run.session, metrics, bestEpoch: best.epoch });
 }
 

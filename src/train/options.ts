@@ -22,9 +22,34 @@ export interface TrainOptions {
   readonly weightDecay: number;
   readonly optimizer: 'sgd' | 'adamw';
   readonly sched: ScheduleName;
-  /** `step` schedule milestones (epochs); default half and three quarters of the epochs */
-  readonly milestones?: readonly number[];
+  /** `multistep` schedule milestones (epochs); default half and three quarters of the epochs */
+  readonly decayMilestones?: readonly number[];
+  /** `multistep` and `plateau` decay factor */
+  readonly decayRate: number;
+  /** `plateau`: epochs without a better validation top-1 before a decay */
+  readonly patienceEpochs: number;
   readonly warmupEpochs: number;
+  /** the rate warmup starts from */
+  readonly warmupLr: number;
+  /** the floor of cosine, linear and plateau */
+  readonly minLr: number;
+  /** extra epochs at the schedule's final rate after `epochs` */
+  readonly cooldownEpochs: number;
+  /** cosine and linear step per iteration instead of per epoch */
+  readonly schedOnUpdates: boolean;
+  /** weight decay of norm layers' parameters (default: weightDecay) */
+  readonly normWeightDecay?: number;
+  /** weight decay of parameters named `bias` (default: weightDecay) */
+  readonly biasWeightDecay?: number;
+  /** learning-rate multipliers, `PATTERN=X,PATTERN=X` (src/optim/param-groups.ts) */
+  readonly lrMult?: string;
+  /** parameters not trained, `PATTERN,PATTERN` */
+  readonly freeze?: string;
+  /** timm's layer-wise learning-rate decay (families with a layer-id rule) */
+  readonly layerDecay?: number;
+  /** gradient clipping threshold (see clipMode) */
+  readonly clipGrad?: number;
+  readonly clipMode: 'norm' | 'value';
   readonly labelSmoothing: number;
   readonly seed: number;
   /** ONNX Runtime intra-op threads */
@@ -83,6 +108,13 @@ export const TRAIN_DEFAULTS = {
   optimizer: 'sgd',
   sched: 'cosine',
   warmupEpochs: 0,
+  decayRate: 0.1,
+  patienceEpochs: 10,
+  warmupLr: 0,
+  minLr: 0,
+  cooldownEpochs: 0,
+  schedOnUpdates: false,
+  clipMode: 'norm',
   labelSmoothing: 0,
   seed: 0,
   mixup: 0,

@@ -22,7 +22,8 @@ import { RunView, TrainPlugin, applySessionHooks } from './hooks.js';
 import { TrainOptions, TrainSetupError } from './options.js';
 import { restoreEma, restoreOptimizer } from './resume.js';
 import { lookahead } from '../optim/lookahead.js';
-import { Schedule, defaultMilestones, makeSchedule } from './schedule.js';
+import { Schedule, makeSchedule } from './schedule.js';
+import { scheduleOptions, stepOptimization } from './optimization.js';
 import { Splits, openSplits } from './subset.js';
 import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledOrder } from './class-balance.js';
 import { mixupPlugin } from './mixup.js';
@@ -114,6 +115,7 @@ export async function openTrainData(opts: TrainOptions): Promise<Splits> {
   if (splits.train.length < opts.batchSize) {
     throw new TrainSetupError(`the training set has ${splits.train.length} images, fewer than one batch of ${opts.batchSize} (training drops partial batches); lower --batch-size`);
   }
+  if (opts.sched === 'plateau' && !splits.val) throw new TrainSetupError('--sched plateau follows the validation top-1, and this run does not validate; give --val-split N or --val DIR, or another schedule');
   return splits;
 }
 
@@ -127,9 +129,9 @@ export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedC
 
 /** Phase "schedule": the learning rate per (epoch, iteration) and the step milestones it uses. */
 export function buildSchedule(opts: TrainOptions): { schedule: Schedule; milestones: readonly number[] | undefined } {
-  const milestones = opts.sched === 'step' ? (opts.milestones ?? defaultMilestones(opts.epochs)) : undefined;
+  const settings = scheduleOptions(opts);
   try {
-    return { schedule: makeSchedule({ name: opts.sched, lr: opts.lr, epochs: opts.epochs, warmupEpochs: opts.warmupEpochs, milestones }), milestones };
+    return { schedule: makeSchedule(settings), milestones: settings.milestones };
   } catch (e) {
     throw new TrainSetupError(e instanceof Error ? e.message : String(e));
   }
@@ -193,7 +195,13 @@ export async function openSession(
   plugins: readonly TrainPlugin[],
   run: RunView,
 ): Promise<{ session: TrainingSession; options: TrainingSessionOptions }> {
-  const initial: TrainingSessionOptions = { inputShape: [opts.batchSize, 3, base.size, base.size], optimizer: base.optimizer, loss: base.loss, threads: opts.threads };
+  const initial: TrainingSessionOptions = {
+    inputShape: [opts.batchSize, 3, base.size, base.size],
+    optimizer: base.optimizer,
+    loss: base.loss,
+    threads: opts.threads,
+    ...stepOptimization(opts, base.model, run.log),
+  };
   const options = applySessionHooks(plugins, initial, run);
   const session = await TrainingSession.create(base.model, options);
   try {

@@ -48,7 +48,7 @@ import type { TrainOptions } from './options.js';
 import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
-import type { Schedule } from './schedule.js';
+import { Schedule, totalEpochs } from './schedule.js';
 import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
 import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
@@ -115,7 +115,7 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
       const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
       await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);
-      return { out: opts.out, epochs: opts.epochs, bestTop1: best.top1, bestEpoch: best.epoch, metrics: history };
+      return { out: opts.out, epochs: totalEpochs(opts), bestTop1: best.top1, bestEpoch: best.epoch, metrics: history };
     } finally {
       await session.release();
     }
@@ -162,7 +162,7 @@ function startRun(p: Prepared, folder: RunFolder, optimizer: Readonly<Record<str
 
 /** The epoch loop: train pass, evaluations, metrics line, epoch end. */
 async function runEpochs(run: LoopRun, startEpoch: number, best: Best): Promise<void> {
-  const { epochs } = run.options;
+  const epochs = totalEpochs(run.options);
   if (startEpoch >= epochs) run.log(`the run already finished ${startEpoch} epoch(s); raise --epochs to train more`);
   for (let e = startEpoch; e < epochs; e++) {
     const pass = await trainEpoch(run, e);

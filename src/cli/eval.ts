@@ -17,6 +17,7 @@ import { checkpointWeights } from '../train/ema.js';
 import { EnsembleResult, TTA_MODES, ensembleWeights, evaluateEnsemble, ttaViews } from '../train/test-time.js';
 import { EvalResult, evaluate } from '../train/trainer.js';
 import { balancedAccuracy } from '../train/class-balance.js';
+import { holdOutPerClass } from '../train/subset.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 
 /** How `tessera eval` is called: its options, help and checks. */
@@ -44,6 +45,12 @@ confusion matrix. The model, classes and evaluation transform come from the chec
     ensembleWeights: { kind: 'string', placeholder: 'W1,W2,...', help: 'ensemble weights, one per --checkpoint (default equal; normalized to sum 1)' },
     data: { kind: 'string', placeholder: 'SPEC', required: true, help: 'cifar10, cifar100 or a directory (ImageFolder or CIFAR binaries)' },
     split: { kind: 'choice', choices: ['test', 'train'], default: 'test', placeholder: 'test|train', help: 'which split of the data (default test; a plain ImageFolder is used whole)' },
+    valSplit: {
+      kind: 'int',
+      min: 1,
+      placeholder: 'N',
+      help: "evaluate only the last N images of every class: the slice tessera train --val-split N\nheld out of the same data",
+    },
     batchSize: { kind: 'int', min: 1, default: 256, placeholder: 'N', help: 'images per inference run (default 256)' },
     threads: { kind: 'int', min: 1, default: defaultThreads, placeholder: 'N', help: 'ONNX Runtime threads (default: the CPU count)' },
     workers: { kind: 'int', min: 0, placeholder: 'N', help: 'data loader worker threads' },
@@ -70,7 +77,8 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const models = ckpts.map((c) => loadModel(c, ema));
   const ckpt = ckpts[0];
   const { meta } = ckpt;
-  const dataset = await openDataset(data, { split, cacheDir: parsed.opts.cacheDir, offline: parsed.opts.offline });
+  const opened = await openDataset(data, { split, cacheDir: parsed.opts.cacheDir, offline: parsed.opts.offline });
+  const dataset = parsed.opts.valSplit === undefined ? opened : holdOutPerClass(opened, parsed.opts.valSplit).val;
   checkData(ckpt, dataset);
   const size = meta.transform.size;
   const loader = new DataLoader(dataset, { batchSize, shuffle: false, seed: 0, dropLast: false, transform: meta.transform, workers });

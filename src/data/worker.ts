@@ -184,7 +184,7 @@ function firstLine(e: unknown): string {
 }
 
 /**
- * Decodes an image file to size×size RGB with sharp: alpha removed, any colourspace (grayscale,
+ * Decodes an image file to size×size RGB (or at its own size when `size` is omitted) with sharp: alpha removed, any colourspace (grayscale,
  * CMYK, 16-bit) converted to 8-bit sRGB. Images that are not size×size are resized during decoding
  * the way torchvision's Resize(size) + CenterCrop(size) does it: shorter side to `size` (longer
  * side truncated as torchvision computes it) with sharp's `linear` (triangle, i.e. antialiased

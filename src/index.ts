@@ -64,3 +64,7 @@ export { CheckpointError } from './train/checkpoint.js';
 export { countMacs } from './models/complexity.js';
 export { importOnnx, OnnxModule, OnnxImportError, supportedOnnxOps } from './onnx/import.js';
 export { readOnnxFile, decodeOnnx, OnnxFormatError } from './onnx/read.js';
+export * as augment from './augment/functional.js';
+export { opCall, OP_TABLE, signatureText } from './augment/op-table.js';
+export type { OpCall, OpSignature, ArgSpec, ArgType, Unrounded } from './augment/op-table.js';
+export { parseCall, OpCallError } from './augment/call.js';

@@ -187,7 +187,7 @@ function firstLine(e: unknown): string {
 }
 
 /**
- * Decodes an image file to size×size RGB with sharp: alpha removed, any colourspace (grayscale,
+ * Decodes an image file to size×size RGB (or at its own size when `size` is omitted) with sharp: alpha removed, any colourspace (grayscale,
  * CMYK, 16-bit) converted to 8-bit sRGB. Images that are not size×size are resized during decoding
  * the way torchvision's Resize(size) + CenterCrop(size) does it: shorter side to `size` (longer
  * side truncated as torchvision computes it) with sharp's `linear` (triangle, i.e. antialiased
@@ -198,8 +198,9 @@ function firstLine(e: unknown): string {
  *
  * @example
  *   const img = await decodeImageFile('cat.jpg', 224); // { width: 224, height: 224, data: CHW }
+ *   const full = await decodeImageFile('cat.jpg'); // no size: the image at its own size
  */
-export async function decodeImageFile(path: string, size: number): Promise<RgbImage> {
+export async function decodeImageFile(path: string, size?: number): Promise<RgbImage> {
   try {
     return await decodeWithSharp(path, size);
   } catch (e) {
@@ -220,14 +221,14 @@ async function unreadableReason(path: string): Promise<string | null> {
   }
 }
 
-async function decodeWithSharp(path: string, size: number): Promise<RgbImage> {
+async function decodeWithSharp(path: string, size: number | undefined): Promise<RgbImage> {
   const sharp = await loadSharp();
   const img = sharp(path);
   const meta = await img.metadata();
   const { width, height } = meta;
   if (!width || !height) throw new Error('image has no dimensions');
   let pipe = img.removeAlpha().toColourspace('srgb');
-  if (width !== size || height !== size) {
+  if (size !== undefined && (width !== size || height !== size)) {
     const shape = resizedShape(height, width, size);
     pipe = pipe
       .resize(shape.width, shape.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
@@ -239,10 +240,11 @@ async function decodeWithSharp(path: string, size: number): Promise<RgbImage> {
       });
   }
   const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || info.width !== size || info.height !== size || data.length !== 3 * size * size) {
-    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+  const [w, h] = size === undefined ? [width, height] : [size, size];
+  if (info.channels !== 3 || info.width !== w || info.height !== h || data.length !== 3 * w * h) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${w}x${h}x3`);
   }
-  return fromInterleaved(new Uint8Array(data.buffer, data.byteOffset, data.length), size, size);
+  return fromInterleaved(new Uint8Array(data.buffer, data.byteOffset, data.length), w, h);
 }
 
 async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null, cache: DecodeCache | null): Promise<Decoded> {

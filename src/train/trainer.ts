@@ -48,8 +48,9 @@ import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
 import type { Schedule } from './schedule.js';
-import { RunLoaders, RunTarget, buildModel, buildSchedule, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion } from './setup.js';
+import { RunLoaders, RunTarget, buildModel, buildSchedule, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion } from './setup.js';
 import type { Splits } from './subset.js';
+import { runTransforms } from './run-transforms.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
 export type { TrainOptions } from './options.js';
@@ -104,7 +105,7 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
   const plugins = hooks.plugins ?? [];
   const p = await prepare(opts, target, log);
   try {
-    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, size: target.info.inputSize, ckpt: p.ckpt }, plugins, p.view);
+    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, size: p.view.transforms.train.size, ckpt: p.ckpt }, plugins, p.view);
     try {
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
@@ -126,7 +127,7 @@ async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string
   const classes = splits.classes;
   const ckpt = loadResume(target.resumePath, opts.model, classes);
   const model = buildModel(opts, classes.length, ckpt, log);
-  const transforms = cifarTransforms(target.info.inputSize);
+  const transforms = runTransforms(opts, target.info.inputSize);
   const optimizer = makeOptimizer(opts);
   const { schedule, milestones } = buildSchedule(opts);
   const loaders = openLoaders(opts, splits, transforms);

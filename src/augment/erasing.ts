@@ -39,7 +39,7 @@ const randint = (rng: Rng, lo: number, hi: number) => lo + rng.int(hi - lo + 1);
  * @example
  *   const img = new Float32Array(3 * 32 * 32).fill(1);
  *   const boxes = randomErase(img, 0, 32, 32, { prob: 1, mode: 'const', count: 1 }, new Rng(3));
- *   boxes.length; // → 1 (its pixels are 0 in every channel)
+ *   boxes.length; // → 1
  */
 export function randomErase(data: Float32Array, offset: number, height: number, width: number, spec: RandomErasingSpec, rng: Rng): ErasedBox[] {
   if (rng.next() >= spec.prob) return []; // timm: random() > p skips; >= keeps p = 0 from ever erasing

@@ -53,7 +53,7 @@ export function baseImage(img: RgbImage, spec: TransformSpec): RgbImage {
  *   const spec = { size: 32, hflip: true, randomResizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }, policy: 'ta_wide',
  *     randomErasing: { prob: 0.25, mode: 'pixel', count: 1 }, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } as const;
  *   const img = { width: 40, height: 40, data: new Uint8Array(3 * 40 * 40).fill(128) };
- *   transformSample(img, spec, sampleRng(0, 0, 7)).length; // → 3072
+ *   transformSample(img, spec, new Rng(7)).length; // → 3072
  */
 export function transformSample(base: RgbImage, spec: TransformSpec, rng: Rng, out?: Float32Array, offset = 0): Float32Array {
   if (isPlain(spec)) return applyTransform(base, spec, rng, out, offset);

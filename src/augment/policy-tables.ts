@@ -59,7 +59,7 @@ function fma32(a: number, b: number, c: number): number {
  * then base + lane·step), the rest one by one with a fused multiply-add.
  *
  * @example
- *   float32Linspace(0, 0.3, 4); // [0, 0.10000000149011612, 0.20000000298023224, 0.30000001192092896]
+ *   float32Linspace(0, 0.3, 4); // → [0, 0.10000000149011612, 0.20000001788139343, 0.30000001192092896]
  */
 export function float32Linspace(start: number, end: number, steps: number): number[] {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`linspace needs a positive whole number of steps, got ${steps}`);
@@ -102,7 +102,7 @@ const unsigned = (op: PolicyOp, bins: readonly number[] | null): OpSpace => ({ o
  * space ignores the image size) or AugMix (`allOps` adds Brightness, Color, Contrast, Sharpness).
  *
  * @example
- *   augmentationSpace('TrivialAugmentWide', 31, [32, 32]).map((s) => s.op).slice(0, 3); // ['Identity', 'ShearX', 'ShearY']
+ *   augmentationSpace('TrivialAugmentWide', 31, [32, 32]).map((s) => s.op).slice(0, 3); // → ['Identity', 'ShearX', 'ShearY']
  */
 export function augmentationSpace(family: PolicyFamily, numBins: number, [height, width]: readonly [number, number], allOps = true): OpSpace[] {
   const lin = (end: number, start = 0) => float32Linspace(start, end, numBins);

@@ -61,10 +61,11 @@ function evalSpec(opts: TrainOptions, inputSize: number): TransformSpec {
  * options say otherwise; a bad --aa, --scale, --ratio or --val-resize-size is a UserError line.
  *
  * @example
- * runTransforms({ ...TRAIN_DEFAULTS, model: 'cifar_resnet18', data: 'cifar10', threads: 1, out: 'runs/a' }, 32).train;
- * // → cifarTransforms(32).train
- * runTransforms({ ...TRAIN_DEFAULTS, model: 'resnet50', data: 'imgs/', threads: 1, out: 'runs/b', aa: 'ta_wide', trainCropSize: 176, valResizeSize: 232 }, 224).eval.resize;
- * // → 232
+ * import { TRAIN_DEFAULTS, cifarTransforms } from 'tessera/dist/src/train/trainer.js';
+ * const base = { ...TRAIN_DEFAULTS, model: 'resnet50', data: 'imgs/', threads: 1, out: 'runs/b' };
+ * runTransforms(base, 32).train; // → cifarTransforms(32).train
+ * const v2 = runTransforms({ ...base, aa: 'ta_wide', reprob: 0.1, trainCropSize: 176, valResizeSize: 232 }, 224);
+ * [v2.train.size, v2.train.policy, v2.eval.resize, v2.eval.size]; // → [176, 'ta_wide', 232, 224]
  */
 export function runTransforms(opts: TrainOptions, inputSize: number): RunTransforms {
   return { train: trainSpec(opts, inputSize), eval: evalSpec(opts, inputSize) };
@@ -75,7 +76,16 @@ export function runTransforms(opts: TrainOptions, inputSize: number): RunTransfo
  * --ratio, the evaluation sizes against each other): one UserError line per mistake.
  *
  * @example
- * checkTransformOptions({ ...TRAIN_DEFAULTS, model: 'cifar_resnet18', data: 'cifar10', threads: 1, out: 'runs/a', aa: 'rand-m9-mstd0.5-inc1' }); // ok
+ * import { TRAIN_DEFAULTS } from 'tessera/dist/src/train/trainer.js';
+ * const opts = { ...TRAIN_DEFAULTS, model: 'cifar_resnet18', data: 'cifar10', threads: 1, out: 'runs/a' };
+ * checkTransformOptions({ ...opts, aa: 'rand-m9-mstd0.5-inc1' }); // fine
+ * let message = '';
+ * try {
+ *   checkTransformOptions({ ...opts, aa: 'rand-m9-x1' });
+ * } catch (e) {
+ *   message = e instanceof UserError ? e.message : '';
+ * }
+ * message; // → '--aa "rand-m9-x1": x is not a field of rand; its fields are m, n, p, mstd, mmax, inc (rand[-mN-nN-pN-mstdN-mmaxN-incN])'
  */
 export function checkTransformOptions(opts: TrainOptions): void {
   runTransforms(opts, opts.valCropSize ?? opts.valResizeSize ?? opts.trainCropSize ?? 1);

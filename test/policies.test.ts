@@ -313,3 +313,23 @@ test('tessera train --aa ta_wide --reprob 0.25: one epoch, saved in the run, eva
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^tessera: --aa "rand-m9-q1": q is not a field of rand; its fields are m, n, p, mstd, mmax, inc \(rand\[-mN-nN-pN-mstdN-mmaxN-incN\]\)\n$/);
 });
+
+test('--resume with --aa, --reprob and RandomResizedCrop reproduces the uninterrupted run exactly (options read back from config.json)', async () => {
+  const data = join(scratch, 'folder-resume');
+  await makeImageFolder(data, ['blue', 'green', 'red'], 6, 777);
+  const args = (out: string, epochs: number) => ['train', '--model', 'cifar_lenet', '--data', data, '--val-split', '2', '--batch-size', '4', '--threads', '1', '--workers', '1', '--seed', '3',
+    '--aa', 'rand-m9-mstd0.5-inc1', '--reprob', '0.5', '--remode', 'rand', '--recount', '2', '--scale', '0.3,1', '--epochs', String(epochs), '--out', out];
+  const whole = join(scratch, 'whole');
+  const parts = join(scratch, 'parts');
+  for (const r of [await runCli(args(whole, 2)), await runCli(args(parts, 1)), await runCli(['train', '--resume', parts, '--epochs', '2'])]) assert.equal(r.code, 0, r.stderr);
+  const losses = (run: string) =>
+    readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { trainLoss: number; valLoss: number })
+      .map((m) => [m.trainLoss, m.valLoss]);
+  assert.equal(losses(whole).length, 2);
+  assert.deepEqual(losses(parts), losses(whole));
+  const config = JSON.parse(readFileSync(join(parts, 'config.json'), 'utf8')) as { options: Record<string, unknown> };
+  assert.deepEqual([config.options.aa, config.options.reprob, config.options.remode, config.options.recount, config.options.scale], ['rand-m9-mstd0.5-inc1', 0.5, 'rand', 2, '0.3,1']);
+});

@@ -63,7 +63,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     seed: { kind: 'int', min: 0, max: 2 ** 32 - 1, default: TRAIN_DEFAULTS.seed, placeholder: 'N', config: true, help: 'initialization, shuffling and augmentation seed (default 0)' },
     threads: { kind: 'int', min: 1, max: 1024, default: defaultThreads, placeholder: 'N', config: true, help: 'ONNX Runtime intra-op threads (default: the CPU count or TESSERA_THREADS)' },
     workers: { kind: 'int', min: 0, max: 256, placeholder: 'N', config: true, help: "data loader worker threads (default: the loader's)" },
-    aa: { kind: 'string', placeholder: 'POLICY', config: true, help: `augmentation policy after crop and flip (default none):\n${policyUsage()}` },
+    aa: { kind: 'string', placeholder: 'POLICY', config: true, help: `augmentation policy after crop and flip (default none), e.g. ta_wide,\nrand-m9-mstd0.5-inc1, augmix-m3-w3-d-1; one of\n${policyUsage().replace(', ra[', ',\nra[')}` },
     reprob: { kind: 'number', min: 0, max: 1, default: 0, placeholder: 'P', config: true, help: "timm's random erasing: probability per image (default 0: off)" },
     remode: { kind: 'choice', choices: ['const', 'rand', 'pixel'], default: 'pixel', placeholder: 'MODE', config: true, help: 'random erasing fill: const (0), rand (per channel), pixel (default)' },
     recount: { kind: 'int', min: 1, max: 100, default: 1, placeholder: 'N', config: true, help: 'random erasing: at most N boxes per image (default 1)' },

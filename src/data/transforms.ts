@@ -9,33 +9,17 @@
 import { parsePolicy } from '../augment/policy-parse.js';
 import type { Rng } from '../nn/init.js';
 import type { TransformSpec } from './types.js';
+import { checkImage, roundHalfEven } from '../augment/pixels.js';
+import { resize, resizedSize } from '../augment/resize.js';
+
+export { roundHalfEven } from '../augment/pixels.js';
+export { pad } from '../augment/geometry.js';
 
 /** A uint8 RGB image, channel-planar: `data[(c * height + y) * width + x]`, length 3·height·width. */
 export interface RgbImage {
   readonly data: Uint8Array;
   readonly width: number;
   readonly height: number;
-}
-
-function checkImage(img: RgbImage): void {
-  const { width, height, data } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`image size must be positive integers, got ${width}x${height}`);
-  }
-  if (data.length !== 3 * width * height) {
-    throw new RangeError(`a ${width}x${height} RGB image needs ${3 * width * height} bytes, got ${data.length}`);
-  }
-}
-
-/**
- * Python's round(): to nearest, ties to even (what torchvision's center crop and torch.round use).
- *
- * @example
- *   [roundHalfEven(1.5), roundHalfEven(2.5), roundHalfEven(2.6)]; // [2, 2, 3]
- */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
@@ -86,21 +70,6 @@ export function crop(img: RgbImage, top: number, left: number, height: number, w
 }
 
 /**
- * Zero padding (torchvision `pad(img, padding, fill=0, padding_mode='constant')`); `padding` is
- * one number for all sides or `[left, top, right, bottom]`.
- *
- * @example
- *   pad({ width: 1, height: 1, data: Uint8Array.of(9, 9, 9) }, 1).width; // 3
- */
-export function pad(img: RgbImage, padding: number | readonly [number, number, number, number]): RgbImage {
-  const [l, t, r, b] = typeof padding === 'number' ? [padding, padding, padding, padding] : padding;
-  if (![l, t, r, b].every((p) => Number.isInteger(p) && p >= 0)) {
-    throw new RangeError(`padding must be non-negative integers, got ${JSON.stringify(padding)}`);
-  }
-  return crop(img, -t, -l, img.height + t + b, img.width + l + r);
-}
-
-/**
  * torchvision's `center_crop`: the window's offsets are round((H - size) / 2) (ties to even);
  * a dimension smaller than `size` is zero-padded first, (d - H) // 2 before and the rest after.
  *
@@ -120,141 +89,7 @@ export function centerCrop(img: RgbImage, size: number): RgbImage {
  *   resizedShape(480, 640, 224); // { height: 224, width: 298 }
  */
 export function resizedShape(height: number, width: number, size: number): { height: number; width: number } {
-  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
-  return { height: size, width: Math.trunc((size * width) / height) };
-}
-
-/** Source indices and weights of one output coordinate, for a separable resize. */
-interface AxisWeights {
-  /** first source index of each output position */
-  readonly start: Int32Array;
-  /** taps per output position */
-  readonly count: Int32Array;
-  /** `maxTaps` weights per output position */
-  readonly weights: Float64Array;
-  readonly maxTaps: number;
-}
-
-/**
- * PyTorch's `_upsample_bilinear2d_aa` weights (align_corners=False): a triangle filter stretched by
- * the scale when downsampling, normalized over the taps inside the image.
- */
-function antialiasWeights(inSize: number, outSize: number): AxisWeights {
-  const scale = inSize / outSize;
-  const support = scale >= 1 ? scale : 1;
-  const invscale = scale >= 1 ? 1 / scale : 1;
-  const maxTaps = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * maxTaps);
-  for (let i = 0; i < outSize; i++) {
-    const center = scale * (i + 0.5);
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const xsize = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
-    let total = 0;
-    for (let j = 0; j < xsize; j++) {
-      const w = Math.max(0, 1 - Math.abs((j + xmin - center + 0.5) * invscale));
-      weights[i * maxTaps + j] = w;
-      total += w;
-    }
-    for (let j = 0; j < xsize; j++) weights[i * maxTaps + j] /= total;
-    start[i] = xmin;
-    count[i] = xsize;
-  }
-  return { start, count, weights, maxTaps };
-}
-
-/** Separable antialiased bilinear resize, width first, then height, in float64, rounded at the end. */
-function resizeAntialias(img: RgbImage, outH: number, outW: number): RgbImage {
-  const { width: inW, height: inH, data } = img;
-  let plane: Float64Array = Float64Array.from(data);
-  let w = inW;
-  if (outW !== inW) {
-    const ax = antialiasWeights(inW, outW);
-    const next = new Float64Array(3 * inH * outW);
-    for (let row = 0; row < 3 * inH; row++) {
-      for (let x = 0; x < outW; x++) {
-        const s = row * inW + ax.start[x];
-        let acc = 0;
-        for (let k = 0; k < ax.count[x]; k++) acc += plane[s + k] * ax.weights[x * ax.maxTaps + k];
-        next[row * outW + x] = acc;
-      }
-    }
-    plane = next;
-    w = outW;
-  }
-  if (outH !== inH) {
-    const ay = antialiasWeights(inH, outH);
-    const next = new Float64Array(3 * outH * w);
-    for (let c = 0; c < 3; c++) {
-      for (let y = 0; y < outH; y++) {
-        const dst = (c * outH + y) * w;
-        for (let k = 0; k < ay.count[y]; k++) {
-          const wt = ay.weights[y * ay.maxTaps + k];
-          const src = (c * inH + ay.start[y] + k) * w;
-          for (let x = 0; x < w; x++) next[dst + x] += plane[src + x] * wt;
-        }
-      }
-    }
-    plane = next;
-  }
-  const out = new Uint8Array(plane.length);
-  for (let i = 0; i < plane.length; i++) out[i] = Math.min(255, Math.max(0, roundHalfEven(plane[i])));
-  return { width: outW, height: outH, data: out };
-}
-
-/**
- * PyTorch's plain `upsample_bilinear2d` (align_corners=False) index/lambda computation, in float32
- * as its CPU kernel does it.
- */
-function linearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l0: Float32Array; l1: Float32Array } {
-  const f = Math.fround;
-  const i0 = new Int32Array(outSize);
-  const i1 = new Int32Array(outSize);
-  const l0 = new Float32Array(outSize);
-  const l1 = new Float32Array(outSize);
-  const scale = f(inSize / outSize);
-  for (let i = 0; i < outSize; i++) {
-    if (inSize === outSize) {
-      i0[i] = i1[i] = i;
-      l0[i] = 1;
-      continue;
-    }
-    let real = f(f(scale * f(i + 0.5)) - 0.5);
-    if (real < 0) real = 0;
-    const idx = Math.min(Math.floor(real), inSize - 1);
-    const lambda = f(Math.min(Math.max(real - idx, 0), 1));
-    i0[i] = idx;
-    i1[i] = idx + (idx < inSize - 1 ? 1 : 0);
-    l1[i] = lambda;
-    l0[i] = f(1 - lambda);
-  }
-  return { i0, i1, l0, l1 };
-}
-
-function resizePlain(img: RgbImage, outH: number, outW: number): RgbImage {
-  const f = Math.fround;
-  const { width: inW, height: inH, data } = img;
-  const ty = linearTaps(inH, outH);
-  const tx = linearTaps(inW, outW);
-  const out = new Uint8Array(3 * outH * outW);
-  for (let c = 0; c < 3; c++) {
-    for (let y = 0; y < outH; y++) {
-      const r0 = (c * inH + ty.i0[y]) * inW;
-      const r1 = (c * inH + ty.i1[y]) * inW;
-      const wy0 = ty.l0[y];
-      const wy1 = ty.l1[y];
-      for (let x = 0; x < outW; x++) {
-        const wx0 = tx.l0[x];
-        const wx1 = tx.l1[x];
-        const t0 = f(f(data[r0 + tx.i0[x]] * wx0) + f(data[r0 + tx.i1[x]] * wx1));
-        const t1 = f(f(data[r1 + tx.i0[x]] * wx0) + f(data[r1 + tx.i1[x]] * wx1));
-        const v = f(f(t0 * wy0) + f(t1 * wy1));
-        out[(c * outH + y) * outW + x] = Math.min(255, Math.max(0, roundHalfEven(v)));
-      }
-    }
-  }
-  return { width: outW, height: outH, data: out };
+  return resizedSize(height, width, [size]);
 }
 
 /**
@@ -270,12 +105,7 @@ function resizePlain(img: RgbImage, outH: number, outW: number): RgbImage {
  *   resizeBilinear(img, 2, 3).data; // 18 sevens
  */
 export function resizeBilinear(img: RgbImage, height: number, width: number, opts: { antialias?: boolean } = {}): RgbImage {
-  checkImage(img);
-  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
-    throw new RangeError(`resize target must be positive integers, got ${width}x${height}`);
-  }
-  if (height === img.height && width === img.width) return { width, height, data: img.data.slice() };
-  return opts.antialias === false ? resizePlain(img, height, width) : resizeAntialias(img, height, width);
+  return resize(img, height, width, { interpolation: 'bilinear', antialias: opts.antialias !== false });
 }
 
 /**

@@ -198,15 +198,16 @@ export interface DecodeResize {
  * the way torchvision's Resize(resize) + CenterCrop(size) does it: shorter side to `resize`
  * (default `size`; longer side truncated as torchvision computes it) with sharp's `linear`
  * (triangle, i.e. antialiased bilinear; `cubic` for bicubic) kernel and no JPEG shrink-on-load,
- * then the center crop at torchvision's offsets. `size` null decodes the image at its own size.
+ * then the center crop at torchvision's offsets. Without `size` the image keeps its own size.
  * EXIF orientation is not applied (as PIL / torchvision's ImageFolder do not). A file that cannot
  * be read or decoded is one DatasetError line naming it: `PATH: cannot read the image: permission
  * denied` (missing, a folder, no permission) or `PATH: cannot read the image (REASON)` (not an image).
  *
  * @example
  *   const img = await decodeImageFile('cat.jpg', 224); // { width: 224, height: 224, data: CHW }
+ *   const full = await decodeImageFile('cat.jpg'); // no size: the image at its own size
  */
-export async function decodeImageFile(path: string, size: number | null, opts: DecodeResize = {}): Promise<RgbImage> {
+export async function decodeImageFile(path: string, size?: number, opts: DecodeResize = {}): Promise<RgbImage> {
   try {
     return await decodeWithSharp(path, size, opts);
   } catch (e) {
@@ -227,7 +228,7 @@ async function unreadableReason(path: string): Promise<string | null> {
   }
 }
 
-async function decodeWithSharp(path: string, size: number | null, opts: DecodeResize): Promise<RgbImage> {
+async function decodeWithSharp(path: string, size: number | undefined, opts: DecodeResize): Promise<RgbImage> {
   const sharp = await loadSharp();
   const img = sharp(path);
   const meta = await img.metadata();
@@ -235,7 +236,7 @@ async function decodeWithSharp(path: string, size: number | null, opts: DecodeRe
   if (!width || !height) throw new Error('image has no dimensions');
   let pipe = img.removeAlpha().toColourspace('srgb');
   const resize = opts.resize ?? size;
-  if (size !== null && resize !== null && (width !== size || height !== size || resize !== size)) {
+  if (size !== undefined && resize !== undefined && (width !== size || height !== size || resize !== size)) {
     const shape = resizedShape(height, width, resize);
     const kernel = opts.interpolation === 'bicubic' ? 'cubic' : 'linear';
     pipe = pipe.resize(shape.width, shape.height, { fit: 'fill', kernel, fastShrinkOnLoad: false }).extract({
@@ -262,7 +263,7 @@ async function decodeWithSharp(path: string, size: number | null, opts: DecodeRe
  *   const img = await decodeForSpec('cat.jpg', { size: 224, resize: 256, mean, std }); // 224×224
  */
 export function decodeForSpec(path: string, spec: TransformSpec): Promise<RgbImage> {
-  if (spec.randomResizedCrop) return decodeImageFile(path, null);
+  if (spec.randomResizedCrop) return decodeImageFile(path);
   return decodeImageFile(path, spec.size, { resize: spec.resize, interpolation: spec.interpolation });
 }
 

@@ -67,7 +67,7 @@ function syntaxError(text: string, at: number, what: string): OpCallError {
  *
  * @example
  * const call = parseCall("rotate(img, 30, interpolation=InterpolationMode.BILINEAR, center=[-1, 2.5])");
- * [call.name, call.positional.length, call.keywords.map((k) => k.name)]; // → ['rotate', 1, ['interpolation', 'center']]
+ * [call.name, call.positional.length, call.keywords.map((k) => k.name)]; // → ['rotate', 2, ['interpolation', 'center']]
  */
 export function parseCall(text: string): ParsedCall {
   const tokens = tokenize(text);
@@ -77,11 +77,10 @@ export function parseCall(text: string): ParsedCall {
     const t = peek();
     throw syntaxError(text, t.at, `expected ${what}, got ${t.kind === 'end' ? 'the end' : JSON.stringify(t.text)}`);
   };
-  const take = (punct: string) => {
-    if (peek().kind === 'punct' && peek().text === punct) return void i++;
-    fail(`"${punct}"`);
-  };
   const isPunct = (p: string) => peek().kind === 'punct' && peek().text === p;
+  const take = (punct: string) => (isPunct(punct) ? void i++ : fail(`"${punct}"`));
+  /** a comma between items, or nothing before the closing bracket */
+  const separator = (close: string) => (isPunct(close) ? undefined : isPunct(',') ? void i++ : fail(`"," or "${close}"`));
 
   const value = (): PyValue => {
     const t = peek();
@@ -112,7 +111,7 @@ export function parseCall(text: string): ParsedCall {
       const items: PyValue[] = [];
       while (!isPunct(close)) {
         items.push(value());
-        if (!isPunct(close)) take(',');
+        separator(close);
       }
       i++;
       return { kind: 'list', items, text: `[${items.map((v) => v.text).join(', ')}]` };
@@ -135,7 +134,7 @@ export function parseCall(text: string): ParsedCall {
       if (keywords.length > 0) fail(`a keyword argument (name=value) after ${keywords[keywords.length - 1].name}=`);
       positional.push(value());
     }
-    if (!isPunct(')')) take(',');
+    separator(')');
   }
   i++;
   if (peek().kind !== 'end') fail('the end of the call');

@@ -292,8 +292,8 @@ export function opNamed(name: string): OpSignature {
   const op = OP_TABLE.find((o) => o.name === name);
   if (op) return op;
   const closest = [...OP_TABLE].sort((a, b) => editDistance(a.name, name) - editDistance(b.name, name))[0];
-  const hint = editDistance(closest.name, name) <= Math.max(2, name.length / 3) ? `; did you mean ${closest.name}?` : '';
-  throw new OpCallError(`unknown op "${name}"${hint} ops: ${OP_TABLE.map((o) => o.name).join(', ')}`);
+  const hint = editDistance(closest.name, name) <= Math.max(2, name.length / 3) ? ` (did you mean ${closest.name}?)` : '';
+  throw new OpCallError(`unknown op "${name}"${hint}; ops: ${OP_TABLE.map((o) => o.name).join(', ')}`);
 }
 
 /** A checked call, ready to run on images. */
@@ -327,7 +327,7 @@ export function opCall(text: string): OpCall {
     const spec = op.args.find((a) => a.name === name);
     if (!spec) {
       const close = op.args.filter((a) => editDistance(a.name, name) <= 2).map((a) => a.name);
-      throw new OpCallError(`${op.name}(): unknown argument "${name}"${close.length ? `; did you mean ${close.join(' or ')}?` : ''} arguments: ${signatureText(op)}`);
+      throw new OpCallError(`${op.name}(): unknown argument "${name}"${close.length ? ` (did you mean ${close.join(' or ')}?)` : ''}; arguments: ${signatureText(op)}`);
     }
     if (given.has(name)) throw new OpCallError(`${op.name}(): ${name} given twice`);
     given.set(name, value);

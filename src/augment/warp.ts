@@ -25,7 +25,8 @@ interface Warp {
  * degrees, clockwise for `angle` as in `affine`): the 2×3 matrix that maps output to input points.
  *
  * @example
- * augment.inverseAffineMatrix([0, 0], 0, [3, -2], 1, [0, 0]).map((v) => v + 0); // → [1, 0, -3, 0, 1, 2] (+ 0 turns -0 into 0)
+ * // (+ 0 turns -0 into 0)
+ * augment.inverseAffineMatrix([0, 0], 0, [3, -2], 1, [0, 0]).map((v) => v + 0); // → [1, 0, -3, 0, 1, 2]
  */
 export function inverseAffineMatrix(center: readonly [number, number], angle: number, translate: readonly [number, number], scale: number, shear: readonly [number, number]): number[] {
   const rad = (deg: number) => (deg * Math.PI) / 180;

@@ -52,6 +52,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'measure training, inference and data loader throughput (images/s) and peak memory',
     load: () => import('./bench.js'),
   },
+  augment: {
+    summary: 'write images transformed by a torchvision functional call (--op) as PNGs, to check an augmentation',
+    load: () => import('./augment.js'),
+  },
 };
 
 /** Usage text of `tessera` itself. */

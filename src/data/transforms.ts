@@ -26,7 +26,7 @@ export interface RgbImage {
  * Mirrors an image left-right (torchvision `hflip`).
  *
  * @example
- *   hflip({ width: 2, height: 1, data: Uint8Array.of(1, 2, 3, 4, 5, 6) }).data; // [2, 1, 4, 3, 6, 5]
+ *   augment.hflip({ width: 2, height: 1, data: Uint8Array.of(1, 2, 3, 4, 5, 6) }).data; // → Uint8Array.of(2, 1, 4, 3, 6, 5)
  */
 export function hflip(img: RgbImage): RgbImage {
   checkImage(img);
@@ -45,7 +45,8 @@ export function hflip(img: RgbImage): RgbImage {
  *
  * @example
  *   const img = { width: 2, height: 2, data: Uint8Array.from({ length: 12 }, (_, i) => i + 1) };
- *   crop(img, -1, 0, 2, 2).data.subarray(0, 4); // [0, 0, 1, 2] (channel 0: a zero row, then row 0)
+ *   // channel 0: a zero row, then row 0
+ *   augment.crop(img, -1, 0, 2, 2).data.subarray(0, 4); // → Uint8Array.of(0, 0, 1, 2)
  */
 export function crop(img: RgbImage, top: number, left: number, height: number, width: number): RgbImage {
   checkImage(img);

@@ -67,3 +67,4 @@ export { randomErase } from './augment/erasing.js';
 export type { ErasedBox } from './augment/erasing.js';
 export { baseImage, transformSample } from './augment/pipeline.js';
 export { checkTransformOptions, runTransforms } from './train/run-transforms.js';
+export { policyPreview } from './augment/preview.js';

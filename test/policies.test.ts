@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomErase } from '../src/augment/erasing.js';
@@ -17,8 +17,11 @@ import { applyPolicyOp } from '../src/augment/policies.js';
 import { PolicyConfig, parsePolicy } from '../src/augment/policy-parse.js';
 import { AUTOAUGMENT_POLICIES, AutoAugmentPolicy, PolicyFamily, PolicyOp, augmentationSpace } from '../src/augment/policy-tables.js';
 import { baseImage, transformSample } from '../src/augment/pipeline.js';
+import { policyPreview } from '../src/augment/preview.js';
 import { DataLoader, sampleRng } from '../src/data/loader.js';
-import { applyTransform, type RgbImage } from '../src/data/transforms.js';
+import { applyTransform, fromInterleaved, type RgbImage } from '../src/data/transforms.js';
+import { decodeImageFile } from '../src/data/worker.js';
+import sharp from 'sharp';
 import type { ImageDataset, RandomErasingSpec, TransformSpec } from '../src/data/types.js';
 import { UserError } from '../src/errors.js';
 import { readSafetensors } from '../src/io/safetensors.js';
@@ -332,4 +335,32 @@ test('--resume with --aa, --reprob and RandomResizedCrop reproduces the uninterr
   assert.deepEqual(losses(parts), losses(whole));
   const config = JSON.parse(readFileSync(join(parts, 'config.json'), 'utf8')) as { options: Record<string, unknown> };
   assert.deepEqual([config.options.aa, config.options.reprob, config.options.remode, config.options.recount, config.options.scale], ['rand-m9-mstd0.5-inc1', 0.5, 'rand', 2, '0.3,1']);
+});
+
+// ---- tessera augment --aa -----------------------------------------------------------------------
+
+test('tessera augment --aa POLICY --seed N --n K writes K draws per image, the pixels policyPreview computes; a bad policy writes nothing', async () => {
+  const data = join(scratch, 'preview-images');
+  await makeImageFolder(data, ['green'], 2, 99);
+  const images = [join(data, 'green', '00.png'), join(data, 'green', '01.png')];
+  const out = join(scratch, 'previews');
+  const r = await runCli(['augment', ...images, '--aa', 'rand-m9-mstd0.5-inc1', '--seed', '4', '--n', '3', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const names = ['00', '01'].flatMap((stem) => [0, 1, 2].map((k) => `${stem}_rand-m9-mstd0.5-inc1_${k}.png`));
+  assert.deepEqual(readdirSync(out).sort(), names);
+  const preview = policyPreview('rand-m9-mstd0.5-inc1', 4, '--aa');
+  for (const [i, image] of images.entries()) {
+    const input = await decodeImageFile(image);
+    for (const k of [0, 1, 2]) {
+      const { data: hwc, info } = await sharp(join(out, names[3 * i + k])).raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual(fromInterleaved(new Uint8Array(hwc), info.width, info.height).data, preview.apply(input, i, k).data, names[3 * i + k]);
+    }
+  }
+  const bad = await runCli(['augment', images[0], '--aa', 'ta_wide-m3', '--out', join(scratch, 'no-previews')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^tessera augment: --aa "ta_wide-m3": m is not a field of ta_wide; its fields are b \(ta_wide\[-bN\]\)\n$/);
+  assert.ok(!existsSync(join(scratch, 'no-previews')));
+  const both = await runCli(['augment', images[0], '--aa', 'ta_wide', '--op', 'invert()', '--out', join(scratch, 'no-previews')]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /give either --op CALL or --aa POLICY, not both/);
 });

@@ -8,6 +8,7 @@
  * the count (only when `count` > 1), then per try the area, the aspect, and for a box that fits
  * its top, its left and its values.
  */
+import { roundHalfEven } from './pixels.js';
 import type { RandomErasingSpec } from '../data/types.js';
 import type { Rng } from '../nn/init.js';
 
@@ -23,11 +24,6 @@ const MIN_AREA = 0.02;
 const MAX_AREA = 1 / 3;
 const LOG_ASPECT: readonly [number, number] = [Math.log(0.3), Math.log(1 / 0.3)];
 
-/** Python's round(): to nearest, ties to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Python's random.randint(lo, hi): a whole number in [lo, hi], both included. */
 const randint = (rng: Rng, lo: number, hi: number) => lo + rng.int(hi - lo + 1);

@@ -6,6 +6,7 @@
  * them are in policies.ts; test/policies.test.ts compares every table with torchvision's own
  * `_augmentation_space` output (test/data/policy-tables.json, tools/policy_tables.py).
  */
+import { roundHalfEven } from './pixels.js';
 
 /** The ops of torchvision's `_apply_op` (autoaugment.py). */
 export type PolicyOp =
@@ -88,10 +89,6 @@ function posterizeBins(bitsFrom: number, spread: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => bitsFrom - roundHalfEven(f32(i / divisor)));
 }
 
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 const signed = (op: PolicyOp, bins: readonly number[]): OpSpace => ({ op, bins, signed: true });
 const unsigned = (op: PolicyOp, bins: readonly number[] | null): OpSpace => ({ op, bins, signed: false });

@@ -3,6 +3,7 @@
  * the string (once per string) and runs the policy it names.
  */
 import type { RgbImage } from '../data/transforms.js';
+import { roundHalfEven } from './pixels.js';
 import type { Rng } from '../nn/init.js';
 import { augMix, autoAugment, randAugment, trivialAugmentWide } from './policies.js';
 import { PolicyConfig, parsePolicy } from './policy-parse.js';
@@ -29,11 +30,6 @@ function configOf(policy: string | PolicyConfig): PolicyConfig {
   return config;
 }
 
-/** Python's round(): to nearest, ties to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /**
  * Applies the policy a string names (or a parsed PolicyConfig) to one image, drawing from `rng`.

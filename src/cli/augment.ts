@@ -1,7 +1,8 @@
 /**
  * `tessera augment IMAGE... --op "CALL" --out DIR`: writes each image transformed by one
  * torchvision functional call (Python syntax, src/augment/op-table.ts) as a PNG, to check an
- * augmentation before a long run. Images are decoded with sharp at their own size (alpha removed,
+ * augmentation before a long run; `--aa POLICY --seed N --n K` writes K random draws of a policy
+ * (src/augment/preview.ts). Images are decoded with sharp at their own size (alpha removed,
  * sRGB); outputs are named after the input and the call.
  */
 import { basename, extname, join } from 'node:path';
@@ -10,6 +11,7 @@ import { decodeImageFile } from '../data/worker.js';
 import { OpCallError } from '../augment/call.js';
 import { OP_TABLE, opCall, signatureText } from '../augment/op-table.js';
 import { makeDirs, writeFileAtomic } from '../util/files.js';
+import { policyPreview } from '../augment/preview.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine, type OptionValues } from './args.js';
 
 const opList = () => OP_TABLE.map((op) => `  ${signatureText(op)}\n      ${op.summary}`).join('\n');
@@ -17,7 +19,7 @@ const opList = () => OP_TABLE.map((op) => `  ${signatureText(op)}\n      ${op.su
 /** How `tessera augment` is called: its options, help and checks. */
 export const AUGMENT = defineCommand({
   name: 'augment',
-  usage: 'IMAGE... --op CALL --out DIR [options]',
+  usage: 'IMAGE... --op CALL | --aa POLICY [--seed N --n K] --out DIR',
   description: `Writes each IMAGE transformed by CALL, one torchvision.transforms.functional call in Python
 syntax without the image (or with any name standing for it: rotate(img, 30)), as DIR/NAME_CALL.png:
   --op "rotate(angle=30, interpolation='nearest')"
@@ -27,6 +29,7 @@ The ops compute exactly what torchvision 0.14 computes on a uint8 tensor (up to 
   positionals: { name: 'IMAGE', min: 1 },
   options: {
     op: { kind: 'string', placeholder: 'CALL', help: 'one torchvision functional call, e.g. "posterize(bits=3)" (ops below)' },
+    aa: { kind: 'string', placeholder: 'POLICY', help: `an augmentation policy, as tessera train --aa takes it (e.g. ta_wide,\nrand-m9-mstd0.5-inc1); draw k of image i is what epoch k of a run with --seed draws for sample i` },
     out: { kind: 'path', placeholder: 'DIR', required: true, help: 'the folder to write the PNGs to (created if missing)' },
     seed: { kind: 'int', min: 0, default: 0, placeholder: 'N', help: 'seed of random draws (random policies; an --op call draws nothing)' },
     n: { kind: 'int', min: 1, default: 1, placeholder: 'K', help: 'random draws per image (random policies; an --op call is one image)' },
@@ -62,8 +65,10 @@ function opAugmenter(text: string, given: ReadonlySet<string>): Augmenter {
 }
 
 function augmenterFor(opts: AugmentOptions, given: ReadonlySet<string>): Augmenter {
+  if (opts.op !== undefined && opts.aa !== undefined) throw new UsageError('tessera augment: give either --op CALL or --aa POLICY, not both');
   if (opts.op !== undefined) return opAugmenter(opts.op, given);
-  throw new UsageError('tessera augment: --op CALL is required (see tessera augment --help)');
+  if (opts.aa !== undefined) return { ...policyPreview(opts.aa, opts.seed, 'tessera augment: --aa'), draws: opts.n };
+  throw new UsageError('tessera augment: --op CALL is required, or --aa POLICY (see tessera augment --help)');
 }
 
 /** The output file of draw `draw` of `image`, named after the input and the augmentation. */

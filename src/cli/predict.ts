@@ -57,7 +57,7 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   const per = 3 * S * S;
   const input = new Float32Array(images.length * per);
   for (let i = 0; i < images.length; i++) {
-    const img = await decodeImageFile(images[i], S);
+    const img = await decodeImageFile(images[i], S, { resize: spec.resize, interpolation: spec.interpolation });
     // the evaluation transform has no augmentation: the Rng is never drawn from
     applyTransform(img, { size: S, mean: spec.mean, std: spec.std }, new Rng(0), input, i * per);
   }

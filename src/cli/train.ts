@@ -16,6 +16,8 @@ import { CLIP_MODES } from '../optim/clip.js';
 import { parseLrMult } from '../optim/param-groups.js';
 import { requireLayerIds } from '../train/optimization.js';
 import { recipeFile, recipesHelp } from './recipes.js';
+import { policyUsage } from '../augment/policy-parse.js';
+import { checkTransformOptions } from '../train/run-transforms.js';
 import { TRAIN_DEFAULTS, TrainHooks, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
 import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, givenFromConfig, readCommandLine } from './args.js';
 
@@ -95,6 +97,16 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     seed: { kind: 'int', min: 0, max: 2 ** 32 - 1, default: TRAIN_DEFAULTS.seed, placeholder: 'N', config: true, help: 'initialization, shuffling and augmentation seed (default 0)' },
     threads: { kind: 'int', min: 1, max: 1024, default: defaultThreads, placeholder: 'N', config: true, help: 'ONNX Runtime intra-op threads (default: the CPU count or TESSERA_THREADS)' },
     workers: { kind: 'int', min: 0, max: 256, placeholder: 'N', config: true, help: "data loader worker threads (default: the loader's)" },
+    aa: { kind: 'string', placeholder: 'POLICY', config: true, help: `augmentation policy after crop and flip (default none), e.g. ta_wide,\nrand-m9-mstd0.5-inc1, augmix-m3-w3-d-1; one of\n${policyUsage().replace(', ra[', ',\nra[')}` },
+    reprob: { kind: 'number', min: 0, max: 1, default: 0, placeholder: 'P', config: true, help: "timm's random erasing: probability per image (default 0: off)" },
+    remode: { kind: 'choice', choices: ['const', 'rand', 'pixel'], default: 'pixel', placeholder: 'MODE', config: true, help: 'random erasing fill: const (0), rand (per channel), pixel (default)' },
+    recount: { kind: 'int', min: 1, max: 100, default: 1, placeholder: 'N', config: true, help: 'random erasing: at most N boxes per image (default 1)' },
+    trainCropSize: { kind: 'int', min: 1, max: 4096, placeholder: 'N', config: true, help: 'train with RandomResizedCrop at N×N (default: crop + flip at the model input size)' },
+    scale: { kind: 'string', placeholder: 'LO,HI', config: true, help: 'RandomResizedCrop area range (default 0.08,1; turns RandomResizedCrop on)' },
+    ratio: { kind: 'string', placeholder: 'LO,HI', config: true, help: 'RandomResizedCrop aspect range (default 0.75,1.3333; turns RandomResizedCrop on)' },
+    valResizeSize: { kind: 'int', min: 1, max: 4096, placeholder: 'N', config: true, help: 'evaluation: resize the shorter side to N before the center crop (default: the crop size)' },
+    valCropSize: { kind: 'int', min: 1, max: 4096, placeholder: 'N', config: true, help: 'evaluation: center crop N×N (default: the model input size)' },
+    interpolation: { kind: 'choice', choices: ['bilinear', 'bicubic'], default: 'bilinear', placeholder: 'MODE', config: true, help: 'resampling of RandomResizedCrop and the evaluation resize (default bilinear)' },
     out: { kind: 'path', placeholder: 'DIR', config: true, help: 'run folder (default runs/<model>-<date>-<time>)' },
     cacheDir: { kind: 'path', placeholder: 'DIR', config: true, help: 'where cifar10/cifar100 are cached' },
     offline: { kind: 'boolean', config: true, help: 'never download datasets' },
@@ -203,6 +215,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (o.valSplit !== undefined && o.val !== undefined) throw new UsageError('give either --val-split N or --val DIR, not both');
   if (o.bceLoss && o.focalGamma !== undefined) throw new UsageError('give either --bce-loss or --focal-gamma G, not both');
   if (o.bceTargetThresh !== undefined && !o.bceLoss) throw new UsageError('--bce-target-thresh applies to --bce-loss only');
+  checkTransformOptions(o);
   return o;
 }
 

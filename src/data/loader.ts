@@ -178,7 +178,8 @@ export class DataLoader {
 
     const per = 3 * opts.transform.size * opts.transform.size;
     const hasFiles = dataset.length > 0 && dataset.sample(0).source.kind === 'file';
-    if (hasFiles && (opts.decodeCache ?? dataset.length * per <= DECODE_CACHE_LIMIT)) {
+    // RandomResizedCrop crops the whole decoded image: those files are decoded every epoch
+    if (hasFiles && !opts.transform.randomResizedCrop && (opts.decodeCache ?? dataset.length * per <= DECODE_CACHE_LIMIT)) {
       this.cache = { data: new SharedArrayBuffer(dataset.length * per), state: new SharedArrayBuffer(4 * dataset.length), size: opts.transform.size };
     }
     if (workers > 0) {

@@ -6,6 +6,7 @@
  * Every function is pure (inputs are never modified); the only randomness is drawn from an `Rng`
  * passed in, in torchvision's order: RandomCrop's top then left, then RandomHorizontalFlip.
  */
+import { parsePolicy } from '../augment/policy-parse.js';
 import type { Rng } from '../nn/init.js';
 import type { TransformSpec } from './types.js';
 import { checkImage, roundHalfEven } from '../augment/pixels.js';
@@ -194,6 +195,38 @@ export function validateTransformSpec(spec: TransformSpec): void {
     if (!Number.isInteger(p) || p < 0) bad(`randomCrop.padding must be a non-negative integer, got ${p}`);
   }
   if (spec.hflip !== undefined && typeof spec.hflip !== 'boolean') bad(`hflip must be a boolean, got ${spec.hflip}`);
+  validateAugmentation(spec, bad);
+}
+
+/** The checks of the resize, RandomResizedCrop, interpolation, policy and random-erasing fields. */
+function validateAugmentation(spec: TransformSpec, bad: (what: string) => never): void {
+  if (spec.resize !== undefined && (!Number.isInteger(spec.resize) || spec.resize < spec.size)) bad(`resize must be a whole number ≥ size (${spec.size}), got ${spec.resize}`);
+  const rrc = spec.randomResizedCrop;
+  if (rrc !== undefined) {
+    if (spec.randomCrop !== undefined) bad('randomCrop and randomResizedCrop exclude each other');
+    if (spec.resize !== undefined) bad('resize applies to the center crop, not to randomResizedCrop');
+    const range = (name: string, r: unknown, lowest: number) => {
+      if (!Array.isArray(r) || r.length !== 2 || !r.every((v) => typeof v === 'number' && Number.isFinite(v)) || !(r[0] > lowest) || r[0] > r[1]) {
+        bad(`randomResizedCrop.${name} must be [lo, hi] with ${lowest} < lo ≤ hi, got ${JSON.stringify(r)}`);
+      }
+    };
+    range('scale', rrc.scale, 0);
+    range('ratio', rrc.ratio, 0);
+  }
+  if (spec.interpolation !== undefined && spec.interpolation !== 'bilinear' && spec.interpolation !== 'bicubic') bad(`interpolation must be bilinear or bicubic, got ${spec.interpolation}`);
+  if (spec.policy !== undefined) {
+    try {
+      parsePolicy(spec.policy, 'policy');
+    } catch (e) {
+      bad(e instanceof Error ? e.message : String(e));
+    }
+  }
+  const re = spec.randomErasing;
+  if (re !== undefined) {
+    if (!(re.prob >= 0 && re.prob <= 1)) bad(`randomErasing.prob must be in [0, 1], got ${re.prob}`);
+    if (re.mode !== 'const' && re.mode !== 'rand' && re.mode !== 'pixel') bad(`randomErasing.mode must be const, rand or pixel, got ${re.mode}`);
+    if (!Number.isInteger(re.count) || re.count < 1) bad(`randomErasing.count must be a whole number ≥ 1, got ${re.count}`);
+  }
 }
 
 /** The random choices of one sample's augmentation. */

@@ -43,6 +43,29 @@ export interface TransformSpec {
   /** per-channel normalization applied to pixel/255 */
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /**
+   * evaluation: the shorter side is resized to this before the center crop to `size`
+   * (torchvision's --val-resize-size; default `size`)
+   */
+  readonly resize?: number;
+  /** training: torchvision's RandomResizedCrop to size×size (instead of resize + center crop; excludes `randomCrop`) */
+  readonly randomResizedCrop?: { readonly scale: readonly [number, number]; readonly ratio: readonly [number, number] };
+  /** resampling of `resize` and `randomResizedCrop` (antialiased; default bilinear) */
+  readonly interpolation?: 'bilinear' | 'bicubic';
+  /** training: an augmentation policy string (src/augment/policy-parse.ts), applied after crop and flip */
+  readonly policy?: string;
+  /** training: timm's RandomErasing on the normalized image */
+  readonly randomErasing?: RandomErasingSpec;
+}
+
+/** timm's RandomErasing (`--reprob`, `--remode`, `--recount`; src/augment/erasing.ts). */
+export interface RandomErasingSpec {
+  /** probability that an image is erased at all */
+  readonly prob: number;
+  /** fill: 0 (`const`), a normal value per channel (`rand`) or per pixel (`pixel`) */
+  readonly mode: 'const' | 'rand' | 'pixel';
+  /** the most boxes per image (1 to count, uniformly) */
+  readonly count: number;
 }
 
 /** One batch, NCHW float32 normalized pixels and int64 labels. */

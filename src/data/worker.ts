@@ -15,8 +15,9 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
 import { describeFsError } from '../errors.js';
 import { Rng } from '../nn/init.js';
 import { DatasetError } from './errors.js';
+import { baseImage, transformSample } from '../augment/pipeline.js';
 import type { TransformSpec } from './types.js';
-import { applyTransform, fromInterleaved, resizedShape, roundHalfEven, type RgbImage } from './transforms.js';
+import { fromInterleaved, resizedShape, roundHalfEven, type RgbImage } from './transforms.js';
 
 /** Marks the workerData of a loader worker, so importing this module elsewhere starts nothing. */
 export const WORKER_KIND = 'tessera-data-loader-worker';
@@ -186,12 +187,21 @@ function firstLine(e: unknown): string {
   return msg.split('\n')[0].trim() || 'unknown error';
 }
 
+/** How `decodeImageFile` resizes before its center crop (an evaluation TransformSpec's fields). */
+export interface DecodeResize {
+  /** the shorter side before the center crop (default: the crop size) */
+  readonly resize?: number;
+  /** sharp's `linear` kernel (default) or `cubic` (Catmull-Rom, PIL's bicubic) */
+  readonly interpolation?: 'bilinear' | 'bicubic';
+}
+
 /**
- * Decodes an image file to size×size RGB (or at its own size when `size` is omitted) with sharp: alpha removed, any colourspace (grayscale,
+ * Decodes an image file to size×size RGB with sharp: alpha removed, any colourspace (grayscale,
  * CMYK, 16-bit) converted to 8-bit sRGB. Images that are not size×size are resized during decoding
- * the way torchvision's Resize(size) + CenterCrop(size) does it: shorter side to `size` (longer
- * side truncated as torchvision computes it) with sharp's `linear` (triangle, i.e. antialiased
- * bilinear) kernel and no JPEG shrink-on-load, then the center crop at torchvision's offsets.
+ * the way torchvision's Resize(resize) + CenterCrop(size) does it: shorter side to `resize`
+ * (default `size`; longer side truncated as torchvision computes it) with sharp's `linear`
+ * (triangle, i.e. antialiased bilinear; `cubic` for bicubic) kernel and no JPEG shrink-on-load,
+ * then the center crop at torchvision's offsets. Without `size` the image keeps its own size.
  * EXIF orientation is not applied (as PIL / torchvision's ImageFolder do not). A file that cannot
  * be read or decoded is one DatasetError line naming it: `PATH: cannot read the image: permission
  * denied` (missing, a folder, no permission) or `PATH: cannot read the image (REASON)` (not an image).
@@ -200,9 +210,9 @@ function firstLine(e: unknown): string {
  *   const img = await decodeImageFile('cat.jpg', 224); // { width: 224, height: 224, data: CHW }
  *   const full = await decodeImageFile('cat.jpg'); // no size: the image at its own size
  */
-export async function decodeImageFile(path: string, size?: number): Promise<RgbImage> {
+export async function decodeImageFile(path: string, size?: number, opts: DecodeResize = {}): Promise<RgbImage> {
   try {
-    return await decodeWithSharp(path, size);
+    return await decodeWithSharp(path, size, opts);
   } catch (e) {
     // sharp calls an unreadable file "unsupported image format": ask the file system first
     const unreadable = await unreadableReason(path);
@@ -221,33 +231,47 @@ async function unreadableReason(path: string): Promise<string | null> {
   }
 }
 
-async function decodeWithSharp(path: string, size: number | undefined): Promise<RgbImage> {
+async function decodeWithSharp(path: string, size: number | undefined, opts: DecodeResize): Promise<RgbImage> {
   const sharp = await loadSharp();
   const img = sharp(path);
   const meta = await img.metadata();
   const { width, height } = meta;
   if (!width || !height) throw new Error('image has no dimensions');
   let pipe = img.removeAlpha().toColourspace('srgb');
-  if (size !== undefined && (width !== size || height !== size)) {
-    const shape = resizedShape(height, width, size);
-    pipe = pipe
-      .resize(shape.width, shape.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-      .extract({
-        left: roundHalfEven((shape.width - size) / 2),
-        top: roundHalfEven((shape.height - size) / 2),
-        width: size,
-        height: size,
-      });
+  const resize = opts.resize ?? size;
+  if (size !== undefined && resize !== undefined && (width !== size || height !== size || resize !== size)) {
+    const shape = resizedShape(height, width, resize);
+    const kernel = opts.interpolation === 'bicubic' ? 'cubic' : 'linear';
+    pipe = pipe.resize(shape.width, shape.height, { fit: 'fill', kernel, fastShrinkOnLoad: false }).extract({
+      left: roundHalfEven((shape.width - size) / 2),
+      top: roundHalfEven((shape.height - size) / 2),
+      width: size,
+      height: size,
+    });
   }
+  const outW = size ?? width;
+  const outH = size ?? height;
   const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
-  const [w, h] = size === undefined ? [width, height] : [size, size];
-  if (info.channels !== 3 || info.width !== w || info.height !== h || data.length !== 3 * w * h) {
-    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${w}x${h}x3`);
+  if (info.channels !== 3 || info.width !== outW || info.height !== outH || data.length !== 3 * outW * outH) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${outW}x${outH}x3`);
   }
-  return fromInterleaved(new Uint8Array(data.buffer, data.byteOffset, data.length), w, h);
+  return fromInterleaved(new Uint8Array(data.buffer, data.byteOffset, data.length), outW, outH);
 }
 
-async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null, cache: DecodeCache | null): Promise<Decoded> {
+/**
+ * Decodes an image file to what `spec` starts from (`baseImage`): Resize + CenterCrop to
+ * spec.size, or the whole image under RandomResizedCrop.
+ *
+ * @example
+ *   const img = await decodeForSpec('cat.jpg', { size: 224, resize: 256, mean, std }); // 224×224
+ */
+export function decodeForSpec(path: string, spec: TransformSpec): Promise<RgbImage> {
+  if (spec.randomResizedCrop) return decodeImageFile(path);
+  return decodeImageFile(path, spec.size, { resize: spec.resize, interpolation: spec.interpolation });
+}
+
+async function decodeRef(ref: SourceRef, spec: TransformSpec, pool: PixelPool | null, cache: DecodeCache | null): Promise<Decoded> {
+  const size = spec.size;
   switch (ref.kind) {
     case 'pool': {
       const off = pool ? pool.offsets[ref.index] : -1;
@@ -263,11 +287,11 @@ async function decodeRef(ref: SourceRef, size: number, pool: PixelPool | null, c
       return { ok: true, img: { width: ref.width, height: ref.height, data: ref.data } };
     case 'file': {
       const per = 3 * size * size;
-      const slot = cache && cache.size === size ? new Uint8Array(cache.data, ref.index * per, per) : null;
+      const slot = cache && cache.size === size && !spec.randomResizedCrop ? new Uint8Array(cache.data, ref.index * per, per) : null;
       const state = cache ? new Int32Array(cache.state) : null;
       if (slot && state && Atomics.load(state, ref.index) === 1) return { ok: true, img: { width: size, height: size, data: slot } };
       try {
-        const img = await decodeImageFile(ref.path, size);
+        const img = await decodeForSpec(ref.path, spec);
         if (slot && state) {
           slot.set(img.data);
           Atomics.store(state, ref.index, 1);
@@ -307,7 +331,7 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
   const decode = (ref: SourceRef): Promise<Decoded> => {
     let p = decoded.get(ref.index);
     if (!p) {
-      p = decodeRef(ref, S, ctx.pool, ctx.cache ?? null);
+      p = decodeRef(ref, ctx.spec, ctx.pool, ctx.cache ?? null);
       p.catch(() => {}); // awaited below; keeps an early throw from being "unhandled"
       decoded.set(ref.index, p);
     }
@@ -344,7 +368,9 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
     if (prev !== undefined) {
       input.copyWithin(off, prev * per, prev * per + per);
     } else {
-      applyTransform(img, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index, draw), input, off);
+      // files decode straight to the spec's base image; pixel samples get there here
+      const base = ref.kind === 'file' ? img : baseImage(img, ctx.spec);
+      transformSample(base, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index, draw), input, off);
       written.set(key, s);
     }
     target[s] = BigInt(ref.label);

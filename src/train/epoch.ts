@@ -108,7 +108,7 @@ const METRICS_FIELDS: readonly (keyof EpochMetrics)[] = ['epoch', 'lr', 'trainLo
 
 /** Phase "evaluate": validation (when the run validates), then every plugin's extra evaluation. */
 export async function evaluateEpoch(run: LoopRun, epoch: number): Promise<EpochEvaluations> {
-  const size = run.info.inputSize;
+  const size = run.transforms.eval.size;
   const evaluateModel: EvaluationView['evaluateModel'] = (model) => {
     if (!run.loaders.val) throw new Error('the run does not validate: no validation loader');
     return evaluate(model, run.loaders.val, { inputShape: [run.options.batchSize, 3, size, size], threads: run.options.threads, numClasses: run.classes.length });

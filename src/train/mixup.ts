@@ -18,6 +18,7 @@
 import { UserError } from '../errors.js';
 import { seedFrom } from '../data/worker.js';
 import { Rng } from '../nn/init.js';
+import { sampleBeta } from '../util/distributions.js';
 import type { StepBatch, StepView, TrainPlugin } from './hooks.js';
 
 export type MixupMode = 'batch' | 'pair' | 'elem';
@@ -59,42 +60,6 @@ export interface Box {
 export interface MixParams {
   readonly lam: number;
   readonly box: Box | null;
-}
-
-/**
- * A Gamma(shape, 1) draw: Marsaglia and Tsang's method, boosted by U^(1/shape) below shape 1.
- *
- * @example
- * const rng = new Rng(1);
- * sampleGamma(rng, 2) > 0; // → true
- */
-export function sampleGamma(rng: Rng, shape: number): number {
-  if (shape < 1) return sampleGamma(rng, shape + 1) * Math.pow(rng.next(), 1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const x = rng.normal();
-    const v = (1 + c * x) ** 3;
-    if (v <= 0) continue;
-    const u = rng.next();
-    if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-  }
-}
-
-/**
- * A Beta(a, b) draw, as X/(X+Y) of two Gamma draws.
- *
- * @example
- * const rng = new Rng(7);
- * const lam = sampleBeta(rng, 0.2, 0.2);
- * lam >= 0 && lam <= 1; // → true
- */
-export function sampleBeta(rng: Rng, a: number, b: number): number {
-  for (;;) {
-    const x = sampleGamma(rng, a);
-    const y = sampleGamma(rng, b);
-    if (x + y > 0) return x / (x + y);
-  }
 }
 
 /**

@@ -95,6 +95,22 @@ export interface TrainOptions {
   readonly lookahead: boolean;
   readonly lookaheadSteps: number;
   readonly lookaheadAlpha: number;
+  /** augmentation policy string (timm's --aa; src/augment/policy-parse.ts) */
+  readonly aa?: string;
+  /** timm's RandomErasing: probability (default 0: off), fill mode (default pixel), most boxes (default 1) */
+  readonly reprob?: number;
+  readonly remode?: 'const' | 'rand' | 'pixel';
+  readonly recount?: number;
+  /** RandomResizedCrop at this size (torchvision's --train-crop-size); --scale/--ratio also turn it on */
+  readonly trainCropSize?: number;
+  /** RandomResizedCrop's area and aspect ranges, `LO,HI` (timm's --scale 0.08,1 and --ratio 0.75,1.3333) */
+  readonly scale?: string;
+  readonly ratio?: string;
+  /** evaluation Resize (shorter side) and CenterCrop sizes (torchvision's --val-resize-size, --val-crop-size) */
+  readonly valResizeSize?: number;
+  readonly valCropSize?: number;
+  /** resampling of RandomResizedCrop and the evaluation resize (default bilinear) */
+  readonly interpolation?: 'bilinear' | 'bicubic';
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */

@@ -111,5 +111,15 @@ function configOptions(opts: TrainOptions, workers: number) {
     lookahead: opts.lookahead,
     lookaheadSteps: opts.lookaheadSteps,
     lookaheadAlpha: opts.lookaheadAlpha,
+    aa: opts.aa ?? null,
+    reprob: opts.reprob ?? 0,
+    remode: opts.remode ?? 'pixel',
+    recount: opts.recount ?? 1,
+    trainCropSize: opts.trainCropSize ?? null,
+    scale: opts.scale ?? null,
+    ratio: opts.ratio ?? null,
+    valResizeSize: opts.valResizeSize ?? null,
+    valCropSize: opts.valCropSize ?? null,
+    interpolation: opts.interpolation ?? 'bilinear',
   } satisfies Record<keyof TrainOptions, unknown>;
 }

@@ -52,6 +52,7 @@ import { Schedule, totalEpochs } from './schedule.js';
 import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
 import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
+import { runTransforms } from './run-transforms.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
 export type { TrainOptions } from './options.js';
@@ -107,7 +108,7 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
   const plugins = [...builtInPlugins(opts), ...(hooks.plugins ?? [])];
   const p = await prepare(opts, target, log);
   try {
-    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, loss: p.loss, size: target.info.inputSize, ckpt: p.ckpt }, plugins, p.view);
+    const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, loss: p.loss, size: p.view.transforms.train.size, ckpt: p.ckpt }, plugins, p.view);
     try {
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
@@ -130,7 +131,7 @@ async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string
   const classes = splits.classes;
   const ckpt = loadResume(target.resumePath, opts.model, classes);
   const model = buildModel(opts, classes.length, ckpt, log);
-  const transforms = cifarTransforms(target.info.inputSize);
+  const transforms = runTransforms(opts, target.info.inputSize);
   const optimizer = makeOptimizer(opts);
   const loss = trainLoss(opts, splits.train);
   const { schedule, milestones } = buildSchedule(opts);

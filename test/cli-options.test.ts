@@ -12,6 +12,8 @@ import { UsageError, defineCommand, flagName, givenFromConfig, helpText, readCom
 import { COMMANDS } from '../src/cli/main.js';
 import { TRAIN, parseFlatYaml, resolveOptions } from '../src/cli/train.js';
 import { listRecipes, recipeFile } from '../src/cli/recipes.js';
+import type { TrainOptions } from '../src/train/options.js';
+import { runTransforms } from '../src/train/run-transforms.js';
 import { UserError } from '../src/errors.js';
 import { runCli } from '../test-support/cli.js';
 
@@ -136,6 +138,45 @@ test('the pytorch-cifar recipe is the defaults, and tessera train --help lists e
   assert.deepEqual(fromRecipe, plain);
   const help = helpText(TRAIN);
   for (const r of listRecipes()) assert.match(help, new RegExp(`^  ${r.name} +${r.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+});
+
+/** What each shipped recipe must set (the issue's list for torchvision-v2); a recipe without a row fails. */
+const RECIPE_SETTINGS: Record<string, Partial<TrainOptions>> = {
+  'pytorch-cifar': { lr: 0.1, weightDecay: 5e-4, sched: 'cosine', batchSize: 128 },
+  'torchvision-v2': {
+    lr: 0.5,
+    warmupEpochs: 5,
+    sched: 'cosine',
+    aa: 'ta_wide',
+    reprob: 0.1,
+    labelSmoothing: 0.1,
+    mixup: 0.2,
+    cutmix: 1,
+    modelEma: true,
+    normWeightDecay: 0,
+    trainCropSize: 176,
+    valResizeSize: 232,
+  },
+};
+
+for (const r of listRecipes()) {
+  test(`the ${r.name} recipe resolves to valid options with its settings, and flags override it`, () => {
+    const settings = RECIPE_SETTINGS[r.name];
+    assert.ok(settings, `recipe ${r.name} has no row in RECIPE_SETTINGS`);
+    const opts = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', r.name, '--out', 'x'])!);
+    for (const [key, want] of Object.entries(settings)) assert.deepEqual(Reflect.get(opts, key), want, key);
+    assert.equal(resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', r.name, '--lr', '0.01', '--out', 'x'])!).lr, 0.01);
+  });
+}
+
+test('torchvision-v2 trains on RandomResizedCrop 176 and evaluates Resize 232 + CenterCrop 224', () => {
+  const opts = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', 'torchvision-v2', '--out', 'x'])!);
+  const { train, eval: evalSpec } = runTransforms(opts, 224);
+  assert.equal(train.size, 176);
+  assert.ok(train.randomResizedCrop);
+  assert.equal(train.policy, 'ta_wide');
+  assert.equal(evalSpec.size, 224);
+  assert.equal(evalSpec.resize, 232);
 });
 
 test('adding an option is one table row: its flag, value check, --help line and --config key follow', () => {

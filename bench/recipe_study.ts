@@ -2,8 +2,9 @@
  * The README's recipe study: what each recipe component does to one small model at one budget,
  * on the JPEG copy of the CIFAR-10 training set with `--val-split 500` (the last 500 images of
  * every class validate). It runs, one after the other, every training row of `STUDY` through the
- * CLI (`node bin/tessera.js train ...`), the TTA and ensemble evaluations on the same validation
- * slice (`tessera eval --val-split 500`), then prints the results as a Markdown table, with the
+ * CLI (`node bin/tessera.js train ...`), the EMA, TTA and ensemble evaluations of the final
+ * checkpoints (`last.safetensors`) on the same validation slice (`tessera eval --val-split 500`),
+ * then prints the results as a Markdown table, with the
  * machine (lscpu model) and every command.
  *
  *   npm run build && node dist/bench/recipe_study.js --data /tmp/cifar/train --out runs/study [--epochs 15] [--model cifar_lenet]
@@ -107,10 +108,12 @@ function trainRow(a: StudyArgs, row: TrainRow): string {
 interface EvalJson {
   readonly top1: number;
   readonly balancedAccuracy?: number;
+  /** an ensemble's members, each evaluated alone */
+  readonly members?: readonly { readonly top1: number }[];
 }
 
 function evaluateRow(a: StudyArgs, runs: readonly string[], flags: readonly string[]): { result: EvalJson; command: string } {
-  const argv = ['eval', ...runs.flatMap((r) => ['--checkpoint', join(a.out, r)]), '--data', a.data, '--val-split', '500', ...flags, '--threads', '2', '--json'];
+  const argv = ['eval', ...runs.flatMap((r) => ['--checkpoint', join(a.out, r, 'last.safetensors')]), '--data', a.data, '--val-split', '500', ...flags, '--threads', '2', '--json'];
   console.log(`[study] tessera ${argv.join(' ')}`);
   const out = execFileSync(process.execPath, [CLI, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return { result: JSON.parse(out), command: `tessera ${argv.join(' ')}` };
@@ -131,7 +134,8 @@ function main(): void {
     } else if (row.evaluate) {
       const { result, command } = evaluateRow(a, row.evaluate.runs, row.evaluate.flags);
       commands.push(command);
-      lines.push(`| ${row.label} | ${pct(result.top1)} | | ${pct(result.balancedAccuracy)} |`);
+      const members = result.members ? ` (members ${result.members.map((m) => pct(m.top1)).join(', ')})` : '';
+      lines.push(`| ${row.label} | ${pct(result.top1)}${members} | | ${pct(result.balancedAccuracy)} |`);
     }
   }
   const cpu = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name'))?.replace(/\s+/g, ' ');

@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { TRAIN_DEFAULTS, TrainOptions } from '../src/train/options.js';
 
 const COLORS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 30] };
 
@@ -21,4 +22,16 @@ export async function makeImageFolder(dir: string, classes: string[], perClass: 
       await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${String(i).padStart(2, '0')}.png`));
     }
   }
+}
+
+/**
+ * The options of a seconds-long training run on a folder from `makeImageFolder`: LeNet, the last 2
+ * images of every class validating, batch 8, 2 epochs, one ORT thread, no loader threads; `more`
+ * overrides any of them.
+ *
+ * @example
+ *   await train(tinyRunOptions(DATA, join(scratch, 'run'), { mixup: 0.2 }), { sink: quiet });
+ */
+export function tinyRunOptions(data: string, out: string, more: Partial<TrainOptions> = {}): TrainOptions {
+  return { ...TRAIN_DEFAULTS, model: 'cifar_lenet', data, valSplit: 2, batchSize: 8, threads: 1, workers: 0, epochs: 2, out, ...more };
 }

@@ -6,15 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Module } from '../src/nn/module.js';
-import { Trace, traceWith } from '../src/nn/trace.js';
 import { createFromConstructor } from '../src/models/index.js';
 import { buildWithConstantInit } from '../test-support/zoo-counts.js';
-
-/** traces an eval-mode forward with weights as constants and returns the logits' shape */
-function tracedShape(model: Module, batch: number): readonly number[] {
-  const trace = new Trace(model.eval(), { weights: 'constants' });
-  return traceWith(trace, () => model.call(trace.graph.addInput('input', [batch, 3, 32, 32], 'float32'))).shape;
-}
 
 test('state-dict keys follow the references', () => {
   const keys = (name: string) => [...buildWithConstantInit(name).stateDict().keys()];

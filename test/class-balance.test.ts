@@ -16,9 +16,9 @@ import { DataLoader } from '../src/data/loader.js';
 import type { ImageDataset } from '../src/data/types.js';
 import { balancedAccuracy, classCounts, classWeightsFor, longTailCounts, longTailedSplits, sampledOrder } from '../src/train/class-balance.js';
 import type { Splits } from '../src/train/subset.js';
-import { TRAIN_DEFAULTS, TrainOptions, train } from '../src/train/trainer.js';
+import { TrainOptions, train } from '../src/train/trainer.js';
 import { CliResult, runCli } from '../test-support/cli.js';
-import { makeImageFolder } from '../test-support/image-folder.js';
+import { makeImageFolder, tinyRunOptions } from '../test-support/image-folder.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-class-balance-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -236,24 +236,8 @@ test('tessera train --class-weights balanced --sampler balanced --imbalance-rati
 test('Mixup + CutMix + sampler: a run resumed after epoch 1 computes the losses of an uninterrupted run exactly', async () => {
   await ready;
   const quiet = { write: () => true };
-  const opts = (out: string, epochs: number, resume?: string): TrainOptions => ({
-    ...TRAIN_DEFAULTS,
-    model: 'cifar_lenet',
-    data: DATA,
-    valSplit: 2,
-    batchSize: 8,
-    threads: 1,
-    workers: 0,
-    epochs,
-    out,
-    resume,
-    mixup: 0.4,
-    cutmix: 1,
-    mixupMode: 'pair',
-    labelSmoothing: 0.1,
-    sampler: 'sqrt',
-    focalGamma: 1,
-  });
+  const opts = (out: string, epochs: number, resume?: string): TrainOptions =>
+    tinyRunOptions(DATA, out, { epochs, resume, mixup: 0.4, cutmix: 1, mixupMode: 'pair', labelSmoothing: 0.1, sampler: 'sqrt', focalGamma: 1 });
   const whole = join(scratch, 'whole');
   const parts = join(scratch, 'parts');
   const a = await train(opts(whole, 3), { sink: quiet });

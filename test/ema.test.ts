@@ -26,9 +26,9 @@ import { sgd } from '../src/optim/sgd.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
 import { EpochMetrics, loadCheckpoint } from '../src/train/checkpoint.js';
 import { ModelEmaOptions, emaDecay, stepEma } from '../src/train/ema.js';
-import { TRAIN_DEFAULTS, TrainOptions, train } from '../src/train/trainer.js';
+import { TrainOptions, train } from '../src/train/trainer.js';
 import { mulberry32 } from '../src/util/random.js';
-import { makeImageFolder } from '../test-support/image-folder.js';
+import { makeImageFolder, tinyRunOptions } from '../test-support/image-folder.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-ema-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -194,19 +194,7 @@ for (const la of lookaheadCases) {
 const DATA = join(scratch, 'colors');
 const readyData = makeImageFolder(DATA, ['blue', 'green', 'red'], 8);
 const quiet = { write: () => true };
-const options = (out: string, epochs: number, more: Partial<TrainOptions>): TrainOptions => ({
-  ...TRAIN_DEFAULTS,
-  model: 'cifar_lenet',
-  data: DATA,
-  valSplit: 2,
-  batchSize: 6,
-  threads: 1,
-  workers: 0,
-  epochs,
-  seed: 5,
-  out,
-  ...more,
-});
+const options = (out: string, epochs: number, more: Partial<TrainOptions>): TrainOptions => tinyRunOptions(DATA, out, { batchSize: 6, epochs, seed: 5, ...more });
 
 const resumeCases: { name: string; more: Partial<TrainOptions> }[] = [
   { name: '--model-ema --model-ema-warmup', more: { modelEma: true, modelEmaDecay: 0.99, modelEmaWarmup: true } },

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { UserError } from '../src/errors.js';
 import type { TrainPlugin } from '../src/train/hooks.js';
 import { FileWriter, LOCK_FILE, RunFolder, RunLockedError } from '../src/train/run-folder.js';
-import { TRAIN_DEFAULTS, TrainOptions, train } from '../src/train/trainer.js';
-import { makeImageFolder } from '../test-support/image-folder.js';
+import { TrainOptions, train } from '../src/train/trainer.js';
+import { makeImageFolder, tinyRunOptions } from '../test-support/image-folder.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-train-hooks-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -22,18 +22,7 @@ const DATA = join(scratch, 'colors');
 const readyData = makeImageFolder(DATA, ['blue', 'green', 'red'], 12);
 
 const quiet = { write: () => true };
-const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions => ({
-  ...TRAIN_DEFAULTS,
-  model: 'cifar_lenet',
-  data: DATA,
-  valSplit: 2,
-  batchSize: 8,
-  threads: 1,
-  workers: 0,
-  epochs: 2,
-  out,
-  ...more,
-});
+const options = (out: string, more: Partial<TrainOptions> = {}): TrainOptions => tinyRunOptions(DATA, out, more);
 const metricsLines = (run: string) =>
   readFileSync(join(run, 'metrics.jsonl'), 'utf8')
     .trim()

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../src/models/index.js';
 import { manualSeed } from '../src/nn/init.js';
-import { TRAIN_DEFAULTS, TrainOptions, train } from '../src/train/trainer.js';
+import { TrainOptions, train } from '../src/train/trainer.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { makeSchedule } from '../src/train/schedule.js';
 import { scheduleOptions } from '../src/train/optimization.js';
-import { makeImageFolder } from '../test-support/image-folder.js';
+import { makeImageFolder, tinyRunOptions } from '../test-support/image-folder.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-optim-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ const readyData = makeImageFolder(DATA, ['blue', 'green', 'red'], 12);
 const quiet = { sink: { write: () => true } };
 
 function options(out: string, extra: Partial<TrainOptions>): TrainOptions {
-  return { ...TRAIN_DEFAULTS, model: 'cifar_lenet', data: DATA, valSplit: 2, batchSize: 8, threads: 1, workers: 0, lr: 0.05, out: join(scratch, out), ...extra };
+  return tinyRunOptions(DATA, join(scratch, out), { lr: 0.05, ...extra });
 }
 
 test('train: plateau with warmup and cooldown, --freeze, --norm-weight-decay, --lr-mult and --clip-grad in one run', async () => {

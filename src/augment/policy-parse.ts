@@ -16,6 +16,7 @@
  */
 import { UserError } from '../errors.js';
 import type { AutoAugmentPolicy } from './policy-tables.js';
+import type { TimmRandConfig } from './timm-rand.js';
 
 /** What a policy string asks for. */
 export type PolicyConfig =
@@ -30,15 +31,7 @@ export type PolicyConfig =
       readonly alpha: number;
       readonly allOps: boolean;
     }
-  | {
-      readonly kind: 'timm-rand';
-      readonly magnitude: number;
-      readonly numOps: number;
-      readonly prob: number;
-      readonly magnitudeStd: number;
-      readonly magnitudeMax: number;
-      readonly increasing: boolean;
-    };
+  | ({ readonly kind: 'timm-rand' } & TimmRandConfig);
 
 /** One `-KEYVALUE` field of a policy: whole or real, its range and default. */
 interface FieldSpec {

@@ -12,7 +12,7 @@ import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { checkpointWeights } from '../train/ema.js';
 import { softmax } from '../train/test-time.js';
-import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
+import { CliCommand, defineCommand, readCommandLine } from './args.js';
 
 /** How `tessera predict` is called: its options, help and checks. */
 export const PREDICT = defineCommand({

@@ -191,7 +191,6 @@ const CONVNEXT_FACEBOOK: ForeignLayout = {
 
 // ---- JSON arguments and registration ---------------------------------------------------------
 
-const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const STAGE_FIELDS = ['inputChannels', 'outChannels', 'numLayers'];
 

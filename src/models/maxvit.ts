@@ -182,7 +182,6 @@ export const maxVitConfigs: readonly MaxVitConfig[] = [
 // ---- JSON arguments and registration ---------------------------------------------------------
 
 const isPositive = (v: unknown): v is number => isNumber(v) && v > 0;
-const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 const isDropout = (v: unknown): v is number => isNumber(v) && v >= 0 && v < 1;
 const isPositiveIntList = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isPositiveInt);
 const isSize = (v: unknown): v is number | [number, number] => isPositiveInt(v) || (Array.isArray(v) && v.length === 2 && v.every(isPositiveInt));

@@ -5,6 +5,7 @@
 import type { ModelInfo } from '../models/index.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import type { TrainOptions } from './options.js';
+import { scheduleOptions } from './optimization.js';
 import type { RunTransforms } from './setup.js';
 import type { Splits } from './subset.js';
 
@@ -15,7 +16,6 @@ export interface RunConfigParts {
   readonly splits: Splits;
   readonly transforms: RunTransforms;
   readonly optimizer: Readonly<Record<string, string | number | boolean>>;
-  readonly milestones: readonly number[] | undefined;
   readonly batchesPerEpoch: number;
   /** the loader's worker count (the default resolved) */
   readonly workers: number;
@@ -36,15 +36,7 @@ export function runConfig(opts: TrainOptions, p: RunConfigParts) {
     transform: p.transforms,
     optimizer: p.optimizer,
     schedule: {
-      name: opts.sched,
-      lr: opts.lr,
-      epochs: opts.epochs,
-      warmupEpochs: opts.warmupEpochs,
-      warmupLr: opts.warmupLr,
-      minLr: opts.minLr,
-      cooldownEpochs: opts.cooldownEpochs,
-      milestones: p.milestones ?? null,
-      decayRate: opts.decayRate,
+      ...scheduleOptions(opts),
       stepping: opts.sched === 'onecycle' || (opts.schedOnUpdates && (opts.sched === 'cosine' || opts.sched === 'linear')) ? 'per iteration' : 'per epoch',
       warmupStepping: 'per iteration',
     },
@@ -54,72 +46,11 @@ export function runConfig(opts: TrainOptions, p: RunConfigParts) {
   };
 }
 
-/** Every option, unset ones as null (so a resumed run reads back exactly what this one used). */
-function configOptions(opts: TrainOptions, workers: number) {
-  return {
-    model: opts.model,
-    data: opts.data,
-    valSplit: opts.valSplit ?? null,
-    val: opts.val ?? null,
-    epochs: opts.epochs,
-    batchSize: opts.batchSize,
-    lr: opts.lr,
-    momentum: opts.momentum,
-    nesterov: opts.nesterov,
-    weightDecay: opts.weightDecay,
-    optimizer: opts.optimizer,
-    sched: opts.sched,
-    decayMilestones: opts.decayMilestones ?? null,
-    decayRate: opts.decayRate,
-    patienceEpochs: opts.patienceEpochs,
-    warmupEpochs: opts.warmupEpochs,
-    warmupLr: opts.warmupLr,
-    minLr: opts.minLr,
-    cooldownEpochs: opts.cooldownEpochs,
-    schedOnUpdates: opts.schedOnUpdates,
-    normWeightDecay: opts.normWeightDecay ?? null,
-    biasWeightDecay: opts.biasWeightDecay ?? null,
-    lrMult: opts.lrMult ?? null,
-    freeze: opts.freeze ?? null,
-    layerDecay: opts.layerDecay ?? null,
-    clipGrad: opts.clipGrad ?? null,
-    clipMode: opts.clipMode,
-    labelSmoothing: opts.labelSmoothing,
-    seed: opts.seed,
-    threads: opts.threads,
-    workers,
-    out: opts.out,
-    cacheDir: opts.cacheDir ?? null,
-    offline: opts.offline ?? false,
-    resume: opts.resume ?? null,
-    pretrained: opts.pretrained ?? null,
-    mixup: opts.mixup,
-    cutmix: opts.cutmix,
-    cutmixMinmax: opts.cutmixMinmax ?? null,
-    mixupProb: opts.mixupProb,
-    mixupSwitchProb: opts.mixupSwitchProb,
-    mixupMode: opts.mixupMode,
-    bceLoss: opts.bceLoss,
-    bceTargetThresh: opts.bceTargetThresh ?? null,
-    focalGamma: opts.focalGamma ?? null,
-    classWeights: opts.classWeights ?? null,
-    sampler: opts.sampler ?? null,
-    imbalanceRatio: opts.imbalanceRatio ?? null,
-    modelEma: opts.modelEma,
-    modelEmaDecay: opts.modelEmaDecay,
-    modelEmaWarmup: opts.modelEmaWarmup,
-    lookahead: opts.lookahead,
-    lookaheadSteps: opts.lookaheadSteps,
-    lookaheadAlpha: opts.lookaheadAlpha,
-    aa: opts.aa ?? null,
-    reprob: opts.reprob ?? 0,
-    remode: opts.remode ?? 'pixel',
-    recount: opts.recount ?? 1,
-    trainCropSize: opts.trainCropSize ?? null,
-    scale: opts.scale ?? null,
-    ratio: opts.ratio ?? null,
-    valResizeSize: opts.valResizeSize ?? null,
-    valCropSize: opts.valCropSize ?? null,
-    interpolation: opts.interpolation ?? 'bilinear',
-  } satisfies Record<keyof TrainOptions, unknown>;
+/**
+ * Every option the run was given, unset ones as null, with the loader's worker count resolved
+ * (so a resumed run reads back exactly what this one used).
+ */
+function configOptions(opts: TrainOptions, workers: number): Record<string, unknown> {
+  const given = Object.entries(opts).map(([key, value]: [string, unknown]) => [key, value ?? null]);
+  return { ...Object.fromEntries(given), workers };
 }

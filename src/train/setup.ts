@@ -127,11 +127,10 @@ export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedC
   return model;
 }
 
-/** Phase "schedule": the learning rate per (epoch, iteration) and the step milestones it uses. */
-export function buildSchedule(opts: TrainOptions): { schedule: Schedule; milestones: readonly number[] | undefined } {
-  const settings = scheduleOptions(opts);
+/** Phase "schedule": the learning rate per (epoch, iteration). */
+export function buildSchedule(opts: TrainOptions): Schedule {
   try {
-    return { schedule: makeSchedule(settings), milestones: settings.milestones };
+    return makeSchedule(scheduleOptions(opts));
   } catch (e) {
     throw new TrainSetupError(e instanceof Error ? e.message : String(e));
   }

@@ -49,7 +49,7 @@ import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
 import { Schedule, totalEpochs } from './schedule.js';
-import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, cifarTransforms, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
+import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
 import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
 import { runTransforms } from './run-transforms.js';
@@ -98,7 +98,6 @@ interface Prepared {
   readonly optimizer: OptimizerEmitter;
   readonly loss: LossSpec;
   readonly schedule: Schedule;
-  readonly milestones: readonly number[] | undefined;
   readonly loaders: RunLoaders;
   readonly view: RunView;
 }
@@ -134,10 +133,10 @@ async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string
   const transforms = runTransforms(opts, target.info.inputSize);
   const optimizer = makeOptimizer(opts);
   const loss = trainLoss(opts, splits.train);
-  const { schedule, milestones } = buildSchedule(opts);
+  const schedule = buildSchedule(opts);
   const loaders = openLoaders(opts, splits, transforms);
   const view: RunView = { options: opts, out: opts.out, model, classes, transforms, batchesPerEpoch: loaders.train.batchesPerEpoch, log };
-  return { target, splits, ckpt, optimizer, loss, schedule, milestones, loaders, view };
+  return { target, splits, ckpt, optimizer, loss, schedule, loaders, view };
 }
 
 /**
@@ -147,7 +146,7 @@ async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string
 function startRun(p: Prepared, folder: RunFolder, optimizer: Readonly<Record<string, string | number | boolean>>, version: string): EpochMetrics[] {
   const { options: opts, model, classes, batchesPerEpoch, log } = p.view;
   const { info, resumingHere } = p.target;
-  const config = runConfig(opts, { info, parameters: model.parameterCount(), splits: p.splits, transforms: p.view.transforms, optimizer, milestones: p.milestones, batchesPerEpoch, workers: p.loaders.train.workers, ckpt: p.ckpt, version });
+  const config = runConfig(opts, { info, parameters: model.parameterCount(), splits: p.splits, transforms: p.view.transforms, optimizer, batchesPerEpoch, workers: p.loaders.train.workers, ckpt: p.ckpt, version });
   const history = metricsBefore(folder.path('metrics.jsonl'), p.ckpt);
   folder.stage('config.json', `${JSON.stringify(config, null, 2)}\n`);
   folder.stage('metrics.jsonl', metricsText(history));

@@ -34,7 +34,7 @@ export interface ModelInfo {
   readonly year: number;
   readonly paper: string;
   /** where the reference implementation lives */
-  readonly source: 'torchvision' | 'pytorch-cifar' | 'timm';
+  readonly source: 'torchvision' | 'pytorch-cifar' | 'timm' | 'airbench';
   /** the reference constructor, for parameter-count lookups (e.g. 'ResNet18') */
   readonly reference: string;
   readonly create: (opts: { numClasses?: number }) => Module;

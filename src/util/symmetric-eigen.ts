@@ -5,7 +5,7 @@
  *
  * @example
  * const { values, vectors } = symmetricEigen(Float64Array.from([2, 1, 1, 2]), 2);
- * [...values]; // → [3, 1]
+ * [...values].map((v) => Math.round(v * 1e9) / 1e9); // → [3, 1]
  * // vectors holds the eigenvectors as rows: [1, 1]/√2 for 3, [−1, 1]/√2 (up to sign) for 1
  */
 

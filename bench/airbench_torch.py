@@ -92,15 +92,15 @@ class Mul(nn.Module):
         return x * self.scale
 
 
-def make_net(variant='airbench94', num_classes=10, eps=EPS):
-    v = VARIANTS[variant]
-    w1, w2, w3 = v['widths']
+def build_net(widths, depth, momentum, num_classes=10, eps=EPS):
+    """The net for any widths (test/data/fixtures/make_airbench.py builds reduced ones)."""
+    w1, w2, w3 = widths
     net = nn.Sequential(
         make_conv(3, WHITEN_WIDTH, WHITEN_KERNEL, padding=0, bias=True),
         nn.GELU(),
-        ConvGroup(WHITEN_WIDTH, w1, v['depth'], v['momentum'], eps),
-        ConvGroup(w1, w2, v['depth'], v['momentum'], eps),
-        ConvGroup(w2, w3, v['depth'], v['momentum'], eps),
+        ConvGroup(WHITEN_WIDTH, w1, depth, momentum, eps),
+        ConvGroup(w1, w2, depth, momentum, eps),
+        ConvGroup(w2, w3, depth, momentum, eps),
         nn.MaxPool2d(3),
         nn.Flatten(),
         nn.Linear(w3, num_classes, bias=False),
@@ -108,6 +108,11 @@ def make_net(variant='airbench94', num_classes=10, eps=EPS):
     )
     net[0].weight.requires_grad = False
     return net
+
+
+def make_net(variant='airbench94', num_classes=10, eps=EPS):
+    v = VARIANTS[variant]
+    return build_net(v['widths'], v['depth'], v['momentum'], num_classes, eps)
 
 
 def counts(net):

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { JsonArgs, createFromConstructor, createModel } from '../src/models/index.js';
+import { AIRBENCH_CONFIGS, Airbench } from '../src/models/cifar/airbench.js';
 import type { Module } from '../src/nn/module.js';
 import { ParityOptions, checkFixture, fixtureStateDict } from '../src/verify/parity.js';
 import { sharedFixture } from './fixtures.js';
@@ -98,6 +99,8 @@ export const FIXTURE_CASES: readonly FixtureCase[] = [
   { fixture: 'tv_swin_v1', own: true, build: tv('SwinTransformer', SMALL_SWIN) },
   { fixture: 'tv_swin_v1', own: true, build: tv('SwinTransformer', SMALL_SWIN), precision: 'float32' },
   { fixture: 'tv_maxvit', own: true, build: tv('MaxVit', SMALL_MAXVIT) },
+  { fixture: 'ab_airbench94_small', own: true, build: () => new Airbench({ ...AIRBENCH_CONFIGS.airbench94, widths: [8, 16, 16] }) },
+  { fixture: 'ab_airbench96_small', own: true, build: () => new Airbench({ ...AIRBENCH_CONFIGS.airbench96, widths: [8, 16, 24] }) },
 ];
 
 const REFERENCE = /^(logits|loss|grad|running)\./;
@@ -130,11 +133,11 @@ export function registerParityTests(part: number, parts: number): void {
   });
 }
 
-/** Model fixtures in `dir` (pc_*, tv_*) that no case checks. */
+/** Model fixtures in `dir` (pc_*, tv_*, ab_* for airbench) that no case checks. */
 export function fixturesWithoutCase(dir: string, own: boolean): string[] {
   const covered = new Set(FIXTURE_CASES.filter((c) => !!c.own === own).map((c) => c.fixture));
   return readdirSync(dir)
-    .filter((f) => /^(pc|tv)_.*\.safetensors$/.test(f))
+    .filter((f) => /^(pc|tv|ab)_.*\.safetensors$/.test(f))
     .map((f) => f.replace(/\.safetensors$/, ''))
     .filter((f) => !covered.has(f));
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModel } from '../src/models/index.js';
-import { ImageBatch, initWhitening, patchCovariance, whiteningWeights } from '../src/models/cifar/whitening.js';
+import { ImageBatch, initWhitening, patchCovariance, whiteningIndices, whiteningWeights } from '../src/models/cifar/whitening.js';
 import { Rng } from '../src/nn/init.js';
 import { symmetricEigen } from '../src/util/symmetric-eigen.js';
 
@@ -145,4 +145,16 @@ test('initWhitening sets an airbench model\'s 0.weight; other models and bad bat
     [() => initWhitening(model, { shape: [2, 1, 8, 8], data: new Float32Array(128) }), /whitening: 1-channel images give 32 weights; the whitening conv \[24, 3, 2, 2\] needs 288/],
   ];
   for (const [run, message] of cases) assert.throws(run, message);
+});
+
+test('whiteningIndices: all images up to the count, else evenly spaced ones that reach every class of a class-sorted folder', () => {
+  assert.deepEqual(whiteningIndices(3, 5), [0, 1, 2]);
+  assert.deepEqual(whiteningIndices(10, 4), [0, 2, 5, 7]);
+  const picked = whiteningIndices(45000);
+  assert.equal(picked.length, 5000);
+  assert.equal(new Set(picked).size, 5000);
+  // 4,500 images per class, sorted by class: 500 from each
+  const perClass = new Array<number>(10).fill(0);
+  for (const i of picked) perClass[Math.floor(i / 4500)]++;
+  assert.deepEqual(perClass, new Array<number>(10).fill(500));
 });

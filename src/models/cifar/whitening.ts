@@ -38,6 +38,21 @@ export interface WhiteningOptions {
 export const WHITENING_IMAGES = 5000;
 export const WHITENING_EPS = 5e-4;
 
+/**
+ * Which of `n` training images the estimate reads: all when n ≤ `count`, else `count` evenly
+ * spaced ones, ⌊i·n/count⌋. airbench takes the first 5,000 of CIFAR-10's shuffled training
+ * file; an ImageFolder lists images class by class, where the first 5,000 would be one or two
+ * classes, so evenly spaced indices stand in for that random sample (bench/airbench_torch.py
+ * picks the same ones).
+ *
+ * @example
+ * whiteningIndices(10, 4); // → [0, 2, 5, 7]
+ */
+export function whiteningIndices(n: number, count = WHITENING_IMAGES): number[] {
+  if (n <= count) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+}
+
 /** The first `count` images' shape, after checking the batch is NCHW with at least one k×k patch. */
 function batchShape(images: ImageBatch, kernel: number): [number, number, number, number] {
   const [n, c, h, w] = images.shape;

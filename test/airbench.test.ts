@@ -8,6 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModel, createFromConstructor } from '../src/models/index.js';
 import { Airbench, BatchNorm, Conv } from '../src/models/cifar/airbench.js';
+import { initWhitening } from '../src/models/cifar/whitening.js';
+import { randomBatch } from '../src/bench/measure.js';
+import { manualSeed } from '../src/nn/init.js';
+import { sgd } from '../src/optim/sgd.js';
+import { TrainingSession } from '../src/runtime/training-session.js';
 import { BatchNorm2d } from '../src/nn/layers.js';
 import type { Module } from '../src/nn/module.js';
 import { ZooCounts, counts } from '../test-support/zoo-counts.js';
@@ -70,4 +75,26 @@ test('the builders take numClasses and eps; a bad eps is refused by name', () =>
   const norm = [...model.namedModules()].find(([, m]) => m instanceof BatchNorm)?.[1];
   assert.ok(norm instanceof BatchNorm && norm.eps === 1e-12);
   assert.throws(() => createFromConstructor('airbench94', { eps: 0 }, 'airbench'), /argument eps must be a positive number/);
+});
+
+test('a short run on one batch: the loss falls; the whitening weight and BatchNorm scales stay put, the biases train', async () => {
+  manualSeed(0);
+  const model = createModel('cifar_airbench94');
+  const shape = [16, 3, 32, 32];
+  const { images, labels } = randomBatch(shape, 10);
+  initWhitening(model, { shape, data: images }, { images: 16 });
+  const snapshot = () => new Map([...model.namedParameters()].map(([k, p]) => [k, Float32Array.from(p.data)]));
+  const before = snapshot();
+  const session = await TrainingSession.create(model, { inputShape: shape, optimizer: sgd({ momentum: 0.85, nesterov: true }), threads: 1, optimization: 'basic' });
+  const losses: number[] = [];
+  try {
+    for (let i = 0; i < 4; i++) losses.push((await session.step(images, labels, 0.2)).loss);
+  } finally {
+    await session.release();
+  }
+  assert.ok(losses.every(Number.isFinite) && losses[3] < losses[0], `losses ${losses.join(', ')}`);
+  const after = snapshot();
+  const moved = [...after].filter(([k, v]) => v.some((x, i) => x !== before.get(k)![i])).map(([k]) => k);
+  assert.deepEqual(moved.filter((k) => frozenKeys(model).includes(k)), [], 'frozen parameters moved');
+  for (const key of ['0.bias', '2.norm1.bias', '2.conv1.weight', '7.weight']) assert.ok(moved.includes(key), `${key} did not train`);
 });

@@ -46,17 +46,20 @@ interface ConvCase {
   readonly opts: Conv2dOptions;
   /** NCHWc Conv nodes expected: the forward conv, plus the input gradient where it is a stride-1 ungrouped conv into blocked channels */
   readonly nchwcConvs: number;
+  /** whether the weight gradient's Conv form (TESSERA_WGRAD=conv: batch as channels, dY as the kernel) takes the NCHWc form */
+  readonly nchwcWgrad: boolean;
 }
 
 const cases: readonly ConvCase[] = [
-  { name: '64→64 3×3, padding 1, bias', x: [4, 64, 16, 16], w: [64, 64, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 2 },
-  { name: '64→64 3×3, padding 1, no bias', x: [4, 64, 16, 16], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2 },
-  { name: 'first conv 3→16 3×3 (unblocked input)', x: [4, 3, 16, 16], w: [16, 3, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 1 },
-  { name: '32→64 3×3, stride 2, padding 1', x: [4, 32, 16, 16], w: [64, 32, 3, 3], bias: false, opts: { stride: 2, padding: 1 }, nchwcConvs: 1 },
-  { name: '32→64 1×1 shortcut, stride 2', x: [4, 32, 16, 16], w: [64, 32, 1, 1], bias: false, opts: { stride: 2 }, nchwcConvs: 1 },
-  { name: '32→32 5×5, dilation 2, padding [2, 1, 3, 2]', x: [2, 32, 12, 12], w: [32, 32, 5, 5], bias: true, opts: { dilation: 2, padding: [2, 1, 3, 2] }, nchwcConvs: 2 },
-  { name: 'depthwise 32 3×3, padding 1, bias', x: [4, 32, 16, 16], w: [32, 1, 3, 3], bias: true, opts: { padding: 1, groups: 32 }, nchwcConvs: 1 },
-  { name: '24→24 (channels not blocked: standard Conv)', x: [2, 24, 8, 8], w: [24, 24, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 0 },
+  { name: '64→64 3×3, padding 1, bias', x: [4, 64, 16, 16], w: [64, 64, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: '64→64 3×3, padding 1, no bias', x: [4, 64, 16, 16], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: 'first conv 3→16 3×3 (unblocked input)', x: [4, 3, 16, 16], w: [16, 3, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 1, nchwcWgrad: true },
+  { name: '32→64 3×3, stride 2, padding 1', x: [4, 32, 16, 16], w: [64, 32, 3, 3], bias: false, opts: { stride: 2, padding: 1 }, nchwcConvs: 1, nchwcWgrad: true },
+  { name: '32→64 1×1 shortcut, stride 2', x: [4, 32, 16, 16], w: [64, 32, 1, 1], bias: false, opts: { stride: 2 }, nchwcConvs: 1, nchwcWgrad: true },
+  { name: '32→32 5×5, dilation 2, padding [2, 1, 3, 2]', x: [2, 32, 12, 12], w: [32, 32, 5, 5], bias: true, opts: { dilation: 2, padding: [2, 1, 3, 2] }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: '16→32 3×3, batch 16 (a blocked batch in the weight gradient\'s Conv form)', x: [16, 16, 8, 8], w: [32, 16, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: 'depthwise 32 3×3, padding 1, bias', x: [4, 32, 16, 16], w: [32, 1, 3, 3], bias: true, opts: { padding: 1, groups: 32 }, nchwcConvs: 1, nchwcWgrad: false },
+  { name: '24→24 (channels not blocked: standard Conv)', x: [2, 24, 8, 8], w: [24, 24, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 0, nchwcWgrad: false },
 ];
 
 function randomTensor(shape: readonly number[], seed: number): HostTensor {
@@ -119,20 +122,34 @@ for (const c of cpuinfoCases) {
 
 // A block size other than ONNX Runtime's would fail the comparisons below (ReorderInput pads
 // channels to its own block, and the reordered weights would be read in another order).
+/** runs `fn` with the environment variable `name` set to `value`, restoring it afterwards */
+function withEnv<T>(name: string, value: string, fn: () => T): T {
+  const saved = process.env[name];
+  process.env[name] = value;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  }
+}
+
 for (const c of cases) {
-  test(`NCHWc conv matches the standard Conv: ${c.name}`, async () => {
-    const { graph, outputs, feeds, weights } = convGraph(c);
-    const named = Object.fromEntries(feeds.map((t, i) => [`in${i}`, t]));
-    const plain = writeOnnx(graph, outputs);
-    assert.equal(nchwcNodes(plain, 'Conv'), 0);
-    if (BLOCK === null) return;
-    const blocked = writeOnnx(graph, outputs, { nchwcBlock: BLOCK });
-    assert.equal(nchwcNodes(blocked, 'Conv'), c.nchwcConvs);
-    const expected = await run(plain, named);
-    const r = weights.data as Float32Array;
-    const lossScale = expected.y.reduce((sum, v, i) => sum + Math.abs(v * r[i]), 0);
-    assertSameOutputs(await run(blocked, named), expected, c.name, { loss: lossScale });
-  });
+  for (const wgrad of ['gemm', 'conv'] as const) {
+    test(`NCHWc conv matches the standard Conv: ${c.name}, weight gradient as ${wgrad}`, async () => {
+      const { graph, outputs, feeds, weights } = convGraph(c);
+      const named = Object.fromEntries(feeds.map((t, i) => [`in${i}`, t]));
+      const plain = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs));
+      assert.equal(nchwcNodes(plain, 'Conv'), 0);
+      if (BLOCK === null) return;
+      const blocked = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs, { nchwcBlock: BLOCK }));
+      assert.equal(nchwcNodes(blocked, 'Conv'), c.nchwcConvs + (wgrad === 'conv' && c.nchwcWgrad ? 1 : 0));
+      const expected = await run(plain, named);
+      const r = weights.data as Float32Array;
+      const lossScale = expected.y.reduce((sum, v, i) => sum + Math.abs(v * r[i]), 0);
+      assertSameOutputs(await run(blocked, named), expected, c.name, { loss: lossScale });
+    });
+  }
 }
 
 /** a small conv net with every NCHWc form: unblocked first conv, blocked 3×3, strided, depthwise, BatchNorm and ReLU between */
@@ -178,15 +195,8 @@ test('a step graph with convLayout nchwc has the loss and gradients of the stand
 });
 
 test('exported inference files stay standard ONNX whatever the conv layout', () => {
-  const saved = process.env[CONV_LAYOUT_ENV];
-  process.env[CONV_LAYOUT_ENV] = 'nchwc';
-  try {
-    const bytes = exportInferenceOnnx(createModel('cifar_resnet18'), { inputShape: [1, 3, 32, 32] });
-    const model = decodeOnnx(bytes);
-    assert.ok(model.graph.nodes.some((n) => n.opType === 'Conv'));
-    assert.ok(model.graph.nodes.every((n) => n.domain === ''));
-  } finally {
-    if (saved === undefined) delete process.env[CONV_LAYOUT_ENV];
-    else process.env[CONV_LAYOUT_ENV] = saved;
-  }
+  const bytes = withEnv(CONV_LAYOUT_ENV, 'nchwc', () => exportInferenceOnnx(createModel('cifar_resnet18'), { inputShape: [1, 3, 32, 32] }));
+  const model = decodeOnnx(bytes);
+  assert.ok(model.graph.nodes.some((n) => n.opType === 'Conv'));
+  assert.ok(model.graph.nodes.every((n) => n.domain === ''));
 });

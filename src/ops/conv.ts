@@ -124,7 +124,7 @@ function emitConvWeightGrad(e: Emitter, x: string, dy: string, dw: string, xs: r
   const xT = regroup(x, [n, G, ci, h, wd], [2, 1, 0, 3, 4], [ci, G * n, h, wd]);
   const dyT = regroup(dy, [n, G, co, ho, wo], [1, 2, 0, 3, 4], [G * co, n, ho, wo]);
   const r = e.tmp('wgconv');
-  e.node('Conv', [xT, dyT], [r], { kernel_shape: [ho, wo], strides: [...a.dilations], dilations: [...a.strides], pads: [...a.pads], group: G });
+  emitConvF32(e, [xT, dyT], r, { x: [ci, G * n, h, wd], w: [G * co, n, ho, wo], strides: a.dilations, dilations: a.strides, pads: a.pads, group: G });
   const kh = windowOut(h, ho, a.dilations[0], a.pads[0], a.pads[2], a.strides[0]);
   const kw = windowOut(wd, wo, a.dilations[1], a.pads[1], a.pads[3], a.strides[1]);
   let cut = r;

@@ -46,7 +46,12 @@ interface ConvCase {
   readonly opts: Conv2dOptions;
   /** NCHWc Conv nodes expected: the forward conv, plus the input gradient where it is a stride-1 ungrouped conv into blocked channels */
   readonly nchwcConvs: number;
-  /** whether the weight gradient's Conv form (TESSERA_WGRAD=conv: batch as channels, dY as the kernel) takes the NCHWc form */
+  /**
+   * whether the weight gradient's Conv form (TESSERA_WGRAD=conv: batch as channels, dY as the
+   * kernel) takes the NCHWc form; each case is run with the weight gradient as one Gemm over
+   * im2col patches (the default), as one Gemm per kernel tap (TESSERA_WGRAD=taps) and as that Conv,
+   * against the standard graph with the default
+   */
   readonly nchwcWgrad: boolean;
 }
 
@@ -135,11 +140,11 @@ function withEnv<T>(name: string, value: string, fn: () => T): T {
 }
 
 for (const c of cases) {
-  for (const wgrad of ['gemm', 'conv'] as const) {
+  for (const wgrad of ['gemm', 'taps', 'conv'] as const) {
     test(`NCHWc conv matches the standard Conv: ${c.name}, weight gradient as ${wgrad}`, async () => {
       const { graph, outputs, feeds, weights } = convGraph(c);
       const named = Object.fromEntries(feeds.map((t, i) => [`in${i}`, t]));
-      const plain = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs));
+      const plain = writeOnnx(graph, outputs);
       assert.equal(nchwcNodes(plain, 'Conv'), 0);
       if (BLOCK === null) return;
       const blocked = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs, { nchwcBlock: BLOCK }));

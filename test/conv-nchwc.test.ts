@@ -49,8 +49,7 @@ interface ConvCase {
   /**
    * whether the weight gradient's Conv form (TESSERA_WGRAD=conv: batch as channels, dY as the
    * kernel) takes the NCHWc form; each case is run with the weight gradient as one Gemm over
-   * im2col patches (the default), as one Gemm per kernel tap (TESSERA_WGRAD=taps) and as that Conv,
-   * against the standard graph with the default
+   * im2col patches (the default) and as that Conv, against the standard graph with the default
    */
   readonly nchwcWgrad: boolean;
 }
@@ -140,7 +139,7 @@ function withEnv<T>(name: string, value: string, fn: () => T): T {
 }
 
 for (const c of cases) {
-  for (const wgrad of ['gemm', 'taps', 'conv'] as const) {
+  for (const wgrad of ['gemm', 'conv'] as const) {
     test(`NCHWc conv matches the standard Conv: ${c.name}, weight gradient as ${wgrad}`, async () => {
       const { graph, outputs, feeds, weights } = convGraph(c);
       const named = Object.fromEntries(feeds.map((t, i) => [`in${i}`, t]));

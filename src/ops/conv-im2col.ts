@@ -23,20 +23,6 @@ export interface ConvGeometry {
  * (2: [A, B, K, Ho, Wo]; 1: [A, K, B, Ho, Wo]).
  */
 function emitWindows(e: Emitter, x: string, g: ConvGeometry, axis: 1 | 2): { stacked: string; ho: number; wo: number } {
-  const { windows: raw, ho, wo } = emitWindowSlices(e, x, g);
-  const windows = raw.map((s) => {
-    const u = e.tmp('win');
-    e.node('Unsqueeze', [s, e.ints([axis])], [u]);
-    return u;
-  });
-  const stacked = e.tmp('cols');
-  if (windows.length === 1) e.node('Identity', windows, [stacked]);
-  else e.node('Concat', windows, [stacked], { axis });
-  return { stacked, ho, wo };
-}
-
-/** The kh·kw shifted windows of (padded) x, each [A, B, Ho, Wo], in kernel order. */
-function emitWindowSlices(e: Emitter, x: string, g: ConvGeometry): { windows: string[]; ho: number; wo: number } {
   const [, , h, wd] = g.x;
   const [, , kh, kw] = g.w;
   const padded = padOrCrop(e, x, g.pads, g.dtype ?? 'float64');
@@ -52,10 +38,15 @@ function emitWindowSlices(e: Emitter, x: string, g: ConvGeometry): { windows: st
       const whole = r0 === 0 && c0 === 0 && g.strides[0] === 1 && g.strides[1] === 1 && ho === hp && wo === wp;
       const s = whole ? padded : e.tmp('win');
       if (!whole) e.node('Slice', [padded, e.ints([r0, c0]), e.ints([r0 + g.strides[0] * (ho - 1) + 1, c0 + g.strides[1] * (wo - 1) + 1]), e.ints([2, 3]), e.ints([...g.strides])], [s]);
-      windows.push(s);
+      const u = e.tmp('win');
+      e.node('Unsqueeze', [s, e.ints([axis])], [u]);
+      windows.push(u);
     }
   }
-  return { windows, ho, wo };
+  const stacked = e.tmp('cols');
+  if (windows.length === 1) e.node('Identity', windows, [stacked]);
+  else e.node('Concat', windows, [stacked], { axis });
+  return { stacked, ho, wo };
 }
 
 /** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
@@ -86,33 +77,6 @@ export function emitConvWeightGradGemm(e: Emitter, x: string, dy: string, dw: st
   e.node('Reshape', [dyT, e.ints([o, n * ho * wo])], [dyMat]);
   e.node('Gemm', [dyMat, cols], [prod], { transB: 1 });
   e.node('Reshape', [prod, e.ints([o, c, kh, kw])], [dw]);
-}
-
-/**
- * float32 dW of an ungrouped conv as one Gemm per kernel tap, without stacking the patches:
- * dW[:, :, i, j] = dY[O, N·L] · window_ij(x)[C, N·L]ᵀ, the windows cut from x transposed to
- * [C, N, H, W]; the kh·kw [O, C] products are concatenated into dW.
- */
-export function emitConvWeightGradTaps(e: Emitter, x: string, dy: string, dw: string, g: ConvGeometry, dyShape: readonly number[]): void {
-  const [n, c, h, wd] = g.x;
-  const [, o, ho, wo] = dyShape;
-  const [, , kh, kw] = g.w;
-  const [xT, dyT, dyMat] = [e.tmp('xT'), e.tmp('dyT'), e.tmp('dymat')];
-  e.node('Transpose', [x], [xT], { perm: [1, 0, 2, 3] });
-  e.node('Transpose', [dy], [dyT], { perm: [1, 0, 2, 3] });
-  e.node('Reshape', [dyT, e.ints([o, n * ho * wo])], [dyMat]);
-  const { windows } = emitWindowSlices(e, xT, { ...g, x: [c, n, h, wd], dtype: 'float32' });
-  const taps = windows.map((win) => {
-    const [mat, prod, col] = [e.tmp('winmat'), e.tmp('dwtap'), e.tmp('dwtap')];
-    e.node('Reshape', [win, e.ints([c, n * ho * wo])], [mat]);
-    e.node('Gemm', [dyMat, mat], [prod], { transB: 1 });
-    e.node('Unsqueeze', [prod, e.ints([2])], [col]);
-    return col;
-  });
-  const stacked = e.tmp('dwtaps');
-  if (taps.length === 1) e.node('Identity', taps, [stacked]);
-  else e.node('Concat', taps, [stacked], { axis: 2 });
-  e.node('Reshape', [stacked, e.ints([o, c, kh, kw])], [dw]);
 }
 
 /** y = Conv(x, w) + b in double, as im2col + MatMul */

@@ -4,7 +4,7 @@
  */
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
-import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm, emitConvWeightGradTaps } from './conv-im2col.js';
+import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
 import { emitNchwcConv } from './conv-nchwc.js';
 import { expectRank, sameDtype, windowOut } from './shape-rules.js';
 import { reduceSum } from './shape.js';
@@ -78,7 +78,6 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
     const [xv, dyv] = node.inputs;
     const geometry = { x: xv.shape, w: node.outputs[0].shape, ...a };
     if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, geometry, dyv.shape);
-    else if (a.group === 1 && process.env.TESSERA_WGRAD === 'taps') emitConvWeightGradTaps(e, x, dy, dw, geometry, dyv.shape);
     else if (a.group === 1 && process.env.TESSERA_WGRAD !== 'conv') emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
     else emitConvWeightGrad(e, x, dy, dw, xv.shape, dyv.shape, a);
   },

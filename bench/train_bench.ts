@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { type TorchResult, torchCounterpart, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
 import { createModel, modelInfo } from '../src/models/index.js';
 import { ort } from '../src/runtime/ort.js';
+import { nchwcBlockFor } from '../src/runtime/conv-layout.js';
 
 // ---------------------------------------------------------------- arguments
 
@@ -165,6 +166,23 @@ function cpuModel(): string {
   return cpus()[0]?.model ?? 'unknown';
 }
 
+/** the SIMD features of /proc/cpuinfo's flags that decide ONNX Runtime's kernels (AVX, FMA, AVX-512, AMX) */
+function cpuFeatures(): string {
+  try {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+    const simd = flags.filter((f) => /^(avx|fma|amx|f16c)/.test(f));
+    return simd.length ? simd.join(' ') : 'none of AVX/FMA/AVX-512/AMX';
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+}
+
+/** how the training step's convolutions are written (src/runtime/conv-layout.ts) */
+function convLayoutNote(): string {
+  const block = nchwcBlockFor();
+  return block ? `ONNX Runtime NCHWc kernels, block ${block} (weights reordered in the graph)` : 'standard ONNX Conv';
+}
+
 function ortVersion(root: string): string {
   const v = (ort.env.versions as Record<string, string | undefined>).node;
   if (v) return v;
@@ -209,6 +227,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0];
   console.log(`Tessera bench: ${a.model}, input [${inputShape.join(', ')}], float32, ${a.threads} threads, ${a.warmup} warmup + ${a.steps} measured steps`);
   console.log(`(one fixed random batch reused every step; load average at start ${load0.toFixed(2)})`);
+  console.log(`training-step convolutions: ${convLayoutNote()}; CPU ${cpuModel()}, features ${cpuFeatures()}`);
 
   const { images, labels } = randomBatch(inputShape, info.numClasses);
   const model = createModel(a.model);
@@ -273,7 +292,7 @@ async function main(): Promise<void> {
   const npm = process.env.npm_lifecycle_event === 'bench';
   const argv = process.argv.slice(2).join(' ');
   const command = npm ? `npm run bench${argv ? ` -- ${argv}` : ''}` : `node dist/bench/train_bench.js${argv ? ` ${argv}` : ''}`;
-  const envVars = ['OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'TESSERA_THREADS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const envVars = ['OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'TESSERA_THREADS', 'TESSERA_CONV_LAYOUT', 'TESSERA_WGRAD'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   const md: string[] = [
     `## ${a.model}`,
@@ -305,6 +324,7 @@ async function main(): Promise<void> {
     `- batch ${a.batch}, threads ${a.threads} (ORT intra-op threads; \`torch.set_num_threads\`)`,
     `- ${a.warmup} warmup steps, then ${a.steps} measured steps; images/s = steps × batch / measured wall time`,
     a.inferenceOnly ? '- training: not measured (--inference-only)' : '- training: train mode, cross-entropy, forward + backward + SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4)',
+    ...(a.inferenceOnly ? [] : [`- training-step convolutions: ${convLayoutNote()}`]),
     '- inference: eval mode (Tessera: weights baked in as initializers, ORT graph optimization `all`; PyTorch: `torch.no_grad()`)',
     '- data: one fixed random batch (seeded, normal pixels, random labels) reused for every step',
     `- Tessera median step: train ${fmt(train && median(train.stepMs))} ms, infer ${fmt(median(infer.stepMs))} ms; session build: train ${fmt(trained?.buildSec, 2)} s, infer ${inferBuildSec.toFixed(2)} s`,
@@ -312,6 +332,7 @@ async function main(): Promise<void> {
     'Machine:',
     '',
     `- CPU: ${cpuModel()}, ${cpus().length} logical cores; memory ${gib(totalmem())} (${gib(freemem())} free at the end)`,
+    `- CPU features (/proc/cpuinfo flags): ${cpuFeatures()}`,
     `- load average (1 min) at start: ${load0.toFixed(2)}`,
     `- Node ${process.version}, onnxruntime-node ${ortVersion(root)}`,
     `- PyTorch: ${torch ? `${torch.torch}, ${torch.threads} threads; BLAS: ${torch.blas}` : torchNote}`,

@@ -34,6 +34,7 @@ export * from './optim/param-groups.js';
 export * from './runtime/ort.js';
 export * from './runtime/step-graph.js';
 export * from './runtime/training-session.js';
+export * from './runtime/conv-layout.js';
 export * from './runtime/inference.js';
 export * from './io/safetensors.js';
 export * from './verify/parity.js';

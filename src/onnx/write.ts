@@ -61,6 +61,11 @@ export interface WriteOptions {
   readonly graphName?: string;
   /** the ONNX opset to write, MIN_OPSET..OPSET (default OPSET) */
   readonly opset?: number;
+  /**
+   * let float32 convolutions use ONNX Runtime's `com.microsoft.nchwc` kernels with this block size
+   * (`Emitter.nchwcBlock`); only for graphs ONNX Runtime runs in-process, never for exported files
+   */
+  readonly nchwcBlock?: number;
 }
 
 /** Serializes `graph` computing `outputs` to ONNX bytes. */
@@ -76,12 +81,15 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   let tmpCount = 0;
   /** ONNX node names carry the IR node's module path and op, so ORT profiles read like the model */
   let namePrefix = '';
+  /** the non-default operator domains the nodes use (each gets an opset import, version 1) */
+  const domains = new Set<string>();
 
   const addInit = (name: string, t: HostTensor) => inits.push(tensorProto(name, t));
   const emitter: Emitter = {
     opset,
-    node(opType, inputs, outs, attrs = {}) {
-      const since = introducedIn(opType, attrs);
+    nchwcBlock: opts.nchwcBlock,
+    node(opType, inputs, outs, attrs = {}, domain = '') {
+      const since = domain ? MIN_OPSET : introducedIn(opType, attrs);
       if (since > opset) throw new Error(`writeOnnx: ${namePrefix}${opType} needs ONNX opset ${since}, the file is opset ${opset}; write it at opset ${since} or later`);
       const w = new ProtoWriter();
       for (const i of inputs) w.string(1, i);
@@ -89,6 +97,10 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
       w.string(3, `${namePrefix}${opType}_${nodes.length}`);
       w.string(4, opType);
       writeAttrs(w, attrs);
+      if (domain) {
+        w.string(7, domain);
+        domains.add(domain);
+      }
       nodes.push(w);
     },
     tmp(hint = 't') {
@@ -152,6 +164,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   m.string(3, '0.1.0');
   m.bytes(7, g.finish());
   m.message(8, (w) => w.string(1, '').int(2, opset));
+  for (const domain of domains) m.message(8, (w) => w.string(1, domain).int(2, 1));
   for (const [k, v] of Object.entries(opts.metadata ?? {})) m.message(14, (w) => w.string(1, k).string(2, v));
   return m.finish();
 }

@@ -4,7 +4,8 @@
  */
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
-import { emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
+import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
+import { emitNchwcConv } from './conv-nchwc.js';
 import { expectRank, sameDtype, windowOut } from './shape-rules.js';
 import { reduceSum } from './shape.js';
 
@@ -22,7 +23,7 @@ export interface ConvTransposeAttrs extends Conv2dAttrs {
   readonly outputPadding: readonly number[];
 }
 
-function convAttrs(a: Conv2dAttrs, kernel: readonly number[]) {
+function convAttrs(a: Pick<Conv2dAttrs, 'strides' | 'pads' | 'dilations' | 'group'>, kernel: readonly number[]) {
   return { kernel_shape: [...kernel], strides: [...a.strides], pads: [...a.pads], dilations: [...a.dilations], group: a.group };
 }
 
@@ -40,8 +41,9 @@ const convOp = defineOp<Conv2dAttrs>({
   },
   macs: (n) => n.outputs[0].size * n.inputs[1].shape.slice(1).reduce((p, d) => p * d, 1),
   emit: (e, ins, outs, a, node) => {
-    if (node.inputs[0].dtype === 'float64') emitConvF64(e, ins[0], ins[1], ins[2], outs[0], { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a });
-    else e.node('Conv', ins, outs, convAttrs(a, node.inputs[1].shape.slice(2)));
+    const geometry = { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a };
+    if (node.inputs[0].dtype === 'float64') emitConvF64(e, ins[0], ins[1], ins[2], outs[0], geometry);
+    else emitConvF32(e, ins, outs[0], geometry);
   },
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
@@ -53,6 +55,11 @@ const convOp = defineOp<Conv2dAttrs>({
     return b ? [dx, dw, db] : [dx, dw];
   },
 });
+
+/** a float32 Conv: on ORT's NCHWc kernels where the emitter allows them and the geometry fits, else standard */
+function emitConvF32(e: Emitter, ins: readonly string[], y: string, g: ConvGeometry): void {
+  if (!emitNchwcConv(e, ins, y, g)) e.node('Conv', ins, [y], convAttrs(g, g.w.slice(2)));
+}
 
 /** output_padding that makes ConvTranspose(dY) reproduce the conv input's spatial size */
 function outputPaddingFor(xs: readonly number[], ys: readonly number[], ws: readonly number[], a: Conv2dAttrs): number[] {
@@ -117,7 +124,7 @@ function emitConvWeightGrad(e: Emitter, x: string, dy: string, dw: string, xs: r
   const xT = regroup(x, [n, G, ci, h, wd], [2, 1, 0, 3, 4], [ci, G * n, h, wd]);
   const dyT = regroup(dy, [n, G, co, ho, wo], [1, 2, 0, 3, 4], [G * co, n, ho, wo]);
   const r = e.tmp('wgconv');
-  e.node('Conv', [xT, dyT], [r], { kernel_shape: [ho, wo], strides: [...a.dilations], dilations: [...a.strides], pads: [...a.pads], group: G });
+  emitConvF32(e, [xT, dyT], r, { x: [ci, G * n, h, wd], w: [G * co, n, ho, wo], strides: a.dilations, dilations: a.strides, pads: a.pads, group: G });
   const kh = windowOut(h, ho, a.dilations[0], a.pads[0], a.pads[2], a.strides[0]);
   const kw = windowOut(wd, wo, a.dilations[1], a.pads[1], a.pads[3], a.strides[1]);
   let cut = r;
@@ -142,7 +149,7 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
   macs: (n) => n.inputs[0].size * n.inputs[1].shape.slice(1).reduce((p, d) => p * d, 1),
   emit: (e, ins, outs, a, node) => {
     if (node.inputs[0].dtype === 'float64') emitConvTransposeF64(e, ins[0], ins[1], ins[2], outs[0], { x: node.inputs[0].shape, w: node.inputs[1].shape, ...a });
-    else if (!emitAsConv(e, ins, outs, a, node.inputs[1].shape)) e.node('ConvTranspose', ins, outs, { ...convAttrs(a, node.inputs[1].shape.slice(2)), output_padding: [...a.outputPadding] });
+    else if (!emitAsConv(e, ins, outs, a, node.inputs[0].shape, node.inputs[1].shape)) e.node('ConvTranspose', ins, outs, { ...convAttrs(a, node.inputs[1].shape.slice(2)), output_padding: [...a.outputPadding] });
   },
   grad: (n, [g], { needs }) => {
     if (!g) return n.inputs.map(() => null);
@@ -162,14 +169,14 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
  * padding mirrored; ORT's Conv kernel is markedly faster than its ConvTranspose, which matters
  * because every conv's input gradient is one. Returns false where the rewrite does not apply.
  */
-function emitAsConv(e: Emitter, ins: readonly string[], outs: readonly string[], a: ConvTransposeAttrs, wShape: readonly number[]): boolean {
-  const [, , kh, kw] = wShape;
+function emitAsConv(e: Emitter, ins: readonly string[], outs: readonly string[], a: ConvTransposeAttrs, xShape: readonly number[], wShape: readonly number[]): boolean {
+  const [cin, cout, kh, kw] = wShape;
   const pads = [a.dilations[0] * (kh - 1) - a.pads[0], a.dilations[1] * (kw - 1) - a.pads[1], a.dilations[0] * (kh - 1) - a.pads[2] + a.outputPadding[0], a.dilations[1] * (kw - 1) - a.pads[3] + a.outputPadding[1]];
   if (a.group !== 1 || a.strides.some((s) => s !== 1) || pads.some((p) => p < 0)) return false;
   const [wT, wF] = [e.tmp('wT'), e.tmp('wflip')];
   e.node('Transpose', [ins[1]], [wT], { perm: [1, 0, 2, 3] });
   e.node('Slice', [wT, e.ints([-1, -1]), e.ints([-kh - 1, -kw - 1]), e.ints([2, 3]), e.ints([-1, -1])], [wF]);
-  e.node('Conv', [ins[0], wF, ...ins.slice(2)], outs, { kernel_shape: [kh, kw], strides: [1, 1], pads, dilations: [...a.dilations], group: 1 });
+  emitConvF32(e, [ins[0], wF, ...ins.slice(2)], outs[0], { x: xShape, w: [cout, cin, kh, kw], strides: [1, 1], pads, dilations: a.dilations, group: 1 });
   return true;
 }
 

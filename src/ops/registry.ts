@@ -7,8 +7,8 @@ import { Attrs, Node, TensorType, Value, currentGraph, shapeStr } from '../graph
 
 /** What an op's `emit` writes ONNX nodes through (implemented by the ONNX writer). */
 export interface Emitter {
-  /** appends an ONNX node; returns its output names */
-  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: OnnxAttrs): void;
+  /** appends an ONNX node (of the default domain unless `domain` names another, e.g. NCHWC_DOMAIN) */
+  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: OnnxAttrs, domain?: string): void;
   /** a fresh intermediate name */
   tmp(hint?: string): string;
   /** an int64 1-D constant initializer, returns its name */
@@ -20,6 +20,11 @@ export interface Emitter {
    * decomposition; absent (emitters that only inspect what would be written) means 17
    */
   readonly opset?: number;
+  /**
+   * ONNX Runtime's NCHWc block size (16 on AVX-512, 8 on AVX2) where float32 convolutions may be
+   * written as `com.microsoft.nchwc` nodes (training-step graphs only); absent: standard ONNX only
+   */
+  readonly nchwcBlock?: number;
 }
 
 export type OnnxAttrValue = number | string | readonly number[] | { float: number } | { floats: readonly number[] };

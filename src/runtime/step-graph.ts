@@ -13,6 +13,7 @@ import { Trace, traceWith } from '../nn/trace.js';
 import { OptimizerEmitter, ParamGroup, StepScalar } from '../optim/optimizer.js';
 import { GradClip, clipGradients } from '../optim/clip.js';
 import { add, mul, sub } from '../ops/elementwise.js';
+import { ConvLayout, nchwcBlockFor } from './conv-layout.js';
 
 /**
  * The training loss of a step graph: its kind (`ce`, `bce` with an optional target threshold,
@@ -56,6 +57,11 @@ export interface StepGraphOptions {
   readonly precision?: 'float32' | 'float64';
   /** keep an exponential moving average of the weights in the graph (needs an optimizer) */
   readonly ema?: StepEma;
+  /**
+   * float32 convolutions as standard ONNX ('nchw') or on ONNX Runtime's NCHWc kernels where the
+   * CPU and the channel counts allow ('nchwc'); default 'auto' (src/runtime/conv-layout.ts)
+   */
+  readonly convLayout?: ConvLayout;
 }
 
 /**
@@ -178,7 +184,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     else if (!trainableSet.has(t)) fixed.push([key, t]);
   }
   return {
-    onnx: writeOnnx(g, outputs),
+    onnx: writeOnnx(g, outputs, { nchwcBlock: nchwcBlockFor(opts.convLayout) ?? undefined }),
     params: trainable,
     fixed,
     buffers,

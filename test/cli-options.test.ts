@@ -67,7 +67,7 @@ const errorCases: ErrorCase[] = [
   { what: 'unknown flag, with a suggestion', args: ['models', '--filtr', 'lenet'], line: 'tessera models: unknown option --filtr; did you mean --filter?' },
   { what: 'unknown flag, nothing close', args: ['import', 'a.onnx', '--zzzzzzz'], line: 'tessera import: unknown option --zzzzzzz; accepted: --out, --help' },
   { what: 'missing value', args: ['verify', 'a.safetensors', '--model'], line: 'tessera verify: --model: expected a value (NAME), got nothing' },
-  { what: 'missing value (the next token is a flag)', args: ['train', '--epochs', '--lr', '0.1'], line: 'tessera train: --epochs: expected a whole number from 1 to 1000000, got nothing' },
+  { what: 'missing value (the next token is a flag)', args: ['train', '--epochs', '--lr', '0.1'], line: 'tessera train: --epochs: expected a number > 0 and ≤ 1000000, got nothing' },
   { what: 'repeated flag', args: ['train', '--seed', '1', '--seed=2'], line: 'tessera train: --seed: given more than once; give it once' },
   { what: 'required options absent', args: ['bench', '--model', 'cifar_lenet'], line: 'tessera bench: --batch-size N and --threads T are required (see tessera bench --help)' },
   { what: 'a positional where none is taken', args: ['models', 'lenet'], line: 'tessera models: unexpected argument lenet (options are --name value; see tessera models --help)' },
@@ -112,7 +112,7 @@ test('train layers defaults < --config file < command line, typed from the table
   // typed without casts: a number, a boolean, a choice's union, a list
   const lr: number = opts.lr;
   const nesterov: boolean = opts.nesterov;
-  const sched: 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau' = opts.sched;
+  const sched: 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau' | 'airbench' = opts.sched;
   const milestones: readonly number[] | undefined = opts.decayMilestones;
   assert.deepEqual({ lr, nesterov, sched, milestones, epochs: opts.epochs, momentum: opts.momentum, model: opts.model }, { lr: 0.05, nesterov: true, sched: 'multistep', milestones: [10, 20], epochs: 40, momentum: 0.9, model: 'cifar_lenet' });
 });
@@ -157,15 +157,18 @@ const RECIPE_SETTINGS: Record<string, Partial<TrainOptions>> = {
     trainCropSize: 176,
     valResizeSize: 232,
   },
+  airbench94: { model: 'cifar_airbench94', airbench: 'airbench94', epochs: 9.9, batchSize: 1024, sched: 'airbench', lossReduction: 'sum', flip: 'alternating', paddingMode: 'reflect' },
 };
 
 for (const r of listRecipes()) {
   test(`the ${r.name} recipe resolves to valid options with its settings, and flags override it`, () => {
     const settings = RECIPE_SETTINGS[r.name];
     assert.ok(settings, `recipe ${r.name} has no row in RECIPE_SETTINGS`);
-    const opts = resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', r.name, '--out', 'x'])!);
+    // a recipe that names its model is run with it
+    const args = settings.model ? ['--model', settings.model, '--data', 'cifar10'] : TRAIN_ARGS.slice(1);
+    const opts = resolveOptions(readCommandLine(TRAIN, [...args, '--recipe', r.name, '--out', 'x'])!);
     for (const [key, want] of Object.entries(settings)) assert.deepEqual(Reflect.get(opts, key), want, key);
-    assert.equal(resolveOptions(readCommandLine(TRAIN, [...TRAIN_ARGS.slice(1), '--recipe', r.name, '--lr', '0.01', '--out', 'x'])!).lr, 0.01);
+    assert.equal(resolveOptions(readCommandLine(TRAIN, [...args, '--recipe', r.name, '--lr', '0.01', '--out', 'x'])!).lr, 0.01);
   });
 }
 

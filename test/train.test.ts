@@ -122,7 +122,7 @@ for (const c of lrCases) {
 }
 
 test('schedule: impossible settings are refused', () => {
-  assert.throws(() => makeSchedule({ name: 'cosine', lr: 0.1, epochs: 0 }), /whole number of epochs/);
+  assert.throws(() => makeSchedule({ name: 'cosine', lr: 0.1, epochs: 0 }), /positive number of epochs/);
   assert.throws(() => makeSchedule({ name: 'cosine', lr: 0, epochs: 3 }), /positive/);
   assert.throws(() => makeSchedule({ name: 'cosine', lr: 0.1, epochs: 3, warmupEpochs: 4 }), /warmup/);
   assert.throws(() => makeSchedule({ name: 'step', lr: 0.1, epochs: 3, milestones: [1.5] }), /milestones/);
@@ -448,7 +448,7 @@ const errorCases: ErrorCase[] = [
     error: /bad\.yaml:2: a value is missing/,
     absent: () => join(scratch, 'e4'),
   },
-  { name: 'a bad option value', args: () => ['train', ...BASE, '--data', DATA, '--epochs', '2.5'], error: /tessera train: --epochs: expected a whole number from 1 to 1000000, got "2\.5"/ },
+  { name: 'a bad option value', args: () => ['train', ...BASE, '--data', DATA, '--epochs', '0'], error: /tessera train: --epochs: expected a number > 0 and ≤ 1000000, got "0"/ },
   { name: 'eval on data with another class count', args: () => ['eval', '--checkpoint', RUN2, '--data', TWO], error: /has 3 classes \(cifar_lenet\) but .*two-classes has 2/ },
   { name: 'eval of a run folder without checkpoints', args: () => ['eval', '--checkpoint', scratch, '--data', DATA], error: /holds no checkpoint/ },
   { name: 'predict on an unreadable image', args: () => ['predict', '--checkpoint', RUN2, A_FILE], error: /a-file: cannot read the image/ },

@@ -1,23 +1,28 @@
 /**
  * The loader's per-sample pipeline with every TransformSpec field, in the order of torchvision's
- * reference `ClassificationPresetTrain`: (RandomResizedCrop | zero-pad + RandomCrop) →
- * horizontal flip → policy → to float and normalize → random erasing. Every draw comes from the
+ * reference `ClassificationPresetTrain`: (RandomResizedCrop | pad + RandomCrop) →
+ * horizontal flip → policy → to float and normalize → random erasing. The pad is zeros or, with
+ * `randomCrop.mode: 'reflect'`, airbench's reflect translation; airbench's alternating flip
+ * (`hflip: 'alternating'`, src/augment/airbench.ts) mirrors before the crop when the image starts
+ * flipped and after it on odd epochs. Every draw comes from the
  * one `Rng` passed in (the DataLoader's `sampleRng(seed, epoch, index)`), in that order, so a
  * sample's augmentation depends only on (seed, epoch, index).
  *
  * A spec with none of the new fields (resize, randomResizedCrop, bicubic, policy,
- * randomErasing) takes `applyTransform`'s fused crop + flip + normalize path unchanged.
+ * randomErasing, the alternating flip) takes `applyTransform`'s fused crop + flip + normalize path unchanged.
  */
 import { applyTransform, centerCrop, crop, drawAugmentation, hflip, normalizeInto, resizeCenterCrop, resizedShape, type RgbImage } from '../data/transforms.js';
 import type { TransformSpec } from '../data/types.js';
 import type { Rng } from '../nn/init.js';
 import { randomErase } from './erasing.js';
+import { reflectTranslate } from './airbench.js';
 import * as F from './functional.js';
 import { applyPolicy } from './policy.js';
 
 /** Whether `spec` is one `applyTransform` computes alone (crop, flip, normalize at size×size). */
 function isPlain(spec: TransformSpec): boolean {
   return (
+    spec.hflip !== 'alternating' &&
     spec.randomResizedCrop === undefined &&
     spec.policy === undefined &&
     spec.randomErasing === undefined &&
@@ -45,6 +50,12 @@ export function baseImage(img: RgbImage, spec: TransformSpec): RgbImage {
   return centerCrop(resized, S);
 }
 
+/** The alternating flip's state of one sample (src/augment/airbench.ts): its start flip and the 0-based epoch. */
+export interface AlternatingFlip {
+  readonly startFlipped: boolean;
+  readonly epoch: number;
+}
+
 /**
  * Augments and normalizes one sample whose `baseImage` is `base`, writing its 3·size·size
  * floats to `out` from `offset` (allocated when omitted); see the module comment for the order.
@@ -55,8 +66,9 @@ export function baseImage(img: RgbImage, spec: TransformSpec): RgbImage {
  *   const img = { width: 40, height: 40, data: new Uint8Array(3 * 40 * 40).fill(128) };
  *   transformSample(img, spec, new Rng(7)).length; // → 3072
  */
-export function transformSample(base: RgbImage, spec: TransformSpec, rng: Rng, out?: Float32Array, offset = 0): Float32Array {
+export function transformSample(base: RgbImage, spec: TransformSpec, rng: Rng, out?: Float32Array, offset = 0, alternating?: AlternatingFlip): Float32Array {
   if (isPlain(spec)) return applyTransform(base, spec, rng, out, offset);
+  if (spec.hflip === 'alternating' && !alternating) throw new Error('transformSample: hflip "alternating" needs the sample\'s start flip and epoch');
   const S = spec.size;
   let img = base;
   if (spec.randomResizedCrop) {
@@ -65,8 +77,11 @@ export function transformSample(base: RgbImage, spec: TransformSpec, rng: Rng, o
     img = F.resize(crop(img, box.top, box.left, box.height, box.width), S, S, { interpolation: spec.interpolation ?? 'bilinear', antialias: true });
   }
   const { top, left, flip } = drawAugmentation(spec, rng);
-  if (spec.randomCrop) img = crop(img, top - spec.randomCrop.padding, left - spec.randomCrop.padding, S, S);
-  if (flip) img = hflip(img);
+  if (alternating?.startFlipped) img = hflip(img);
+  const p = spec.randomCrop?.padding ?? 0;
+  if (spec.randomCrop?.mode === 'reflect') img = reflectTranslate(img, top - p, left - p, p);
+  else if (spec.randomCrop) img = crop(img, top - p, left - p, S, S);
+  if (flip || (alternating && alternating.epoch % 2 === 1)) img = hflip(img);
   if (spec.policy !== undefined) img = applyPolicy(img, spec.policy, rng, { mean: spec.mean });
   const dst = normalizeInto(img, spec.mean, spec.std, out, offset);
   if (spec.randomErasing) randomErase(dst, offset, S, S, spec.randomErasing, rng);

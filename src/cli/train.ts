@@ -12,6 +12,8 @@ import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { readResumeTarget } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
+import { AIRBENCH_VARIANTS } from '../train/airbench-schedule.js';
+import { requireAirbenchModel } from '../train/airbench.js';
 import { CLIP_MODES } from '../optim/clip.js';
 import { parseLrMult } from '../optim/param-groups.js';
 import { requireLayerIds } from '../train/optimization.js';
@@ -38,7 +40,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     data: { kind: 'string', placeholder: 'SPEC', config: true, help: 'cifar10, cifar100 or an ImageFolder directory' },
     valSplit: { kind: 'int', min: 1, placeholder: 'N', config: true, help: 'hold out the last N images of every class for validation' },
     val: { kind: 'path', placeholder: 'DIR', config: true, help: 'validate on this ImageFolder' },
-    epochs: { kind: 'int', min: 1, max: 1e6, default: TRAIN_DEFAULTS.epochs, placeholder: 'N', config: true, help: `epochs (default ${TRAIN_DEFAULTS.epochs})` },
+    epochs: { kind: 'number', above: 0, max: 1e6, default: TRAIN_DEFAULTS.epochs, placeholder: 'N', config: true, help: `epochs (default ${TRAIN_DEFAULTS.epochs}); a fraction ends the last epoch early, e.g. 9.9` },
     batchSize: {
       kind: 'int',
       min: 1,
@@ -71,7 +73,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
       default: TRAIN_DEFAULTS.sched,
       placeholder: 'NAME',
       config: true,
-      help: 'cosine (default), linear, multistep (or step; default ×0.1 at 50% and 75%),\nonecycle (per iteration), plateau (decays when the val top-1 stalls)',
+      help: "cosine (default), linear, multistep (or step; default ×0.1 at 50% and 75%),\nonecycle (per iteration), plateau (decays when the val top-1 stalls),\nairbench (per step: --airbench's warmup and linear decay)",
     },
     decayMilestones: { kind: 'list', increasing: true, placeholder: 'E1,E2', config: true, help: 'multistep epochs, e.g. 100,150' },
     decayRate: { kind: 'number', above: 0, max: 1, default: TRAIN_DEFAULTS.decayRate, placeholder: 'X', config: true, help: `multistep and plateau decay factor (default ${TRAIN_DEFAULTS.decayRate})` },
@@ -87,10 +89,15 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     interpolation: { kind: 'choice', choices: ['bilinear', 'bicubic'], default: 'bilinear', placeholder: 'MODE', config: true, help: 'resampling of RandomResizedCrop and the evaluation resize (default bilinear)' },
     valResizeSize: { kind: 'int', min: 1, max: 4096, placeholder: 'N', config: true, help: 'evaluation: resize the shorter side to N before the center crop (default: the crop size)' },
     valCropSize: { kind: 'int', min: 1, max: 4096, placeholder: 'N', config: true, help: 'evaluation: center crop N×N (default: the model input size)' },
+    cropPadding: { kind: 'int', min: 0, max: 4096, placeholder: 'N', config: true, help: 'random crop padding (default 4 at 32×32, scaled with the input size)' },
+    paddingMode: { kind: 'choice', choices: ['constant', 'reflect'], default: TRAIN_DEFAULTS.paddingMode, placeholder: 'MODE', config: true, help: 'random crop padding: constant (zeros, default) or reflect' },
+    flip: { kind: 'choice', choices: ['random', 'alternating', 'none'], default: TRAIN_DEFAULTS.flip, placeholder: 'MODE', config: true, help: "horizontal flip: random (p 0.5, default), alternating (airbench's: a coin per\nimage once, the whole set mirrored on odd epochs) or none" },
     aa: { kind: 'string', placeholder: 'POLICY', config: true, help: `augmentation policy after crop and flip (default none), e.g. ta_wide,\nrand-m9-mstd0.5-inc1, augmix-m3-w3-d-1; one of\n${policyUsage().replace(', ra[', ',\nra[')}` },
     reprob: { kind: 'number', min: 0, max: 1, default: 0, placeholder: 'P', config: true, help: "timm's random erasing: probability per image (default 0: off)" },
     remode: { kind: 'choice', choices: ['const', 'rand', 'pixel'], default: 'pixel', placeholder: 'MODE', config: true, help: 'random erasing fill: const (0), rand (per channel), pixel (default)' },
     recount: { kind: 'int', min: 1, max: 100, default: 1, placeholder: 'N', config: true, help: 'random erasing: at most N boxes per image (default 1)' },
+    lossReduction: { kind: 'choice', choices: ['mean', 'sum'], default: TRAIN_DEFAULTS.lossReduction, placeholder: 'MODE', config: true, help: "the loss over a batch: mean (default) or sum (airbench's; the rate then acts\non the summed gradient; the logged loss stays the mean)" },
+    airbench: { kind: 'choice', choices: AIRBENCH_VARIANTS, placeholder: 'VARIANT', config: true, help: "airbench's mechanics for cifar_airbench94/96 (set by --recipe airbench94):\nwhitening start, lookahead over all state, whitening bias frozen after 3 epochs,\nTTA level 2 after the last epoch; with --sched airbench its rate schedule" },
     labelSmoothing: { kind: 'number', min: 0, max: 1, default: TRAIN_DEFAULTS.labelSmoothing, placeholder: 'X', config: true, help: 'label smoothing (default 0)' },
     mixup: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.mixup, placeholder: 'A', config: true, help: 'Mixup Beta(A, A); 0 off (default); label smoothing then goes into the mixed targets' },
     cutmix: { kind: 'number', min: 0, default: TRAIN_DEFAULTS.cutmix, placeholder: 'A', config: true, help: 'CutMix Beta(A, A); 0 off (default)' },
@@ -216,6 +223,9 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (o.valSplit !== undefined && o.val !== undefined) throw new UsageError('give either --val-split N or --val DIR, not both');
   if (o.bceLoss && o.focalGamma !== undefined) throw new UsageError('give either --bce-loss or --focal-gamma G, not both');
   if (o.bceTargetThresh !== undefined && !o.bceLoss) throw new UsageError('--bce-target-thresh applies to --bce-loss only');
+  if (o.airbench !== undefined && o.modelEma) throw new UsageError('--airbench keeps its lookahead where --model-ema keeps its average: give one of them');
+  if (o.sched === 'airbench' && o.warmupEpochs > 0) throw new UsageError('--sched airbench has its own warmup (the --airbench variant\'s); drop --warmup-epochs');
+  requireAirbenchModel(o);
   checkTransformOptions(o);
   return o;
 }

@@ -193,8 +193,11 @@ export function validateTransformSpec(spec: TransformSpec): void {
   if (spec.randomCrop !== undefined) {
     const p = spec.randomCrop?.padding;
     if (!Number.isInteger(p) || p < 0) bad(`randomCrop.padding must be a non-negative integer, got ${p}`);
+    const mode = spec.randomCrop.mode;
+    if (mode !== undefined && mode !== 'constant' && mode !== 'reflect') bad(`randomCrop.mode must be constant or reflect, got ${mode}`);
+    if (mode === 'reflect' && p >= spec.size) bad(`randomCrop: reflect padding ${p} needs images wider than ${p} pixels (size ${spec.size})`);
   }
-  if (spec.hflip !== undefined && typeof spec.hflip !== 'boolean') bad(`hflip must be a boolean, got ${spec.hflip}`);
+  if (spec.hflip !== undefined && typeof spec.hflip !== 'boolean' && spec.hflip !== 'alternating') bad(`hflip must be a boolean or "alternating", got ${spec.hflip}`);
   validateAugmentation(spec, bad);
 }
 
@@ -240,7 +243,7 @@ export interface Augmentation {
 /**
  * Draws one sample's augmentation from `rng` in torchvision's order: RandomCrop's top, then left
  * (no draw when the padding is 0, as torchvision skips it for an exact fit), then the flip coin
- * (`rng.next() < 0.5`, only when `spec.hflip`).
+ * (`rng.next() < 0.5`, only when `spec.hflip` is true; the alternating flip draws nothing here).
  *
  * @example
  *   drawAugmentation({ size: 32, randomCrop: { padding: 4 }, hflip: true, mean, std }, new Rng(1));
@@ -258,11 +261,15 @@ export function drawAugmentation(spec: TransformSpec, rng: Rng): Augmentation {
   return { top, left, flip };
 }
 
+/** the index of pixel i on a padded side of n pixels: clamped to a zero pad (−1), or mirrored without the edge (torch's reflect) */
+const padIndex = (i: number, n: number, reflect: boolean): number => (i >= 0 && i < n ? i : !reflect ? -1 : i < 0 ? -i : 2 * (n - 1) - i);
+
 /**
  * The whole per-sample pipeline: resize + center crop to `spec.size` (only when the image is not
- * already size×size), zero-pad + random crop, horizontal flip, normalization. Crop, flip and
+ * already size×size), pad + random crop, horizontal flip, normalization. Crop, flip and
  * normalization are fused into one pass that writes the 3·size·size floats of `out` from `offset`
  * (allocated when omitted) and returns `out`. Same image, spec and Rng state give the same output.
+ * The alternating flip is not computed here (src/augment/pipeline.ts transformSample).
  *
  * @example
  *   const spec = { size: 32, randomCrop: { padding: 4 }, hflip: true, mean: CIFAR10_MEAN, std: CIFAR10_STD };
@@ -275,8 +282,10 @@ export function applyTransform(img: RgbImage, spec: TransformSpec, rng: Rng, out
   const n = S * S;
   const dst = out ?? new Float32Array(3 * n);
   if (offset < 0 || offset + 3 * n > dst.length) throw new RangeError(`output slot [${offset}, ${offset + 3 * n}) outside ${dst.length} floats`);
+  if (spec.hflip === 'alternating') throw new Error('applyTransform: the alternating flip needs the sample\'s epoch and start flip (transformSample)');
   const { top, left, flip } = drawAugmentation(spec, rng);
   const p = spec.randomCrop?.padding ?? 0;
+  const reflect = spec.randomCrop?.mode === 'reflect';
   const dy = top - p;
   const dx = left - p;
   const lut = normalizeTable(spec.mean, spec.std);
@@ -285,16 +294,16 @@ export function applyTransform(img: RgbImage, spec: TransformSpec, rng: Rng, out
     const zero = lut[c * 256];
     const plane = c * n;
     for (let y = 0; y < S; y++) {
-      const sy = y + dy;
+      const sy = padIndex(y + dy, S, reflect);
       const o = offset + plane + y * S;
-      if (sy < 0 || sy >= S) {
+      if (sy < 0) {
         dst.fill(zero, o, o + S);
         continue;
       }
       const row = plane + sy * S;
       for (let x = 0; x < S; x++) {
-        const sx = (flip ? S - 1 - x : x) + dx;
-        dst[o + x] = sx >= 0 && sx < S ? lut[c * 256 + data[row + sx]] : zero;
+        const sx = padIndex((flip ? S - 1 - x : x) + dx, S, reflect);
+        dst[o + x] = sx >= 0 ? lut[c * 256 + data[row + sx]] : zero;
       }
     }
   }

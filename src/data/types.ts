@@ -36,10 +36,17 @@ export interface ImageDataset {
 export interface TransformSpec {
   /** output is size×size: images are resized (shorter side) and center-cropped when they differ */
   readonly size: number;
-  /** training augmentation: zero-pad by `padding` and take a random size×size crop */
-  readonly randomCrop?: { readonly padding: number };
-  /** training augmentation: horizontal flip with probability 0.5 */
-  readonly hflip?: boolean;
+  /**
+   * training augmentation: pad by `padding` (zeros, or with `mode: 'reflect'` the mirrored border
+   * without its edge, torch's reflect) and take a random size×size crop
+   */
+  readonly randomCrop?: { readonly padding: number; readonly mode?: 'constant' | 'reflect' };
+  /**
+   * training augmentation: `true` mirrors with probability 0.5; `'alternating'` is airbench's
+   * alternating flip: each image is mirrored or not at random once for the whole run, and the
+   * whole set is mirrored on odd (0-based) epochs (see `alternatingMirror`)
+   */
+  readonly hflip?: boolean | 'alternating';
   /** per-channel normalization applied to pixel/255 */
   readonly mean: readonly number[];
   readonly std: readonly number[];

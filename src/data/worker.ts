@@ -16,6 +16,7 @@ import { describeFsError } from '../errors.js';
 import { Rng } from '../nn/init.js';
 import { DatasetError } from './errors.js';
 import { baseImage, transformSample } from '../augment/pipeline.js';
+import { flippedAtStart } from '../augment/airbench.js';
 import type { TransformSpec } from './types.js';
 import { fromInterleaved, resizedShape, roundHalfEven, type RgbImage } from './transforms.js';
 
@@ -370,7 +371,7 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
     } else {
       // files decode straight to the spec's base image; pixel samples get there here
       const base = ref.kind === 'file' ? img : baseImage(img, ctx.spec);
-      transformSample(base, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index, draw), input, off);
+      transformSample(base, ctx.spec, sampleRng(ctx.seed, task.epoch, ref.index, draw), input, off, ctx.spec.hflip === 'alternating' ? { startFlipped: flippedAtStart(ctx.seed, ref.index), epoch: task.epoch } : undefined);
       written.set(key, s);
     }
     target[s] = BigInt(ref.label);

@@ -34,6 +34,11 @@ export interface StepScalar {
 export interface ParamGroup {
   readonly weightDecay: number;
   readonly lrScale: number;
+  /**
+   * a per-step factor of the group's rate on top of `lrScale` (a scalar graph input): 0 stops the
+   * update, e.g. airbench's whitening bias after its first epochs
+   */
+  readonly lrFactor?: StepScalar;
 }
 
 export interface OptimizerEmitter {

@@ -12,7 +12,7 @@ import { Module, Parameter, StateTensor } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
 import { OptimizerEmitter, ParamGroup, StepScalar } from '../optim/optimizer.js';
 import { GradClip, clipGradients } from '../optim/clip.js';
-import { add, mul, sub } from '../ops/elementwise.js';
+import { add, greater, mul, sub, where } from '../ops/elementwise.js';
 import { ConvLayout, nchwcBlockFor } from './conv-layout.js';
 
 /**
@@ -26,6 +26,11 @@ import { ConvLayout, nchwcBlockFor } from './conv-layout.js';
 export type LossSpec = LossKind & {
   readonly labelSmoothing?: number;
   readonly classWeights?: readonly number[];
+  /**
+   * 'mean' (default) or 'sum' over the batch (airbench's): the gradients are those of the summed
+   * loss, N times the mean's; the `loss` output stays the batch mean, so logs read alike
+   */
+  readonly reduction?: 'mean' | 'sum';
 };
 
 /**
@@ -37,7 +42,7 @@ export type LossSpec = LossKind & {
 export function describeLoss(loss: LossSpec): string {
   const name = loss.kind === 'ce' ? 'cross-entropy' : loss.kind === 'bce' ? `binary cross-entropy${loss.targetThreshold === undefined ? '' : ` (target threshold ${loss.targetThreshold})`}` : `focal loss (gamma ${loss.gamma})`;
   const smoothing = loss.labelSmoothing ? `, label smoothing ${loss.labelSmoothing}` : '';
-  return `${name}${smoothing}${loss.classWeights ? ', class weights' : ''}`;
+  return `${name}${smoothing}${loss.classWeights ? ', class weights' : ''}${loss.reduction === 'sum' ? ', summed over the batch' : ''}`;
 }
 
 export interface StepGraphOptions {
@@ -68,16 +73,27 @@ export interface StepGraphOptions {
  * The weight-EMA the step graph keeps: `ema.<key>` inputs and `new.ema.<key>` outputs for every
  * trainable parameter, each `ema + w·(new − ema)` with w = 1 − decay (the graph input
  * `ema_weight`, computed per step in JS). Buffers (BatchNorm running statistics,
- * num_batches_tracked) are not averaged: the EMA model uses the model's current ones, i.e. copies
- * them, as timm's ModelEmaV3 with `exclude_buffers=True` does.
+ * num_batches_tracked) are not averaged unless `buffers` asks for the float ones: the EMA model
+ * uses the model's current ones, i.e. copies them, as timm's ModelEmaV3 with
+ * `exclude_buffers=True` does. With `copy` the EMA is airbench's lookahead: on a copy step the
+ * weights restart from the new average.
  */
 export interface StepEma {
   /** w = 1 − decay for a 1-based step */
   readonly weight: (step: number) => number;
+  /** average the float buffers the step updates too (BatchNorm running statistics), as airbench's lookahead does */
+  readonly buffers?: boolean;
+  /**
+   * 1 on a step after which the weights (and averaged buffers) restart from the new EMA, else 0
+   * (airbench's lookahead: `net_param.copy_(ema_param)`); absent: never
+   */
+  readonly copy?: (step: number) => number;
 }
 
 /** The graph input the EMA weight is fed through. */
 export const EMA_WEIGHT_INPUT = 'ema_weight';
+/** The graph input that is 1 when the weights restart from the EMA (StepEma.copy). */
+export const EMA_COPY_INPUT = 'ema_copy';
 
 /** A named graph input or output bound to a model tensor. */
 export interface Binding {
@@ -122,7 +138,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
   let targetShape: number[] = [opts.inputShape[0]];
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
   if (opts.ema && !opts.optimizer) throw new Error('buildStepGraph: ema needs an optimizer (without one the graph returns gradients)');
-  const scalars: StepScalar[] = [...(opts.optimizer?.scalars ?? []), ...(opts.ema ? [{ name: EMA_WEIGHT_INPUT, value: opts.ema.weight }] : [])];
+  const scalars = stepScalars(opts);
   const averaged: [string, StateTensor, Value][] = [];
 
   traceWith(trace, () => {
@@ -137,7 +153,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     const loss = classificationLoss(logits, target, spec, { labelSmoothing: spec.labelSmoothing, weight });
     outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
     const paramValues = trainable.map(([, p]) => trace.value(p));
-    const raw = gradients(loss, paramValues);
+    const raw = gradients(spec.reduction === 'sum' ? mul(loss, opts.inputShape[0]) : loss, paramValues);
     const grads = opts.clipGrad ? clipGradients(raw, opts.clipGrad) : raw;
     const optimizer = opts.optimizer;
     const scalarInputs = Object.fromEntries(scalars.map((s) => [s.name, g.addInput(s.name, [], float)]));
@@ -158,20 +174,18 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
       const state = optimizer.slots.map((s) => g.addInput(`${key}.${s}`, p.shape, float));
       // a parameter the loss does not reach has no gradient: like PyTorch, the optimizer skips it
       const group = opts.paramGroups?.get(key);
-      const groupHyper = group ? { ...hyper, lr: lrOf(group.lrScale, hyper.lr) } : hyper;
+      const scaled = group ? lrOf(group.lrScale, hyper.lr) : hyper.lr;
+      const groupHyper = group ? { ...hyper, lr: group.lrFactor ? mul(scaled, scalarInputs[group.lrFactor.name]) : scaled } : hyper;
       const next = grad ? optimizer.update(paramValues[i], grad, state, groupHyper, group) : { param: paramValues[i], state };
-      outputs.push({ name: `new.${key}`, value: next.param });
       averaged.push([key, p, next.param]);
       next.state.forEach((v, k) => outputs.push({ name: `new.${key}.${optimizer.slots[k]}`, value: v }));
     });
-    for (const [t, v] of trace.bufferUpdates) outputs.push({ name: `new.${trace.keys.get(t)}`, value: v });
-    if (opts.ema) {
-      const w = scalarInputs[EMA_WEIGHT_INPUT];
-      for (const [key, t, next] of averaged) {
-        const ema = g.addInput(`ema.${key}`, t.shape, float);
-        outputs.push({ name: `new.ema.${key}`, value: add(ema, mul(sub(next, ema), w)) });
-      }
-    }
+    const floatBuffers = opts.ema?.buffers ? [...trace.bufferUpdates].filter(([t]) => t.dtype === 'float32') : [];
+    const averagedBuffers = new Set(floatBuffers.map(([t]) => t));
+    for (const [t, v] of floatBuffers) averaged.push([trace.keys.get(t)!, t, v]);
+    const restarted = opts.ema ? emaOutputs(g, averaged, scalarInputs, outputs, float) : new Map<string, Value>();
+    for (const [key, , next] of averaged) outputs.push({ name: `new.${key}`, value: restarted.get(key) ?? next });
+    for (const [t, v] of trace.bufferUpdates) if (!averagedBuffers.has(t)) outputs.push({ name: `new.${trace.keys.get(t)}`, value: v });
   });
 
   const updated = new Set(trace.bufferUpdates.keys());
@@ -195,6 +209,32 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     targetShape,
     targetDtype: soft ? float : 'int64',
   };
+}
+
+/** The step graph's per-step scalar inputs: the optimizer's, the parameter groups' rate factors, the EMA's. */
+function stepScalars(opts: StepGraphOptions): StepScalar[] {
+  const factors = new Map<string, StepScalar>();
+  for (const group of opts.paramGroups?.values() ?? []) if (group.lrFactor) factors.set(group.lrFactor.name, group.lrFactor);
+  const ema = opts.ema ? [{ name: EMA_WEIGHT_INPUT, value: opts.ema.weight }, ...(opts.ema.copy ? [{ name: EMA_COPY_INPUT, value: opts.ema.copy }] : [])] : [];
+  return [...(opts.optimizer?.scalars ?? []), ...factors.values(), ...ema];
+}
+
+/**
+ * Appends the EMA's inputs `ema.<key>` and outputs `new.ema.<key>` (ema + w·(new − ema)) for
+ * every averaged tensor; with `StepEma.copy` returns, by key, the tensors' new values: the new
+ * EMA on a copy step, else the step's own (none without `copy`).
+ */
+function emaOutputs(g: Trace['graph'], averaged: readonly [string, StateTensor, Value][], scalarInputs: Readonly<Record<string, Value>>, outputs: GraphOutput[], float: DType): Map<string, Value> {
+  const w = scalarInputs[EMA_WEIGHT_INPUT];
+  const copy = scalarInputs[EMA_COPY_INPUT] ? greater(scalarInputs[EMA_COPY_INPUT], 0.5) : null;
+  const restarted = new Map<string, Value>();
+  for (const [key, t, next] of averaged) {
+    const ema = g.addInput(`ema.${key}`, t.shape, float);
+    const updated = add(ema, mul(sub(next, ema), w));
+    outputs.push({ name: `new.ema.${key}`, value: updated });
+    if (copy) restarted.set(key, where(copy, updated, next));
+  }
+  return restarted;
 }
 
 function zerosFor(trace: Trace, p: Parameter): Value {

@@ -30,10 +30,14 @@ export interface AirbenchLrShape {
   readonly endFactor: number;
 }
 
+/** The airbench recipes Tessera has. */
+export const AIRBENCH_VARIANTS = ['airbench94', 'airbench96'] as const;
+export type AirbenchVariant = (typeof AIRBENCH_VARIANTS)[number];
+
 export const AIRBENCH_LR = {
   airbench94: { warmupFraction: 0.23, startFactor: 0.2, endFactor: 0.07 },
   airbench96: { warmupFraction: 0.1, startFactor: 0.2, endFactor: 0 },
-} as const satisfies Record<string, AirbenchLrShape>;
+} as const satisfies Record<AirbenchVariant, AirbenchLrShape>;
 
 /** Steps of a run: ⌈steps per epoch (the last partial batch dropped) · epochs⌉. */
 export function airbenchTotalSteps(trainImages: number, batchSize: number, epochs: number): number {
@@ -69,7 +73,7 @@ export interface AirbenchHyper {
 export const AIRBENCH_HYPER = {
   airbench94: { lr: 11.5, weightDecay: 0.0153, momentum: 0.85, batchSize: 1024, biasScaler: 64 },
   airbench96: { lr: 9, weightDecay: 0.012, momentum: 0.85, batchSize: 1024, biasScaler: 64 },
-} as const satisfies Record<string, AirbenchHyper>;
+} as const satisfies Record<AirbenchVariant, AirbenchHyper>;
 
 /** PyTorch SGD's (Nesterov) settings for one parameter group: the base rate and the weight_decay argument. */
 export interface SgdGroupSettings {

@@ -14,7 +14,7 @@ import { TrainingDivergedError } from './options.js';
 import { balancedAccuracy } from './class-balance.js';
 import { EpochProgress, ProgressSink, formatDuration } from './progress.js';
 import type { RunFolder } from './run-folder.js';
-import { Schedule, totalEpochs } from './schedule.js';
+import { Schedule, epochSteps, totalEpochs } from './schedule.js';
 import type { RunLoaders } from './setup.js';
 
 /** Everything the epoch loop works with, set up by `train`. */
@@ -53,11 +53,12 @@ interface TrainPass {
 
 /** Phase "train pass" of epoch `e` (0-based); throws TrainingDivergedError on a NaN or infinite loss. */
 export async function trainEpoch(run: LoopRun, e: number): Promise<TrainPass> {
-  const progress = new EpochProgress({ epoch: e + 1, epochs: totalEpochs(run.options), batches: run.batchesPerEpoch, sink: run.sink });
+  const steps = epochSteps(run.options, e, run.batchesPerEpoch);
+  const progress = new EpochProgress({ epoch: e + 1, epochs: totalEpochs(run.options), batches: steps, sink: run.sink });
   const pass: TrainPass = { started: performance.now(), progress, lossSum: 0, correct: 0, images: 0, batches: 0, waitedMs: 0, skipped: [] };
   const it = run.loaders.train.epoch(e)[Symbol.asyncIterator]();
   try {
-    for (;;) {
+    while (pass.batches < steps) {
       const w0 = performance.now();
       const next = await it.next();
       pass.waitedMs += performance.now() - w0;

@@ -10,6 +10,7 @@ import type { ParamGroup } from '../optim/optimizer.js';
 import { ParamGroupRules, freezeParameters, paramGroups, parseLrMult, parsePatterns } from '../optim/param-groups.js';
 import { TrainOptions, TrainSetupError } from './options.js';
 import { ScheduleOptions, defaultMilestones } from './schedule.js';
+import { AIRBENCH_LR } from './airbench-schedule.js';
 
 /**
  * The schedule settings of a run (`decayMilestones` default to half and three quarters of the
@@ -33,6 +34,7 @@ export function scheduleOptions(opts: Omit<TrainOptions, 'model' | 'data' | 'out
     gamma: opts.decayRate,
     patienceEpochs: opts.patienceEpochs,
     onUpdates: opts.schedOnUpdates,
+    airbench: opts.airbench === undefined ? undefined : AIRBENCH_LR[opts.airbench],
   };
 }
 

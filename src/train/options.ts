@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import type { ScheduleName } from './schedule.js';
 import type { MixupMode } from './mixup.js';
 import type { SamplerName } from './class-balance.js';
+import type { AirbenchVariant } from './airbench-schedule.js';
 
 export interface TrainOptions {
   /** registry name, e.g. 'cifar_resnet18' */
@@ -14,6 +15,7 @@ export interface TrainOptions {
   readonly data: string;
   readonly valSplit?: number;
   readonly val?: string;
+  /** may be fractional: the last epoch stops after its share of the batches (⌈batches per epoch · epochs⌉ steps in all) */
   readonly epochs: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -111,6 +113,16 @@ export interface TrainOptions {
   readonly valCropSize?: number;
   /** resampling of RandomResizedCrop and the evaluation resize (default bilinear) */
   readonly interpolation?: 'bilinear' | 'bicubic';
+  /** the random crop's padding (torchvision RandomCrop's `padding`; default 4 at 32×32, scaled with the size) */
+  readonly cropPadding?: number;
+  /** how the random crop pads: zeros (constant) or the mirrored border (reflect) */
+  readonly paddingMode: 'constant' | 'reflect';
+  /** horizontal flip: random (p = 0.5), alternating (airbench's), none */
+  readonly flip: 'random' | 'alternating' | 'none';
+  /** the loss over a batch: its mean, or its sum (airbench's; the logged loss stays the mean) */
+  readonly lossReduction: 'mean' | 'sum';
+  /** airbench's own mechanics for its models (src/train/airbench.ts): whitening start, lookahead, frozen whitening bias, TTA */
+  readonly airbench?: AirbenchVariant;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */
@@ -145,6 +157,9 @@ export const TRAIN_DEFAULTS = {
   lookahead: false,
   lookaheadSteps: 6,
   lookaheadAlpha: 0.5,
+  paddingMode: 'constant',
+  flip: 'random',
+  lossReduction: 'mean',
 } as const satisfies Partial<TrainOptions>;
 
 /** A mistake in the training setup (output folder, batch size, resume target); the CLI exits 2. */

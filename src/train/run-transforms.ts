@@ -9,6 +9,7 @@ import { parsePolicy } from '../augment/policy-parse.js';
 import type { TransformSpec } from '../data/types.js';
 import { TrainOptions, TrainSetupError } from './options.js';
 import { RunTransforms, cifarTransforms } from './setup.js';
+import { AIRBENCH_MEAN, AIRBENCH_STD } from './airbench.js';
 
 /** torchvision's RandomResizedCrop defaults (timm's too). */
 const DEFAULT_SCALE: readonly [number, number] = [0.08, 1];
@@ -31,10 +32,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function trainSpec(opts: TrainOptions, inputSize: number): TransformSpec {
   const rrc = opts.trainCropSize !== undefined || opts.scale !== undefined || opts.ratio !== undefined;
   const size = opts.trainCropSize ?? inputSize;
-  const { randomCrop, ...rest } = cifarTransforms(size).train;
+  const { randomCrop: cifarCrop, ...rest } = cifarTransforms(size).train;
+  const randomCrop = { padding: opts.cropPadding ?? cifarCrop?.padding ?? 0, ...(opts.paddingMode === 'reflect' ? { mode: 'reflect' as const } : {}) };
+  const flipped = { ...rest, hflip: opts.flip === 'random' ? true : opts.flip === 'alternating' ? ('alternating' as const) : false };
   const spec: Mutable<TransformSpec> = rrc
-    ? { ...rest, randomResizedCrop: { scale: parseRange(opts.scale, '--scale', DEFAULT_SCALE), ratio: parseRange(opts.ratio, '--ratio', DEFAULT_RATIO) } }
-    : { ...rest, randomCrop };
+    ? { ...flipped, randomResizedCrop: { scale: parseRange(opts.scale, '--scale', DEFAULT_SCALE), ratio: parseRange(opts.ratio, '--ratio', DEFAULT_RATIO) } }
+    : { ...flipped, randomCrop };
   if (rrc && opts.interpolation === 'bicubic') spec.interpolation = 'bicubic';
   if (opts.aa !== undefined) {
     parsePolicy(opts.aa, '--aa');
@@ -58,7 +61,7 @@ function evalSpec(opts: TrainOptions, inputSize: number): TransformSpec {
 
 /**
  * The train and eval transforms `opts` ask for, at the model's `inputSize` unless the crop-size
- * options say otherwise; a bad --aa, --scale, --ratio or --val-resize-size is a UserError line.
+ * options say otherwise, normalized with airbench's mean and std with `--airbench`; a bad --aa, --scale, --ratio or --val-resize-size is a UserError line.
  *
  * @example
  * import { TRAIN_DEFAULTS, cifarTransforms } from 'tessera/dist/src/train/trainer.js';
@@ -68,7 +71,8 @@ function evalSpec(opts: TrainOptions, inputSize: number): TransformSpec {
  * [v2.train.size, v2.train.policy, v2.eval.resize, v2.eval.size]; // → [176, 'ta_wide', 232, 224]
  */
 export function runTransforms(opts: TrainOptions, inputSize: number): RunTransforms {
-  return { train: trainSpec(opts, inputSize), eval: evalSpec(opts, inputSize) };
+  const norm = opts.airbench ? { mean: [...AIRBENCH_MEAN], std: [...AIRBENCH_STD] } : {};
+  return { train: { ...trainSpec(opts, inputSize), ...norm }, eval: { ...evalSpec(opts, inputSize), ...norm } };
 }
 
 /**

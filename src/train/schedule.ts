@@ -23,6 +23,10 @@
  *   the metrics of the epochs before, so it needs validation every epoch; the metrics of warmup
  *   epochs are not fed to it (timm). Per epoch only.
  *
+ * - `airbench`: airbench's per-step schedule (src/train/airbench-schedule.ts airbenchLrFactor):
+ *   lr·factor(step, ⌈iterations·epochs⌉) with the shape of `airbench` (warmup share, start and
+ *   end factors).
+ *
  * Warmup (`warmupEpochs` W > 0) runs over the first W·iterations global iterations t, per
  * iteration whatever the schedule's stepping: lr = warmupLr + (s − warmupLr)·(t + 1)/(W·iters),
  * linear from `warmupLr` (timm's `--warmup-lr`, default 0) to the scheduled value s. The first
@@ -34,8 +38,10 @@
  * last milestone; plateau keeps adapting. The run trains epochs + C epochs (`totalEpochs`).
  */
 
-export type ScheduleName = 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau';
-export const SCHEDULES: readonly ScheduleName[] = ['cosine', 'linear', 'multistep', 'step', 'onecycle', 'plateau'];
+import { AIRBENCH_LR, AirbenchLrShape, airbenchLrFactor } from './airbench-schedule.js';
+
+export type ScheduleName = 'cosine' | 'linear' | 'multistep' | 'step' | 'onecycle' | 'plateau' | 'airbench';
+export const SCHEDULES: readonly ScheduleName[] = ['cosine', 'linear', 'multistep', 'step', 'onecycle', 'plateau', 'airbench'];
 
 export interface ScheduleOptions {
   readonly name: ScheduleName;
@@ -59,6 +65,8 @@ export interface ScheduleOptions {
   readonly patienceEpochs?: number;
   /** cosine and linear: step per iteration instead of per epoch (timm's `--sched-on-updates`) */
   readonly onUpdates?: boolean;
+  /** `airbench` only: the shape of its per-step schedule (AIRBENCH_LR; default airbench94's) */
+  readonly airbench?: AirbenchLrShape;
 }
 
 /** What a schedule reads of an earlier epoch's metrics line (`plateau`). */
@@ -79,13 +87,29 @@ export function defaultMilestones(epochs: number): number[] {
 }
 
 /**
- * The epochs a run trains: the schedule's and the cooldown's.
+ * The epochs a run trains: the schedule's (a fractional last one counts) and the cooldown's.
  *
  * @example
  * totalEpochs({ epochs: 100, cooldownEpochs: 10 }); // → 110
+ * totalEpochs({ epochs: 9.9 }); // → 10
  */
 export function totalEpochs(opts: { readonly epochs: number; readonly cooldownEpochs?: number }): number {
-  return opts.epochs + (opts.cooldownEpochs ?? 0);
+  return Math.ceil(opts.epochs) + (opts.cooldownEpochs ?? 0);
+}
+
+/**
+ * The steps of 0-based epoch `epoch` with `iters` batches per epoch: all of them, except in the
+ * last epoch of a fractional `epochs`, which stops at ⌈iters·epochs⌉ steps in all (airbench's
+ * count); cooldown epochs are whole.
+ *
+ * @example
+ * epochSteps({ epochs: 9.9 }, 8, 43); // → 43
+ * epochSteps({ epochs: 9.9 }, 9, 43); // → 39
+ */
+export function epochSteps(opts: { readonly epochs: number }, epoch: number, iters: number): number {
+  const last = Math.ceil(opts.epochs) - 1;
+  if (epoch !== last || Number.isInteger(opts.epochs)) return iters;
+  return Math.ceil(iters * opts.epochs) - epoch * iters;
 }
 
 /**
@@ -198,7 +222,7 @@ export function plateauLr(base: number, scores: readonly (number | null)[], o: P
  */
 export function makeSchedule(opts: ScheduleOptions): Schedule {
   const { lr, epochs } = opts;
-  if (!(epochs >= 1) || !Number.isInteger(epochs)) throw new Error(`the schedule needs a whole number of epochs ≥ 1, got ${epochs}`);
+  if (!(epochs > 0) || !Number.isFinite(epochs)) throw new Error(`the schedule needs a positive number of epochs, got ${epochs}`);
   if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`the learning rate must be a positive number, got ${lr}`);
   const warmup = opts.warmupEpochs ?? 0;
   if (!(warmup >= 0) || warmup > epochs) throw new Error(`warmup epochs must be between 0 and the number of epochs (${epochs}), got ${warmup}`);
@@ -237,7 +261,11 @@ function scheduleProper(opts: ScheduleOptions, minLr: number, warmup: number): S
       return (e) => stepLr(lr, e, milestones, gamma);
     }
     case 'onecycle':
-      return (e, i, n) => oneCycleLr(lr, Math.min(e * n + i, epochs * n - 1), epochs * n);
+      return (e, i, n) => oneCycleLr(lr, Math.min(e * n + i, Math.ceil(epochs * n) - 1), Math.ceil(epochs * n));
+    case 'airbench': {
+      const shape = opts.airbench ?? AIRBENCH_LR.airbench94;
+      return (e, i, n) => lr * airbenchLrFactor(Math.min(e * n + i, Math.ceil(epochs * n)), Math.ceil(epochs * n), shape);
+    }
     case 'plateau': {
       const patience = opts.patienceEpochs ?? 10;
       if (!(patience >= 0) || !Number.isInteger(patience)) throw new Error(`patience epochs must be a whole number ≥ 0, got ${patience}`);

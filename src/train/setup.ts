@@ -28,6 +28,7 @@ import { Splits, openSplits } from './subset.js';
 import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledOrder } from './class-balance.js';
 import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
+import { airbenchPlugin, requireAirbenchModel } from './airbench.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -96,6 +97,7 @@ export interface RunTarget {
 /** Phase "setup", first half: the model and the resume checkpoint exist (UnknownModelError, CheckpointError). */
 export function resolveTarget(opts: TrainOptions): RunTarget {
   const info = modelInfo(opts.model);
+  requireAirbenchModel(opts);
   const resumePath = opts.resume !== undefined ? resolveCheckpoint(opts.resume, 'last') : undefined;
   const resumingHere = resumePath !== undefined && resolve(dirname(resumePath)) === resolve(opts.out);
   return { info, resumePath, resumingHere };
@@ -143,21 +145,23 @@ export function buildSchedule(opts: TrainOptions): Schedule {
  * @example
  * trainLoss({ ...TRAIN_DEFAULTS, bceLoss: true, bceTargetThresh: 0.2 }, trainSet); // { kind: 'bce', targetThreshold: 0.2, labelSmoothing: 0 }
  */
-export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh' | 'focalGamma' | 'labelSmoothing' | 'classWeights'>, train: ImageDataset): LossSpec {
+export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh' | 'focalGamma' | 'labelSmoothing' | 'classWeights'> & Partial<Pick<TrainOptions, 'lossReduction'>>, train: ImageDataset): LossSpec {
   const kind = opts.bceLoss ? { kind: 'bce' as const, targetThreshold: opts.bceTargetThresh } : opts.focalGamma !== undefined ? { kind: 'focal' as const, gamma: opts.focalGamma } : { kind: 'ce' as const };
   const classWeights = opts.classWeights === undefined ? undefined : classWeightsFor(opts.classWeights, classCounts(datasetLabels(train), train.classes.length));
-  return { ...kind, labelSmoothing: opts.labelSmoothing, classWeights };
+  if (opts.lossReduction === 'sum' && classWeights) throw new TrainSetupError('--loss-reduction sum with --class-weights: the weighted sum is not defined here; use the mean');
+  return { ...kind, labelSmoothing: opts.labelSmoothing, classWeights, ...(opts.lossReduction === 'sum' ? { reduction: 'sum' as const } : {}) };
 }
 
 /**
  * The plugins every run with these options has (before the caller's): Mixup/CutMix when
- * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`), and the
- * EMA's validation when `--model-ema` does.
+ * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`), the
+ * EMA's validation when `--model-ema` does, airbench's lookahead, whitening-bias freeze and
+ * TTA with `--airbench`.
  */
 export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
   const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
   const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
-  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : [])];
+  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), ...(opts.airbench ? [airbenchPlugin(opts.airbench)] : [])];
 }
 
 /** The run's loaders. */

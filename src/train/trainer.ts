@@ -53,6 +53,7 @@ import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, makeO
 import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
 import { runTransforms } from './run-transforms.js';
+import { whitenFromTraining } from './airbench.js';
 
 export { TRAIN_DEFAULTS, TrainSetupError, TrainingDivergedError } from './options.js';
 export type { TrainOptions } from './options.js';
@@ -124,13 +125,14 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
   }
 }
 
-/** Phases splits, checkpoint, model, optimizer, schedule and loader, in the order that keeps runs reproducible (the model is seeded). */
+/** Phases splits, checkpoint, model (whitened with --airbench), optimizer, schedule and loader, in the order that keeps runs reproducible (the model is seeded). */
 async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string) => void): Promise<Prepared> {
   const splits = await openTrainData(opts);
   const classes = splits.classes;
   const ckpt = loadResume(target.resumePath, opts.model, classes);
   const model = buildModel(opts, classes.length, ckpt, log);
   const transforms = runTransforms(opts, target.info.inputSize);
+  if (opts.airbench && !ckpt) await whitenFromTraining(model, splits.train, transforms.eval, opts, log);
   const optimizer = makeOptimizer(opts);
   const loss = trainLoss(opts, splits.train);
   const schedule = buildSchedule(opts);

@@ -28,6 +28,7 @@ import { Splits, openSplits } from './subset.js';
 import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledOrder } from './class-balance.js';
 import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
+import { reportPlugin } from '../report/plugin.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -152,12 +153,12 @@ export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh'
 /**
  * The plugins every run with these options has (before the caller's): Mixup/CutMix when
  * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`), and the
- * EMA's validation when `--model-ema` does.
+ * EMA's validation when `--model-ema` does; last, the run's report.html (src/report/plugin.ts).
  */
 export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
   const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
   const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
-  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : [])];
+  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), reportPlugin()];
 }
 
 /** The run's loaders. */

@@ -56,7 +56,7 @@ export function curveSpec(chart: CurveChart): TopLevelSpec {
         type: 'quantitative',
         title: chart.yTitle,
         scale: chart.logY ? { type: 'log' } : { zero: false },
-        axis: chart.percent ? { format: '.0%' } : chart.logY ? { format: '.0e' } : {},
+        axis: chart.percent ? { format: '.1~%' } : chart.logY ? { format: '~g' } : {},
       },
       color: { field: 'series', type: 'nominal', title: null, sort: series, legend: { orient: 'bottom' } },
       tooltip: [

@@ -175,7 +175,7 @@ export function zooSpec(points: readonly ZooPoint[]): TopLevelSpec {
         mark: { type: 'point', filled: true, size: 50 },
         encoding: { tooltip: [{ field: 'name' }, { field: 'family' }, { field: 'gmacs', type: 'quantitative', format: '.3g' }, { field: 'top1', type: 'quantitative', format: '.2f' }] },
       },
-      { mark: { type: 'text', align: 'left', dx: 5, dy: -4, fontSize: 8 }, encoding: { text: { field: 'name' } } },
+      { mark: { type: 'text', align: 'left', dx: 5, dy: -4, fontSize: 8 }, encoding: { text: { field: 'name' }, color: { value: '#333' } } },
     ],
   };
 }

@@ -44,7 +44,7 @@ export class HeadlessChromium {
 
   /** Starts Chromium; fails (never skips) when it is not installed. */
   static async launch(): Promise<HeadlessChromium> {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as the README's test command does`);
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; npm test's pretest step tries to)`);
     const profile = mkdtempSync(join(tmpdir(), 'tessera-chromium-'));
     const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, `--user-data-dir=${profile}`] });
     return new HeadlessChromium(browser, profile);

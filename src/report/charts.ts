@@ -161,8 +161,8 @@ export interface ZooPoint {
 export function zooSpec(points: readonly ZooPoint[]): TopLevelSpec {
   return {
     title: 'ImageNet-1K top-1 against multiply-accumulates',
-    width: 760,
-    height: 480,
+    width: 1000,
+    height: 620,
     config: { font: FONT },
     data: { values: points.map((p) => ({ ...p })) },
     encoding: {

@@ -19,6 +19,9 @@ import { EvalResult, evaluate } from '../train/trainer.js';
 import { balancedAccuracy } from '../train/class-balance.js';
 import { holdOutPerClass } from '../train/subset.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
+import { evaluationSections, evaluationSnapshot } from '../report/evaluation.js';
+import { page } from '../report/html.js';
+import { writeFileAtomic } from '../util/files.js';
 
 /** How `tessera eval` is called: its options, help and checks. */
 export const EVAL = defineCommand({
@@ -57,6 +60,7 @@ confusion matrix. The model, classes and evaluation transform come from the chec
     cacheDir: { kind: 'path', placeholder: 'DIR', help: 'where cifar10/cifar100 are cached' },
     offline: { kind: 'boolean', help: 'never download datasets' },
     json: { kind: 'boolean', help: 'print one JSON object' },
+    html: { kind: 'path', placeholder: 'FILE', help: 'also write the evaluation as a self-contained HTML page (confusion matrix,\nper-class accuracy, thumbnails of misclassified images)' },
   },
   notes: 'exit status: 0 evaluated, 2 usage or input error',
 });
@@ -95,6 +99,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     await loader.close();
   }
   const classes = meta.classes;
+  if (parsed.opts.html !== undefined) await writeEvaluationPage(parsed.opts.html, `${ckpt.path} (${meta.model}, epoch ${meta.epoch}) on ${dataset.name} (${split})`, result, dataset);
   const memberFigures = ensemble && ckpts.length > 1 ? ensemble.members.map((r, i) => ({ checkpoint: ckpts[i].path, model: ckpts[i].meta.model, epoch: ckpts[i].meta.epoch, weight: weights[i], images: r.images, loss: r.loss, top1: r.top1, top5: r.top5 })) : null;
   if (json) {
     const out = {
@@ -128,6 +133,13 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/** `--html FILE`: the evaluation page (thumbnails need the per-image predictions of a single model's pass). */
+async function writeEvaluationPage(file: string, title: string, result: EvalResult, dataset: ImageDataset): Promise<void> {
+  const snapshot = await evaluationSnapshot(result, dataset);
+  writeFileAtomic(file, page('Tessera evaluation', title, await evaluationSections(snapshot, 'evaluation')));
+  process.stderr.write(`wrote ${file}\n`);
 }
 
 /** the checkpoint's model with its weights (the EMA's with `ema`) */

@@ -60,6 +60,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'write images transformed by a torchvision functional call (--op) as PNGs, to check an augmentation',
     load: () => import('./augment.js'),
   },
+  report: {
+    summary: "write a run's HTML report (curves, confusion matrix, misclassified images), or compare several runs",
+    load: () => import('./report.js'),
+  },
 };
 
 /** Usage text of `tessera` itself. */

@@ -7,12 +7,15 @@
  */
 import { ModelInfo, createModel, listModels } from '../models/index.js';
 import { countMacs } from '../models/complexity.js';
-import { CliCommand, defineCommand, readCommandLine } from './args.js';
+import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
+import { writeFileAtomic } from '../util/files.js';
+import { readBenchFiles, zooPage } from '../report/zoo-page.js';
+import { zooRows } from '../report/zoo-rows.js';
 
 /** How `tessera models` is called: its options, help and checks. */
 export const MODELS = defineCommand({
   name: 'models',
-  usage: '[--filter TEXT] [--json]',
+  usage: '[--filter TEXT] [--json] [--html FILE [--bench FILE ...]]',
   description: `Lists every registered model: name, family, reference source, input size, parameters,
 multiply-accumulates of one image at the input size (computed from the traced graph), the
 published ImageNet-1K top-1 accuracy of the reference's pretrained weights (blank where it has
@@ -24,6 +27,13 @@ none), year, paper.`,
       help: `print a JSON array (one object per line, written as each is computed),
 with each model's pretrained config (weights URL, licence, preprocessing,
 classifier layer, top-1, top-5) or null`,
+    },
+    html: { kind: 'path', placeholder: 'FILE', help: 'write the zoo as a self-contained HTML page (table, and ImageNet top-1 against\nGMACs) instead of listing it' },
+    bench: {
+      kind: 'paths',
+      default: [],
+      placeholder: 'FILE',
+      help: 'with --html: measured images/s from tessera bench --json output (a file holds\none result or a JSON array of them; give --bench once or more)',
     },
   },
 });
@@ -47,7 +57,9 @@ const humanCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G`
 export async function modelsCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(MODELS, argv);
   if (!parsed) return 0;
-  const { filter, json } = parsed.opts;
+  const { filter, json, html } = parsed.opts;
+  if (html !== undefined) return writeZooPage(html, parsed.opts.bench, filter);
+  if (parsed.opts.bench.length) throw new UsageError('tessera models: --bench goes with --html FILE (the page shows measured images/s)');
   const infos = listModels().filter((m) => filter === undefined || matchesFilter(m, filter));
   if (!infos.length && !json) {
     process.stdout.write(filter === undefined ? 'no models registered\n' : `no model matches "${filter}"\n`);
@@ -96,6 +108,16 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
   }
   if (json) process.stdout.write(']\n');
   return failures ? 1 : 0;
+}
+
+/** `--html FILE`: the zoo page of the models `filter` keeps (with the --bench results). */
+async function writeZooPage(file: string, benchFiles: readonly string[], filter: string | undefined): Promise<number> {
+  const bench = readBenchFiles(benchFiles);
+  const rows = zooRows((m) => filter === undefined || matchesFilter(m, filter));
+  writeFileAtomic(file, await zooPage(rows, bench));
+  const failed = rows.filter((r) => r.error).length;
+  process.stdout.write(`wrote ${file}: ${rows.length} models${failed ? `, ${failed} could not be built` : ''}\n`);
+  return failed ? 1 : 0;
 }
 
 /** `tessera models` as `main` runs it. */

@@ -36,6 +36,17 @@ export interface EvalResult {
   /** confusion[true][predicted] */
   readonly confusion: readonly (readonly number[])[];
   readonly skipped: readonly { readonly index: number; readonly reason: string }[];
+  /**
+   * per image, by dataset index: the predicted class and its softmax probability (-1 and 0 for
+   * an image not counted); the run report's misclassified thumbnails come from it
+   */
+  readonly predictions?: ImagePredictions;
+}
+
+/** Every image's top-1 class and its probability, by dataset index. */
+export interface ImagePredictions {
+  readonly predicted: Int32Array;
+  readonly confidence: Float32Array;
 }
 
 /**
@@ -70,6 +81,7 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
   const skipped: { index: number; reason: string }[] = [];
   // the loader fills an unreadable image's slot with a copy of another sample: count each sample once
   const counted = new Uint8Array(loader.dataset.length);
+  const predictions = { predicted: new Int32Array(loader.dataset.length).fill(-1), confidence: new Float32Array(loader.dataset.length) };
   try {
     for await (const batch of loader.epoch(0)) {
       const n = batch.size;
@@ -95,6 +107,8 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
         if (best === t) top1++;
         if (above < k) topk++;
         confusion[t][best]++;
+        predictions.predicted[batch.indices[r]] = best;
+        predictions.confidence[batch.indices[r]] = 1 / sum;
       }
       skipped.push(...batch.skipped);
     }
@@ -105,5 +119,5 @@ export async function evaluate(model: Module, loader: DataLoader, opts: { inputS
     const total = row.reduce((a, b) => a + b, 0);
     return { images: total, accuracy: total ? row[c] / total : null };
   });
-  return { images, loss: images ? lossSum / images : NaN, top1: images ? top1 / images : 0, top5: images ? topk / images : 0, perClass, confusion, skipped };
+  return { images, loss: images ? lossSum / images : NaN, top1: images ? top1 / images : 0, top5: images ? topk / images : 0, perClass, confusion, skipped, predictions };
 }

@@ -29,6 +29,7 @@ import { classCounts, classWeightsFor, datasetLabels, longTailedSplits, sampledO
 import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
 import { airbenchPlugin, requireAirbenchModel } from './airbench.js';
+import { reportPlugin } from '../report/plugin.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -156,12 +157,12 @@ export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh'
  * The plugins every run with these options has (before the caller's): Mixup/CutMix when
  * `--mixup`, `--cutmix` or `--cutmix-minmax` asks for it (timm's `mixup_active`), the
  * EMA's validation when `--model-ema` does, airbench's lookahead, whitening-bias freeze and
- * TTA with `--airbench`.
+ * TTA with `--airbench`; last, the run's report.html (src/report/plugin.ts).
  */
 export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
   const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
   const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
-  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), ...(opts.airbench ? [airbenchPlugin(opts.airbench)] : [])];
+  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), ...(opts.airbench ? [airbenchPlugin(opts.airbench)] : []), reportPlugin()];
 }
 
 /** The run's loaders. */

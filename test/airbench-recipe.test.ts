@@ -205,7 +205,7 @@ test('the alternating flip through the DataLoader: every image mirrored in one o
   assert.ok(startFlipped > 8 && startFlipped < 32, `${startFlipped} of 40 start mirrored`);
 });
 
-test('recipe airbench94 on a tiny folder: whitening from what there is (and says so), the loss falls, TTA after the last epoch', async () => {
+test('recipe airbench94 on a tiny folder: whitening from what there is (and says so), the loss falls, validation and TTA after the last epoch', async () => {
   const data = join(scratch, 'data');
   await makeImageFolder(data, ['blue', 'green', 'red'], 22);
   const recipe = trainOptions('--recipe', 'airbench94');
@@ -220,5 +220,8 @@ test('recipe airbench94 on a tiny folder: whitening from what there is (and says
   assert.ok(metrics[3].trainLoss < metrics[0].trainLoss, `train loss ${metrics.map((m) => m.trainLoss).join(' → ')}`);
   assert.equal(typeof metrics[3].valTtaTop1, 'number');
   assert.equal(metrics[0].valTtaTop1, undefined);
+  // the recipe's --val-interval 10: validation after the last epoch only
+  assert.deepEqual(metrics.map((m) => typeof m.valTop1), ['object', 'object', 'object', 'number']);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<svg/);
   assert.equal(result.epochs, 4);
 });

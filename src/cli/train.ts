@@ -40,6 +40,7 @@ drops the last partial batch of every epoch (the training graph has a fixed batc
     data: { kind: 'string', placeholder: 'SPEC', config: true, help: 'cifar10, cifar100 or an ImageFolder directory' },
     valSplit: { kind: 'int', min: 1, placeholder: 'N', config: true, help: 'hold out the last N images of every class for validation' },
     val: { kind: 'path', placeholder: 'DIR', config: true, help: 'validate on this ImageFolder' },
+    valInterval: { kind: 'int', min: 1, max: 1e6, placeholder: 'N', config: true, help: 'validate every N epochs and after the last (default 1)' },
     epochs: { kind: 'number', above: 0, max: 1e6, default: TRAIN_DEFAULTS.epochs, placeholder: 'N', config: true, help: `epochs (default ${TRAIN_DEFAULTS.epochs}); a fraction ends the last epoch early, e.g. 9.9` },
     batchSize: {
       kind: 'int',
@@ -216,6 +217,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
   if (o.decayMilestones && o.sched !== 'multistep' && o.sched !== 'step') throw new UsageError('--decay-milestones applies to --sched multistep only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
+  if ((o.valInterval ?? 1) > 1 && o.sched === 'plateau') throw new UsageError('--sched plateau follows the validation top-1 of every epoch; drop --val-interval');
   if (o.schedOnUpdates && o.sched === 'plateau') throw new UsageError('--sched plateau steps per epoch only (it follows the validation top-1); drop --sched-on-updates');
   if (o.minLr > o.lr) throw new UsageError(`--min-lr ${o.minLr} is above --lr ${o.lr}`);
   if (o.lrMult !== undefined) parseLrMult(o.lrMult, '--lr-mult');

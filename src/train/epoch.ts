@@ -107,8 +107,14 @@ export interface EpochEvaluations {
 /** Every EpochMetrics field (extra evaluations may not reuse one). */
 const METRICS_FIELDS: readonly (keyof EpochMetrics)[] = ['epoch', 'lr', 'trainLoss', 'trainAcc', 'valLoss', 'valTop1', 'valTop5', 'valBalancedAcc', 'valClassRecall', 'imagesPerSecond', 'loaderImagesPerSecond', 'loaderWaitSeconds', 'seconds', 'skipped', 'skippedSamples'];
 
-/** Phase "evaluate": validation (when the run validates), then every plugin's extra evaluation. */
+/** Whether 1-based `epoch` validates: every `--val-interval` epochs and after the last. */
+export function validatesAt(opts: { readonly valInterval?: number; readonly epochs: number; readonly cooldownEpochs?: number }, epoch: number): boolean {
+  return epoch % (opts.valInterval ?? 1) === 0 || epoch >= totalEpochs(opts);
+}
+
+/** Phase "evaluate": validation (when the run validates, and this epoch does), then every plugin's extra evaluation. */
 export async function evaluateEpoch(run: LoopRun, epoch: number): Promise<EpochEvaluations> {
+  if (!validatesAt(run.options, epoch)) return { val: null, fields: {}, summaries: [] };
   const size = run.transforms.eval.size;
   const evaluateModel: EvaluationView['evaluateModel'] = (model) => {
     if (!run.loaders.val) throw new Error('the run does not validate: no validation loader');

@@ -15,6 +15,8 @@ export interface TrainOptions {
   readonly data: string;
   readonly valSplit?: number;
   readonly val?: string;
+  /** validate every N epochs and after the last (default 1: every epoch) */
+  readonly valInterval?: number;
   /** may be fractional: the last epoch stops after its share of the batches (⌈batches per epoch · epochs⌉ steps in all) */
   readonly epochs: number;
   readonly batchSize: number;

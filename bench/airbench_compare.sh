@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# airbench94 in Tessera and in PyTorch on the same machine, data and split, one after the other
+# (never at once), then one table of what each measured. Tessera runs `tessera train --recipe
+# airbench94`; PyTorch runs bench/airbench_train.py (the same recipe written for PyTorch, float32
+# on the CPU, BatchNorm eps 1e-5 on both sides).
+#
+#   bash bench/airbench_compare.sh DATA_DIR OUT_DIR [VAL_SPLIT]
+#   bash bench/airbench_compare.sh /tmp/cifar/train runs/ab45k 500    # 45,000 train, 5,000 validate
+#   bash bench/airbench_compare.sh /tmp/cifar/train runs/ab50k        # all 50,000, nothing held out
+#   EPOCHS=1.5 bash bench/airbench_compare.sh /tmp/small runs/try 50  # a quick check
+#
+# Wall time is the whole process for both (start-up, decoding, whitening, training, the final
+# evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
+# (decoding apart). Needs `npm run build` and Debian's /usr/bin/python3 with torch.
+set -euo pipefail
+DATA=${1:?DATA_DIR}
+OUT=${2:?OUT_DIR}
+SPLIT=${3:-}
+THREADS=${THREADS:-2}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$OUT"
+SPLIT_ARGS=()
+[ -n "$SPLIT" ] && SPLIT_ARGS=(--val-split "$SPLIT")
+# EPOCHS=N overrides the recipe's 9.9 on both sides (a quick check of the script)
+[ -n "${EPOCHS:-}" ] && SPLIT_ARGS+=(--epochs "$EPOCHS")
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
+  echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  echo "threads: $THREADS, data: $DATA, val split: ${SPLIT:-none}"
+} | tee "$OUT/machine.txt"
+
+stamp() { date +%s.%N; }
+
+t0=$(stamp)
+node "$ROOT/bin/tessera.js" train --recipe airbench94 --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+t1=$(stamp)
+/usr/bin/python3 "$ROOT/bench/airbench_train.py" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
+t2=$(stamp)
+
+node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'
+const { readFileSync, writeFileSync } = require('node:fs');
+const [out, t0, t1, t2] = process.argv.slice(2);
+const lines = readFileSync(`${out}/tessera/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const last = lines[lines.length - 1];
+const config = JSON.parse(readFileSync(`${out}/tessera/config.json`, 'utf8'));
+const torch = JSON.parse(readFileSync(`${out}/torch/summary.json`, 'utf8'));
+const per = config.batchesPerEpoch;
+const steps = Math.ceil(per * config.options.epochs);
+// each epoch's training images over its images/s (validation and checkpoints apart)
+const trainSeconds = lines.reduce((s, m, e) => s + (Math.min(per, steps - e * per) * config.options.batchSize) / m.imagesPerSecond, 0);
+const pct = (x) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(2)}%`);
+const rows = [
+  ['Tessera', pct(last.valTop1), pct(last.valTtaTop1), (t1 - t0).toFixed(0), (steps * config.options.batchSize / trainSeconds).toFixed(1)],
+  ['PyTorch', pct(torch.valTop1), pct(torch.valTop1Tta), (t2 - t1).toFixed(0), torch.imagesPerSecond.toFixed(1)],
+];
+const table = ['| engine | val top-1 | val top-1 (TTA) | wall time (s) | train images/s |', '| --- | ---: | ---: | ---: | ---: |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+console.log(`\n${table}\n\nTessera: ${steps} steps; PyTorch: ${torch.steps} steps, its own split (s): ${JSON.stringify(torch.seconds)}`);
+writeFileSync(`${out}/table.md`, `${table}\n`);
+EOF

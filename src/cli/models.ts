@@ -1,12 +1,13 @@
 /**
  * `tessera models [--json] [--filter TEXT]`: lists the registered models with their family,
  * reference source, input size, parameter count, multiply-accumulates, the published ImageNet-1K
- * top-1 of their reference weights (blank where there are none), year and paper. Parameter
- * counts need each model built, which takes a while for the large ones, so rows are printed as
- * they are computed.
+ * top-1 of their reference weights (blank where there are none), year and paper. Parameters and
+ * multiply-accumulates come from the table computed once (src/models/zoo-counts.ts); a model
+ * missing from it (registered at run time) is built and traced, and its row printed when ready.
  */
 import { ModelInfo, createModel, listModels } from '../models/index.js';
 import { countMacs } from '../models/complexity.js';
+import { ZOO_COUNTS } from '../models/zoo-counts.js';
 import { CliCommand, defineCommand, readCommandLine } from './args.js';
 
 /** How `tessera models` is called: its options, help and checks. */
@@ -76,9 +77,7 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
     let macs: number | null = null;
     let error: string | null = null;
     try {
-      const model = createModel(m.name);
-      params = model.parameterCount();
-      macs = countMacs(model, m.inputSize);
+      ({ params, macs } = modelComplexity(m));
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
       failures++;
@@ -96,6 +95,14 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
   }
   if (json) process.stdout.write(']\n');
   return failures ? 1 : 0;
+}
+
+/** Parameters and multiply-accumulates (one image at the input size) of a registered model: from src/models/zoo-counts.ts, else built and traced (slow for big ones). */
+export function modelComplexity(info: ModelInfo): { params: number; macs: number } {
+  const known = Object.hasOwn(ZOO_COUNTS, info.name) ? ZOO_COUNTS[info.name] : undefined;
+  if (known) return known;
+  const model = createModel(info.name);
+  return { params: model.parameterCount(), macs: countMacs(model, info.inputSize) };
 }
 
 /** `tessera models` as `main` runs it. */

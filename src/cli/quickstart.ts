@@ -10,12 +10,12 @@
  * The run folder (default runs/quickstart) is rerun cleanly: an earlier quickstart's folder is
  * replaced; any other folder that is not empty is refused with one line.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, readRunConfig } from '../train/checkpoint.js';
 import { CliCommand, defineCommand, readCommandLine } from './args.js';
 import { evalCommand } from './eval.js';
 import { COMMANDS } from './main.js';
@@ -140,13 +140,14 @@ function clearOutFolder(out: string): void {
 
 function isQuickstartFolder(out: string): boolean {
   if (existsSync(join(out, QUICKSTART_FILE))) return true;
+  let options: unknown;
   try {
-    const config: unknown = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    const data: unknown = typeof config === 'object' && config !== null && 'options' in config && typeof config.options === 'object' && config.options !== null && 'data' in config.options ? config.options.data : undefined;
-    return typeof data === 'string' && /cifar10-sample[\\/]train$/.test(data);
+    options = readRunConfig(out)?.options;
   } catch {
-    return false;
+    return false; // a config.json that is no run's
   }
+  const data: unknown = typeof options === 'object' && options !== null ? Reflect.get(options, 'data') : undefined;
+  return typeof data === 'string' && /cifar10-sample[\\/]train$/.test(data);
 }
 
 /** image files in the class folders of an ImageFolder */

@@ -5,7 +5,10 @@
  */
 import { initRng, manualSeed } from '../src/nn/init.js';
 import { Buffer as StateBuffer, Module } from '../src/nn/module.js';
-import { createModel } from '../src/models/index.js';
+import { createModel, modelInfo } from '../src/models/index.js';
+import assert from 'node:assert/strict';
+import { countMacs } from '../src/models/complexity.js';
+import { ZOO_COUNTS } from '../src/models/zoo-counts.js';
 
 /** one zoo_params.json row */
 export interface ZooCounts {
@@ -46,4 +49,26 @@ export function withConstantInit<T>(build: () => T, uniform = 0): T {
   } finally {
     manualSeed(0); // a fresh, unpatched generator
   }
+}
+
+/** A registered model's parameters and multiply-accumulates (one image at its input size), as src/models/zoo-counts.ts records them. */
+export interface ModelComplexity {
+  readonly params: number;
+  readonly macs: number;
+}
+
+/** Computes a registered model's parameters and multiply-accumulates (built with constant init: neither depends on the values). */
+export function computeComplexity(name: string): ModelComplexity {
+  return complexityOf(name, buildWithConstantInit(name));
+}
+
+/** The parameters and multiply-accumulates of `model`, registered model `name` already built. */
+export function complexityOf(name: string, model: Module): ModelComplexity {
+  return { params: model.parameterCount(), macs: countMacs(model, modelInfo(name).inputSize) };
+}
+
+/** Asserts that src/models/zoo-counts.ts records `model`'s (registered model `name`) counts as computed now. */
+export function assertMatchesCountsTable(name: string, model: Module): void {
+  const recorded = Object.hasOwn(ZOO_COUNTS, name) ? ZOO_COUNTS[name] : undefined;
+  assert.deepEqual(recorded, complexityOf(name, model), `${name}: src/models/zoo-counts.ts is out of date; regenerate it with \`npm run zoo-counts\``);
 }

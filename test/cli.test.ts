@@ -54,7 +54,7 @@ interface Case {
 const cases: Case[] = [
   { name: '--help prints the usage', args: ['--help'], code: 0, stdout: /usage: tessera <command>[\s\S]*verify[\s\S]*models/ },
   { name: 'help verify prints the verify usage', args: ['help', 'verify'], code: 0, stdout: /usage: tessera verify FIXTURE/ },
-  { name: 'an unknown command is named with the list of commands', args: ['frobnicate'], code: 2, stderr: /unknown command "frobnicate"; commands: verify, models, [a-z, ]*help/, oneLineError: true },
+  { name: 'an unknown command is named with the list of commands', args: ['frobnicate'], code: 2, stderr: /unknown command "frobnicate"; commands: quickstart, verify, models, [a-z, ]*help/, oneLineError: true },
   {
     name: 'verify a pytorch-cifar fixture by registry name',
     args: ['verify', LENET, '--model', 'cifar_lenet'],

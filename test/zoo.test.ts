@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { ModelInfo, listModels, modelFiles } from '../src/models/index.js';
 import { Module } from '../src/nn/module.js';
 import { sharedFixture } from '../test-support/fixtures.js';
-import { ZooCounts, buildWithConstantInit, counts } from '../test-support/zoo-counts.js';
+import { ZooCounts, assertMatchesCountsTable, buildWithConstantInit, counts } from '../test-support/zoo-counts.js';
 
 /** the zoo_params.json section for each reference source, and what its configs are built with */
 const SECTIONS: Partial<Record<ModelInfo['source'], { section: string; numClasses: number }>> = {
@@ -67,6 +67,7 @@ for (const info of models) {
     references.add(`${SECTIONS[info.source]?.section}/${info.reference}`);
     assertEntry(info, model);
     assertMatchesZoo(info, model, zoo());
+    assertMatchesCountsTable(info.name, model);
   });
 }
 

@@ -19,6 +19,10 @@ interface Command {
 
 /** Every command by name. They load on demand, so `tessera --help` needs neither the model zoo nor ONNX Runtime. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
+  quickstart: {
+    summary: 'train, evaluate and use a small network on the bundled CIFAR-10 sample (offline, about a minute)',
+    load: () => import('./quickstart.js'),
+  },
   verify: {
     summary: 'check a model against a PyTorch reference fixture (logits, loss, gradients, BatchNorm statistics)',
     load: () => import('./verify.js'),

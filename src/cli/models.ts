@@ -1,16 +1,15 @@
 /**
  * `tessera models [--json] [--filter TEXT]`: lists the registered models with their family,
  * reference source, input size, parameter count, multiply-accumulates, the published ImageNet-1K
- * top-1 of their reference weights (blank where there are none), year and paper. Parameter
- * counts need each model built, which takes a while for the large ones, so rows are printed as
- * they are computed.
+ * top-1 of their reference weights (blank where there are none), year and paper. Parameters and
+ * multiply-accumulates come from the table computed once (src/models/zoo-counts.ts); a model
+ * missing from it (registered at run time) is built and traced, and its row printed when ready.
  */
-import { ModelInfo, createModel, listModels } from '../models/index.js';
-import { countMacs } from '../models/complexity.js';
+import { ModelInfo, listModels } from '../models/index.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 import { writeFileAtomic } from '../util/files.js';
 import { readBenchFiles, zooPage } from '../report/zoo-page.js';
-import { zooRows } from '../report/zoo-rows.js';
+import { modelComplexity, zooRows } from '../report/zoo-rows.js';
 
 /** How `tessera models` is called: its options, help and checks. */
 export const MODELS = defineCommand({
@@ -88,9 +87,7 @@ export async function modelsCommand(argv: readonly string[]): Promise<number> {
     let macs: number | null = null;
     let error: string | null = null;
     try {
-      const model = createModel(m.name);
-      params = model.parameterCount();
-      macs = countMacs(model, m.inputSize);
+      ({ params, macs } = modelComplexity(m));
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
       failures++;

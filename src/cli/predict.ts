@@ -38,6 +38,26 @@ export interface Prediction {
 
 export { softmax };
 
+/** What `classifyImages` returns: the checkpoint used and every image's top classes. */
+export interface Classified {
+  readonly checkpoint: string;
+  readonly model: string;
+  readonly epoch: number;
+  /** classes per image: the asked k, at most the number of classes */
+  readonly topk: number;
+  /** the checkpoint's classes, in index order */
+  readonly classes: readonly string[];
+  readonly predictions: readonly Prediction[];
+}
+
+/** How `classifyImages` runs. */
+export interface ClassifyOptions {
+  readonly topk: number;
+  readonly threads: number;
+  /** the checkpoint's EMA weights */
+  readonly ema?: boolean;
+}
+
 /**
  * Runs `tessera predict`; resolves to the exit status.
  *
@@ -47,10 +67,23 @@ export { softmax };
 export async function predictCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(PREDICT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, topk, threads, json, ema } = parsed.opts;
-  const images = parsed.positionals;
+  const { checkpoint, topk, threads, json, ema } = parsed.opts;
+  const classified = await classifyImages(checkpoint, parsed.positionals, { topk, threads, ema });
+  const { checkpoint: path, model, epoch, topk: k, predictions } = classified;
+  process.stdout.write(`${json ? JSON.stringify({ checkpoint: path, model, epoch, topk: k, predictions }) : formatPredictions(classified)}\n`);
+  return 0;
+}
+
+/**
+ * The top-k classes of each image by a training checkpoint (a run folder means its best, else
+ * last), the images prepared as the loader prepares evaluation batches.
+ *
+ * @example
+ * const { predictions } = await classifyImages('runs/quickstart', ['examples/images/cat.jpg'], { topk: 3, threads: 2 });
+ */
+export async function classifyImages(checkpointArg: string, images: readonly string[], options: ClassifyOptions): Promise<Classified> {
   const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
-  const weights = checkpointWeights(ckpt, ema);
+  const weights = checkpointWeights(ckpt, options.ema ?? false);
   const { meta } = ckpt;
   const spec = meta.transform;
   const S = spec.size;
@@ -63,7 +96,7 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   }
   const model = createModel(meta.model, { numClasses: meta.numClasses });
   model.loadStateDict(weights);
-  const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads });
+  const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads: options.threads });
   let logits: Float32Array;
   try {
     logits = (await net.run({ dtype: 'float32', shape: [images.length, 3, S, S], data: input })).data as Float32Array;
@@ -71,24 +104,31 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
     await net.release();
   }
   const C = meta.numClasses;
-  const k = Math.min(topk, C);
+  const k = Math.min(options.topk, C);
   const predictions: Prediction[] = images.map((image, i) => {
     const p = softmax(logits.subarray(i * C, (i + 1) * C));
     const order = [...p.keys()].sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
     return { image, top: order.map((c) => ({ class: meta.classes[c] ?? String(c), index: c, probability: p[c] })) };
   });
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ checkpoint: ckpt.path, model: meta.model, epoch: meta.epoch, topk: k, predictions })}\n`);
-  } else {
-    const w = Math.max(...meta.classes.map((c) => c.length), 5);
-    const lines: string[] = [];
-    for (const p of predictions) {
-      lines.push(p.image);
-      for (const t of p.top) lines.push(`  ${t.class.padEnd(w)}  ${(100 * t.probability).toFixed(2).padStart(6)}%`);
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
+  return { checkpoint: ckpt.path, model: meta.model, epoch: meta.epoch, topk: k, classes: meta.classes, predictions };
+}
+
+/**
+ * The text `tessera predict` prints: each image, then its classes with their probabilities
+ * (class names padded to the longest of the checkpoint's).
+ *
+ * @example
+ * formatPredictions({ classes: ['cat', 'dog'], predictions: [{ image: 'cat.jpg', top: [{ class: 'cat', index: 0, probability: 0.5 }] }] });
+ * // 'cat.jpg\n  cat     50.00%'
+ */
+export function formatPredictions({ classes, predictions }: Pick<Classified, 'classes' | 'predictions'>): string {
+  const w = Math.max(...classes.map((c) => c.length), 5);
+  const lines: string[] = [];
+  for (const p of predictions) {
+    lines.push(p.image);
+    for (const t of p.top) lines.push(`  ${t.class.padEnd(w)}  ${(100 * t.probability).toFixed(2).padStart(6)}%`);
   }
-  return 0;
+  return lines.join('\n');
 }
 
 /** `tessera predict` as `main` runs it. */

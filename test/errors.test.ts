@@ -379,9 +379,12 @@ test('evaluate: unreadable images are skipped, reported, and in none of the figu
     withBroken.skipped.map((s) => s.reason.replace(/^.*\/(\w+-broken\.png): .*$/, '$1')),
     ['cat-broken.png', 'dog-broken.png'],
   );
-  const { skipped, loss, ...figures } = withBroken;
-  const { skipped: none, loss: cleanLoss, ...cleanFigures } = clean;
+  const { skipped, loss, predictions, ...figures } = withBroken;
+  const { skipped: none, loss: cleanLoss, predictions: cleanPredictions, ...cleanFigures } = clean;
   assert.deepEqual(none, []);
   assert.deepEqual(figures, cleanFigures, 'images, top-1, top-5, per-class and confusion as without the unreadable files');
+  // per-image predictions are by dataset index: the unreadable files' are -1, the others' as without them
+  assert.deepEqual([...(predictions?.predicted ?? [])].filter((c) => c !== -1), [...(cleanPredictions?.predicted ?? [])]);
+  assert.equal([...(predictions?.predicted ?? [])].filter((c) => c === -1).length, 2);
   assert.ok(Math.abs(loss - cleanLoss) <= 1e-6 * Math.abs(cleanLoss), `loss ${loss} vs ${cleanLoss}`);
 });

@@ -100,7 +100,14 @@ class LeNet(nn.Module):
         return self.fc3(out)
 
 
-MODELS = {'resnet18': ResNet18, 'lenet': LeNet}
+def Airbench94():
+    # bench/airbench_torch.py's net (Tessera's cifar_airbench94): frozen whitening weight and BatchNorm scales
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from airbench_torch import make_net
+    return make_net('airbench94')
+
+
+MODELS = {'resnet18': ResNet18, 'lenet': LeNet, 'airbench94': Airbench94}
 
 
 def blas_info():

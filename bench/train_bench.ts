@@ -320,7 +320,7 @@ async function main(): Promise<void> {
   md.push(
     'Settings:',
     '',
-    `- model \`${a.model}\`${torchModel ? ` (PyTorch: \`${torchModel}\` in bench/torch_bench.py${torchModel.startsWith('tv:') ? ', torchvision 0.14, random weights' : ', pytorch-cifar\'s, defined there'})` : ''}, input [${inputShape.join(', ')}], dtype float32`,
+    `- model \`${a.model}\`${torchModel ? ` (PyTorch: \`${torchModel}\` in bench/torch_bench.py${torchModel.startsWith('tv:') ? ', torchvision 0.14, random weights' : ', defined there'})` : ''}, input [${inputShape.join(', ')}], dtype float32`,
     `- batch ${a.batch}, threads ${a.threads} (ORT intra-op threads; \`torch.set_num_threads\`)`,
     `- ${a.warmup} warmup steps, then ${a.steps} measured steps; images/s = steps × batch / measured wall time`,
     a.inferenceOnly ? '- training: not measured (--inference-only)' : '- training: train mode, cross-entropy, forward + backward + SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4)',

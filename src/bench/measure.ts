@@ -235,11 +235,11 @@ export interface TorchResult {
 }
 
 /** pytorch-cifar models bench/torch_bench.py defines itself, by Tessera name. */
-export const TORCH_CIFAR_MODELS: Readonly<Record<string, string>> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet' };
+export const TORCH_CIFAR_MODELS: Readonly<Record<string, string>> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet', cifar_airbench94: 'airbench94' };
 
 /**
- * The `--model` bench/torch_bench.py runs for a Tessera model: a pytorch-cifar model it defines
- * (`resnet18`, `lenet`), or `tv:NAME` for a torchvision config (torchvision's builder NAME);
+ * The `--model` bench/torch_bench.py runs for a Tessera model: a model it defines
+ * (pytorch-cifar's `resnet18`, `lenet`; airbench's `airbench94`), or `tv:NAME` for a torchvision config (torchvision's builder NAME);
  * undefined when there is no counterpart.
  */
 export function torchCounterpart(model: string): string | undefined {

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describeFsError } from '../errors.js';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { readResumeTarget } from '../train/checkpoint.js';
@@ -213,7 +213,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (!model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
-  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax) };
+  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax), recipe: recipeName(recipe, resume) };
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
   if (o.decayMilestones && o.sched !== 'multistep' && o.sched !== 'step') throw new UsageError('--decay-milestones applies to --sched multistep only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
@@ -230,6 +230,14 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   requireAirbenchModel(o);
   checkTransformOptions(o);
   return o;
+}
+
+/** The recipe a run's options came from: `--recipe` (a file's name without .yaml), or when resuming the run's own. */
+function recipeName(recipe: string | undefined, resume: string | undefined): string | undefined {
+  if (recipe !== undefined) return basename(recipe).replace(/\.ya?ml$/, '');
+  const saved: unknown = resume === undefined ? undefined : readResumeTarget(resume).config?.options;
+  const name: unknown = typeof saved === 'object' && saved !== null ? Reflect.get(saved, 'recipe') : undefined;
+  return typeof name === 'string' ? name : undefined;
 }
 
 /** `--cutmix-minmax LO,HI`: two numbers with 0 < LO < HI ≤ 1. */

@@ -125,6 +125,8 @@ export interface TrainOptions {
   readonly lossReduction: 'mean' | 'sum';
   /** airbench's own mechanics for its models (src/train/airbench.ts): whitening start, lookahead, frozen whitening bias, TTA */
   readonly airbench?: AirbenchVariant;
+  /** the `--recipe` the options started from (kept in config.json for reports; a resumed run keeps its run's) */
+  readonly recipe?: string;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# airbench94 in Tessera and in PyTorch on the same machine, data and split, one after the other
-# (never at once), then one table of what each measured. Tessera runs `tessera train --recipe
-# airbench94`; PyTorch runs bench/airbench_train.py (the same recipe written for PyTorch, float32
-# on the CPU, BatchNorm eps 1e-5 on both sides).
+# airbench94 (or RECIPE=airbench96) in Tessera and in PyTorch on the same machine, data and split,
+# one after the other (never at once), then one table of what each measured. Tessera runs
+# `tessera train --recipe $RECIPE`; PyTorch runs bench/airbench_train.py --recipe $RECIPE (the same
+# recipe written for PyTorch, float32 on the CPU, BatchNorm eps 1e-5 on both sides).
 #
 #   bash bench/airbench_compare.sh DATA_DIR OUT_DIR [VAL_SPLIT]
 #   bash bench/airbench_compare.sh /tmp/cifar/train runs/ab45k 500    # 45,000 train, 5,000 validate
 #   bash bench/airbench_compare.sh /tmp/cifar/train runs/ab50k        # all 50,000, nothing held out
 #   EPOCHS=1.5 bash bench/airbench_compare.sh /tmp/small runs/try 50  # a quick check
+#   RECIPE=airbench96 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab96 500
 #
 # Wall time is the whole process for both (start-up, decoding, whitening, training, the final
 # evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
@@ -17,26 +18,27 @@ DATA=${1:?DATA_DIR}
 OUT=${2:?OUT_DIR}
 SPLIT=${3:-}
 THREADS=${THREADS:-2}
+RECIPE=${RECIPE:-airbench94}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 SPLIT_ARGS=()
 [ -n "$SPLIT" ] && SPLIT_ARGS=(--val-split "$SPLIT")
-# EPOCHS=N overrides the recipe's 9.9 on both sides (a quick check of the script)
+# EPOCHS=N overrides the recipe's epochs (9.9, 37) on both sides (a quick check of the script)
 [ -n "${EPOCHS:-}" ] && SPLIT_ARGS+=(--epochs "$EPOCHS")
 
 {
   echo "date: $(date -u +%FT%TZ)"
   lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
   echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-  echo "threads: $THREADS, data: $DATA, val split: ${SPLIT:-none}"
+  echo "recipe: $RECIPE, threads: $THREADS, data: $DATA, val split: ${SPLIT:-none}"
 } | tee "$OUT/machine.txt"
 
 stamp() { date +%s.%N; }
 
 t0=$(stamp)
-node "$ROOT/bin/tessera.js" train --recipe airbench94 --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
 t1=$(stamp)
-/usr/bin/python3 "$ROOT/bench/airbench_train.py" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
+/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
 t2=$(stamp)
 
 node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'

@@ -1,9 +1,9 @@
 /**
- * `--recipe airbench94` end to end and its parts in the engine: the recipe's values against
+ * `--recipe airbench94` (and airbench96) end to end and its parts in the engine: the recipes' values against
  * airbench's decoupled hyperparameters, the per-step schedule over a fractional run, the
  * lookahead in the step graph against airbench's update done by hand, the per-step rate factor
  * that freezes the whitening bias, the summed loss, the alternating flip and reflect translation
- * in the loader's pipeline against their definitions (src/augment/airbench.ts), a mismatched
+ * in the loader's pipeline against their definitions (src/augment/airbench.ts), cutout, a mismatched
  * model refused, and a short run whose loss falls.
  */
 import { test } from 'node:test';
@@ -25,7 +25,8 @@ import { AIRBENCH_HYPER, AIRBENCH_LR, airbenchLrFactor, airbenchSgdGroups, looka
 import { airbenchLookahead } from '../src/train/airbench.js';
 import { epochSteps, makeSchedule, totalEpochs } from '../src/train/schedule.js';
 import { transformSample } from '../src/augment/pipeline.js';
-import { airbenchAugment, reflectTranslate } from '../src/augment/airbench.js';
+import { airbenchAugment, cutOut, reflectTranslate } from '../src/augment/airbench.js';
+import { runTransforms } from '../src/train/run-transforms.js';
 import { applyTransform, hflip, normalizeInto, type RgbImage } from '../src/data/transforms.js';
 import { DataLoader } from '../src/data/loader.js';
 import type { ImageDataset, TransformSpec } from '../src/data/types.js';
@@ -38,19 +39,27 @@ test.after(() => rmSync(scratch, { recursive: true, force: true }));
 /** `tessera train` options from these arguments */
 const trainOptions = (...args: string[]) => resolveOptions(readCommandLine(TRAIN, ['--data', 'cifar10', '--out', join(scratch, 'unused'), ...args])!);
 
-test("recipe airbench94: airbench's hyperparameters in PyTorch SGD's terms, per group", () => {
-  const o = trainOptions('--recipe', 'airbench94');
-  const h = AIRBENCH_HYPER.airbench94;
-  const groups = airbenchSgdGroups(h);
-  assert.deepEqual(
-    [o.model, o.airbench, o.epochs, o.batchSize, o.momentum, o.nesterov, o.labelSmoothing, o.lossReduction, o.sched, o.flip, o.cropPadding, o.paddingMode],
-    ['cifar_airbench94', 'airbench94', 9.9, h.batchSize, h.momentum, true, 0.2, 'sum', 'airbench', 'alternating', 2, 'reflect'],
-  );
-  assert.equal(o.lr, groups.other.lr);
-  assert.equal(o.weightDecay, groups.other.weightDecay);
-  assert.equal(o.normWeightDecay, groups.norm.weightDecay);
-  assert.equal(o.lrMult, `*norm*.bias=${h.biasScaler}`);
-});
+/** what legacy/airbench94.py and airbench96.py set besides the decoupled hyperparameters (AIRBENCH_HYPER) */
+const AIRBENCH_RECIPES = [
+  { variant: 'airbench94', epochs: 9.9, translate: 2, cutout: 0 },
+  { variant: 'airbench96', epochs: 37, translate: 4, cutout: 12 },
+] as const;
+
+for (const r of AIRBENCH_RECIPES) {
+  test(`recipe ${r.variant}: airbench's hyperparameters in PyTorch SGD's terms, per group`, () => {
+    const o = trainOptions('--recipe', r.variant);
+    const h = AIRBENCH_HYPER[r.variant];
+    const groups = airbenchSgdGroups(h);
+    assert.deepEqual(
+      [o.model, o.airbench, o.epochs, o.batchSize, o.momentum, o.nesterov, o.labelSmoothing, o.lossReduction, o.sched, o.flip, o.cropPadding, o.paddingMode, o.cutout],
+      [`cifar_${r.variant}`, r.variant, r.epochs, h.batchSize, h.momentum, true, 0.2, 'sum', 'airbench', 'alternating', r.translate, 'reflect', r.cutout],
+    );
+    assert.equal(o.lr, groups.other.lr);
+    assert.equal(o.weightDecay, groups.other.weightDecay);
+    assert.equal(o.normWeightDecay, groups.norm.weightDecay);
+    assert.equal(o.lrMult, `*norm*.bias=${h.biasScaler}`);
+  });
+}
 
 test('a recipe for another model is refused by name; so is --airbench with --model-ema', () => {
   assert.throws(
@@ -178,6 +187,40 @@ test("the loader's airbench augmentation = airbenchAugment (start flip, reflect 
   const rng = new Rng(9);
   const [top, left] = [rng.int(5), rng.int(5)];
   assert.deepEqual(applyTransform(img, plain, new Rng(9)), normalizeInto(reflectTranslate(img, top - 2, left - 2, 2), NORM.mean, NORM.std));
+});
+
+test("cutout: one size×size square of zeros wholly inside the image, everything else kept, every position drawn", () => {
+  for (const { h, w, size } of [{ h: 8, w: 8, size: 3 }, { h: 6, w: 9, size: 6 }, { h: 32, w: 32, size: 12 }]) {
+    const rng = new Rng(h * w + size);
+    const seen = new Set<string>();
+    for (let draw = 0; draw < 40 * (h - size + 1) * (w - size + 1); draw++) {
+      const img = Float32Array.from({ length: 3 * h * w }, (_, i) => 1 + i);
+      cutOut(img, 0, h, w, size, rng);
+      const zeros = [...img.keys()].filter((i) => img[i] === 0);
+      assert.equal(zeros.length, 3 * size * size);
+      const [top, left] = [Math.floor((zeros[0] % (h * w)) / w), zeros[0] % w];
+      for (let i = 0; i < img.length; i++) {
+        const [y, x] = [Math.floor((i % (h * w)) / w), i % w];
+        const inside = y >= top && y < top + size && x >= left && x < left + size;
+        assert.equal(img[i], inside ? 0 : 1 + i, `pixel ${i}`);
+      }
+      seen.add(`${top},${left}`);
+    }
+    assert.equal(seen.size, (h - size + 1) * (w - size + 1), `${h}×${w}, cutout ${size}: every corner drawn`);
+  }
+  assert.throws(() => cutOut(new Float32Array(48), 0, 4, 4, 5, new Rng(1)), /a 5×5 cutout does not fit a 4×4 image/);
+});
+
+test("the loader's pipeline cuts out after the airbench augmentation and normalization, with the sample's next draws", () => {
+  const img = randomImage(8, 4);
+  const spec: TransformSpec = { size: 8, randomCrop: { padding: 2, mode: 'reflect' }, hflip: 'alternating', cutout: 3, ...NORM };
+  for (const [startFlipped, epoch, seed] of [[false, 0, 11], [true, 1, 12]] as const) {
+    const rng = new Rng(seed);
+    const want = normalizeInto(airbenchAugment(img, { startFlipped, epoch, radius: 2, rng }), NORM.mean, NORM.std);
+    cutOut(want, 0, 8, 8, 3, rng);
+    assert.deepEqual(transformSample(img, spec, new Rng(seed), undefined, 0, { startFlipped, epoch }), want);
+  }
+  assert.throws(() => runTransforms(trainOptions('--recipe', 'airbench96', '--cutout', '40'), 32), /--cutout 40 is larger than the 32×32 training image; give at most 32/);
 });
 
 test('the alternating flip through the DataLoader: every image mirrored in one of two consecutive epochs, about half at the start', async () => {

@@ -160,6 +160,7 @@ const RECIPE_SETTINGS: Record<string, Partial<TrainOptions>> = {
     valResizeSize: 232,
   },
   airbench94: { model: 'cifar_airbench94', airbench: 'airbench94', epochs: 9.9, batchSize: 1024, sched: 'airbench', lossReduction: 'sum', flip: 'alternating', paddingMode: 'reflect' },
+  airbench96: { model: 'cifar_airbench96', airbench: 'airbench96', epochs: 37, batchSize: 1024, sched: 'airbench', lossReduction: 'sum', flip: 'alternating', paddingMode: 'reflect', cropPadding: 4, cutout: 12 },
 };
 
 for (const r of listRecipes()) {

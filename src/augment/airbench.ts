@@ -6,7 +6,8 @@
  *   instead of drawing one each epoch;
  * - translation: the (once-flipped) image is reflect-padded by r (2 for airbench94, 4 for 96)
  *   and cropped back to its size at a shift (dy, dx) drawn uniformly from [−r, r]² each epoch;
- * - in that order: start flip, translation, then the odd-epoch flip of the translated image.
+ * - in that order: start flip, translation, then the odd-epoch flip of the translated image;
+ * - airbench96 then cuts a 12-pixel square out of the normalized image (`cutOut`).
  *
  * airbench works on normalized floats; flipping, reflect padding and cropping only move
  * pixels, so on uint8 images before normalization they give the same result.
@@ -45,6 +46,23 @@ export function drawTranslation(rng: Rng, radius: number): [number, number] {
 export function reflectTranslate(img: RgbImage, dy: number, dx: number, radius: number): RgbImage {
   if (Math.abs(dy) > radius || Math.abs(dx) > radius) throw new RangeError(`translation (${dy}, ${dx}) is outside ±${radius}`);
   return crop(pad(img, radius, { mode: 'reflect' }), radius + dy, radius + dx, img.height, img.width);
+}
+
+/**
+ * airbench96's cutout (DeVries & Taylor's, as airbench draws it): a `size`×`size` square of
+ * zeros on the normalized `height`×`width` image at `offset` in `dst`, its top-left corner
+ * uniform over the positions that keep it wholly inside the image (top first).
+ */
+export function cutOut(dst: Float32Array, offset: number, height: number, width: number, size: number, rng: Rng): void {
+  if (size > height || size > width) throw new RangeError(`a ${size}×${size} cutout does not fit a ${height}×${width} image`);
+  const top = rng.int(height - size + 1);
+  const left = rng.int(width - size + 1);
+  for (let c = 0; c < 3; c++) {
+    for (let y = top; y < top + size; y++) {
+      const row = offset + (c * height + y) * width + left;
+      dst.fill(0, row, row + size);
+    }
+  }
 }
 
 /** Where an image's augmentation comes from: its start flip, the epoch and this epoch's draws. */

@@ -15,7 +15,7 @@ import { applyTransform, centerCrop, crop, drawAugmentation, hflip, normalizeInt
 import type { TransformSpec } from '../data/types.js';
 import type { Rng } from '../nn/init.js';
 import { randomErase } from './erasing.js';
-import { reflectTranslate } from './airbench.js';
+import { cutOut, reflectTranslate } from './airbench.js';
 import * as F from './functional.js';
 import { applyPolicy } from './policy.js';
 
@@ -26,6 +26,7 @@ function isPlain(spec: TransformSpec): boolean {
     spec.randomResizedCrop === undefined &&
     spec.policy === undefined &&
     spec.randomErasing === undefined &&
+    spec.cutout === undefined &&
     (spec.resize === undefined || spec.resize === spec.size) &&
     (spec.interpolation === undefined || spec.interpolation === 'bilinear')
   );
@@ -85,5 +86,6 @@ export function transformSample(base: RgbImage, spec: TransformSpec, rng: Rng, o
   if (spec.policy !== undefined) img = applyPolicy(img, spec.policy, rng, { mean: spec.mean });
   const dst = normalizeInto(img, spec.mean, spec.std, out, offset);
   if (spec.randomErasing) randomErase(dst, offset, S, S, spec.randomErasing, rng);
+  if (spec.cutout !== undefined) cutOut(dst, offset, S, S, spec.cutout, rng);
   return dst;
 }

@@ -63,6 +63,8 @@ export interface TransformSpec {
   readonly policy?: string;
   /** training: timm's RandomErasing on the normalized image */
   readonly randomErasing?: RandomErasingSpec;
+  /** training: a cutout×cutout square of zeros on the normalized image, wholly inside it (airbench96's; src/augment/airbench.ts cutOut) */
+  readonly cutout?: number;
 }
 
 /** timm's RandomErasing (`--reprob`, `--remode`, `--recount`; src/augment/erasing.ts). */

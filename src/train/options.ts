@@ -119,6 +119,8 @@ export interface TrainOptions {
   readonly cropPadding?: number;
   /** how the random crop pads: zeros (constant) or the mirrored border (reflect) */
   readonly paddingMode: 'constant' | 'reflect';
+  /** a cutout×cutout square of zeros per training image, after normalization (airbench96's 12; 0 or absent: off) */
+  readonly cutout?: number;
   /** horizontal flip: random (p = 0.5), alternating (airbench's), none */
   readonly flip: 'random' | 'alternating' | 'none';
   /** the loss over a batch: its mean, or its sum (airbench's; the logged loss stays the mean) */

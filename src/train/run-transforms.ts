@@ -44,6 +44,10 @@ function trainSpec(opts: TrainOptions, inputSize: number): TransformSpec {
     spec.policy = opts.aa;
   }
   if ((opts.reprob ?? 0) > 0) spec.randomErasing = { prob: opts.reprob ?? 0, mode: opts.remode ?? 'pixel', count: opts.recount ?? 1 };
+  if ((opts.cutout ?? 0) > 0) {
+    if ((opts.cutout ?? 0) > size) throw new TrainSetupError(`--cutout ${opts.cutout} is larger than the ${size}×${size} training image; give at most ${size}`);
+    spec.cutout = opts.cutout;
+  }
   return spec;
 }
 
@@ -92,5 +96,6 @@ export function runTransforms(opts: TrainOptions, inputSize: number): RunTransfo
  * message; // → '--aa "rand-m9-x1": x is not a field of rand; its fields are m, n, p, mstd, mmax, inc (rand[-mN-nN-pN-mstdN-mmaxN-incN])'
  */
 export function checkTransformOptions(opts: TrainOptions): void {
-  runTransforms(opts, opts.valCropSize ?? opts.valResizeSize ?? opts.trainCropSize ?? 1);
+  // the cutout's fit needs the model's input size: runTransforms checks it at setup
+  runTransforms({ ...opts, cutout: undefined }, opts.valCropSize ?? opts.valResizeSize ?? opts.trainCropSize ?? 1);
 }

@@ -109,23 +109,14 @@ class PickleWriter {
     this.raw(b);
   }
 
-  /** BININT1 / BININT2 / BININT, LONG1 beyond 32 bits */
+  /** BININT1 / BININT2 / BININT (element counts and dims: a 4 GiB archive holds no more than 2**31 elements) */
   int(n: number): void {
-    if (!Number.isSafeInteger(n)) throw new Error(`pickle int ${n} is not a safe integer`);
+    if (!Number.isInteger(n) || n < -0x80000000 || n > 0x7fffffff) throw new Error(`pickle int ${n} is outside the 32-bit range this writer emits`);
     if (n >= 0 && n < 0x100) this.parts.push(0x4b, n);
     else if (n >= 0 && n < 0x10000) this.parts.push(0x4d, n & 0xff, n >>> 8);
-    else if (n >= -0x80000000 && n <= 0x7fffffff) {
+    else {
       this.op(0x4a);
       this.u32(n >>> 0);
-    } else {
-      const bytes: number[] = [];
-      let v = BigInt(n);
-      // little-endian two's complement, shortest form that keeps the sign bit right
-      do {
-        bytes.push(Number(v & 0xffn));
-        v >>= 8n;
-      } while (!((v === 0n && (bytes[bytes.length - 1] & 0x80) === 0) || (v === -1n && (bytes[bytes.length - 1] & 0x80) !== 0)));
-      this.parts.push(0x8a, bytes.length, ...bytes);
     }
   }
 

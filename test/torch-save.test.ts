@@ -67,24 +67,13 @@ function assertAlignedEntries(zip: Buffer): string[] {
   return names;
 }
 
-/** runs `tessera convert` in this process with stdout kept out of the test report */
-async function convert(args: readonly string[]): Promise<number> {
-  const write = process.stdout.write;
-  process.stdout.write = () => true;
-  try {
-    return await convertCommand(args);
-  } finally {
-    process.stdout.write = write;
-  }
-}
-
 for (const name of smallModels()) {
   for (const ema of [false, true]) {
     test(`tessera convert RUN --to pth${ema ? ' --ema' : ''} of ${name}: read back, every key, dtype, shape and byte of the state dict`, async () => {
       const run = join(scratch, `${name}-${ema}`);
       const model = writeRunCheckpoint(run, name, { classes: ['a', 'b', 'c'], seed: 5, ema });
       const out = join(scratch, `${name}-${ema}.pth`);
-      assert.equal(await convert([run, '--to', 'pth', '--out', out, ...(ema ? ['--ema'] : [])]), 0);
+      assert.equal(await convertCommand([run, '--to', 'pth', '--out', out, ...(ema ? ['--ema'] : [])]), 0);
 
       const want = new Map(model.stateDict());
       if (ema) for (const [key, t] of loadCheckpoint(join(run, 'best.safetensors')).emaState) want.set(key, t);
@@ -143,7 +132,7 @@ test('tessera convert FILE.pth --to pth keeps a PyTorch checkpoint as it reads i
   const input = join(scratch, 'in.pth');
   writeTorchCheckpoint(input, want);
   const out = join(scratch, 'again.pth');
-  assert.equal(await convert([input, '--to', 'pth', '--out', out]), 0);
+  assert.equal(await convertCommand([input, '--to', 'pth', '--out', out]), 0);
   assertSameTensors(loadTorchCheckpoint(out).tensors, want, 'pth to pth');
 });
 
@@ -162,7 +151,7 @@ for (const c of BAD) {
     const run = join(dir, 'run');
     writeRunCheckpoint(run, 'cifar_lenet', { classes: ['a', 'b'] });
     writeTorchCheckpoint(join(dir, 'plain.pth'), new Map(DTYPE_CASES[0].tensors));
-    await assert.rejects(convert(c.args(run, dir)), (e: unknown) => e instanceof UserError && c.message.test(e.message) && !e.message.includes('\n'));
+    await assert.rejects(convertCommand(c.args(run, dir)), (e: unknown) => e instanceof UserError && c.message.test(e.message) && !e.message.includes('\n'));
     assert.deepEqual(readdirSync(dir).sort(), ['plain.pth', 'run']);
   });
 }

@@ -36,9 +36,9 @@ weights, all buffers included) or any input above as a torch.save state dict tha
 torchvision's model.load_state_dict(torch.load(FILE)) takes.`,
   positionals: { name: 'CHECKPOINT', min: 1, max: 1 },
   options: {
-    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the safetensors file to write (atomically)' },
-    to: { kind: 'choice', choices: ['safetensors', 'pth'], default: 'safetensors', help: 'the format of --out: safetensors, or pth (torch.save zip format, PyTorch >= 1.6)' },
-    ema: { kind: 'boolean', help: "with a training checkpoint: write its EMA weights (a run trained with --model-ema)" },
+    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the file to write (atomically): safetensors, or FILE.pth with --to pth' },
+    to: { kind: 'choice', choices: ['safetensors', 'pth'], default: 'safetensors', placeholder: 'FORMAT', help: 'safetensors (default), or pth: torch.save\'s zip format (PyTorch >= 1.6)' },
+    ema: { kind: 'boolean', help: 'from a run or training checkpoint: its EMA weights (a --model-ema run)' },
     model: {
       kind: 'string',
       placeholder: 'NAME',

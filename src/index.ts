@@ -61,6 +61,7 @@ export { listRecipes, recipeFile, recipesDir } from './cli/recipes.js';
 export { stagedLayerIds } from './models/layer-ids.js';
 export { vitLayerIds } from './models/vit.js';
 export { readTorchCheckpoint, TorchCheckpointError } from './io/pytorch.js';
+export { writeTorchCheckpoint } from './io/torch-save.js';
 export { CheckpointError } from './train/checkpoint.js';
 export { countMacs } from './models/complexity.js';
 export { importOnnx, OnnxModule, OnnxImportError, supportedOnnxOps } from './onnx/import.js';

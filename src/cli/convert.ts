@@ -4,12 +4,19 @@
  * (timm's, the original authors', `module.`) onto the model's through its family's key filter
  * (src/models/key-filters.ts) and proves the result fits by loading it strictly, and writes the
  * tensors as safetensors.
+ *
+ * `tessera convert RUN|FILE --to pth --out FILE.pth`: the other way, a Tessera run (or training
+ * checkpoint, or any of the inputs above) written as a `torch.save` state dict (src/io/torch-save.ts)
+ * under PyTorch's key names, for torchvision's `load_state_dict` and training on in PyTorch.
  */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { HostTensor } from '../graph/ir.js';
 import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { writeTorchCheckpoint } from '../io/torch-save.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { checkpointWeights } from '../train/ema.js';
 import type { Module } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
@@ -17,16 +24,21 @@ import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.j
 /** How `tessera convert` is called: its options, help and checks. */
 export const CONVERT = defineCommand({
   name: 'convert',
-  usage: 'CHECKPOINT --out FILE.safetensors [--model NAME]',
+  usage: 'CHECKPOINT --out FILE.safetensors [--model NAME]  |  RUN|CHECKPOINT --to pth --out FILE.pth',
   description: `Converts a PyTorch checkpoint (.pt/.pth from torch.save, zip or legacy format; or a
 .safetensors file) to safetensors. Only tensors are read: a pickle that asks for any other
 Python global (os.system, builtins.eval, a model class, ...) is refused, and nothing in the file
 is ever run. A state dict nested under state_dict, model, model_state_dict, module,
 state_dict_ema or net (pytorch-cifar) is unwrapped, a DataParallel "module." prefix on every key
-is stripped, and float16/bfloat16 tensors are upcast to float32.`,
+is stripped, and float16/bfloat16 tensors are upcast to float32.
+With --to pth it writes the other way: a run folder, a Tessera training checkpoint (its model's
+weights, all buffers included) or any input above as a torch.save state dict that
+torchvision's model.load_state_dict(torch.load(FILE)) takes.`,
   positionals: { name: 'CHECKPOINT', min: 1, max: 1 },
   options: {
-    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the safetensors file to write (atomically)' },
+    out: { kind: 'path', placeholder: 'FILE.safetensors', required: true, help: 'the file to write (atomically): safetensors, or FILE.pth with --to pth' },
+    to: { kind: 'choice', choices: ['safetensors', 'pth'], default: 'safetensors', placeholder: 'FORMAT', help: 'safetensors (default), or pth: torch.save\'s zip format (PyTorch >= 1.6)' },
+    ema: { kind: 'boolean', help: 'from a run or training checkpoint: its EMA weights (a --model-ema run)' },
     model: {
       kind: 'string',
       placeholder: 'NAME',
@@ -71,16 +83,21 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(CONVERT, argv);
   if (!parsed) return 0;
   const [input] = parsed.positionals;
-  const { out, model: modelName } = parsed.opts;
+  const { out, model: modelName, to, ema } = parsed.opts;
   if (resolve(out) === resolve(input)) throw new UsageError(`tessera convert: --out ${out} is the checkpoint itself; choose another file`);
   if (!existsSync(input)) throw new UsageError(`checkpoint ${input} does not exist`);
+  checkOutName(out, to);
 
-  const converted = input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input);
+  const run = await readRunInput(input, modelName, ema);
+  if (!run && ema) throw new UsageError(`tessera convert: --ema takes a run or a Tessera training checkpoint; ${input} is neither`);
+  const converted = run ?? (input.endsWith('.safetensors') ? readSafetensorsInput(input) : readTorchInput(input));
   const { notes, sourceDtypes } = converted;
   let tensors = converted.tensors;
 
   let modelLines = ['model: keys not checked (pass --model NAME to map them with its family\'s key filter and load them into it strictly)'];
-  if (modelName !== undefined) {
+  if (run) {
+    modelLines = [`model: ${run.model}, all ${tensors.size} tensors of its state dict (keys as PyTorch names them)`];
+  } else if (modelName !== undefined) {
     const { model, family } = await buildModel(modelName);
     const { mapForeignStateDict, describeKeyMapping } = await import('../models/key-filters.js');
     const mapped = mapForeignStateDict(family ?? '', tensors);
@@ -97,7 +114,8 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
     ];
   }
 
-  writeSafetensors(out, tensors, { format: 'pt', source: basename(input) });
+  if (to === 'pth') writeTorchCheckpoint(out, tensors);
+  else writeSafetensors(out, tensors, { format: 'pt', source: basename(input) });
 
   const read = converted.tensors;
   let values = 0;
@@ -107,7 +125,7 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
     ...notes.map((n) => `  ${n}`),
     `  dtypes: ${dtypeSummary(read, sourceDtypes)}`,
     ...modelLines.map((l) => `  ${l}`),
-    `wrote ${out}`,
+    `wrote ${out}${to === 'pth' ? ' (torch.save zip format; in Python: model.load_state_dict(torch.load(FILE)))' : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
@@ -115,6 +133,33 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
 
 /** `tessera convert` as `main` runs it. */
 export const command: CliCommand = { declaration: CONVERT, run: convertCommand };
+
+/** An --out name that says the other format is a mistake: `--to pth` with x.safetensors, or x.pth without it. */
+function checkOutName(out: string, to: 'safetensors' | 'pth'): void {
+  const torchName = /\.(pth|pt|bin)$/i.test(out);
+  if (to === 'pth' && out.toLowerCase().endsWith('.safetensors')) throw new UsageError(`tessera convert: --out ${out} names a safetensors file, but --to pth writes a torch.save checkpoint; name it .pth`);
+  if (to === 'safetensors' && torchName) throw new UsageError(`tessera convert: --out ${out} names a PyTorch file, but safetensors is written; add --to pth for a torch.save checkpoint, or name it .safetensors`);
+}
+
+/**
+ * A run folder or a Tessera training checkpoint: its model's state dict (the EMA weights with
+ * `ema`), loaded into the model strictly so that every key and buffer is there, in the model's
+ * order; undefined for any other file.
+ */
+async function readRunInput(input: string, modelName: string | undefined, ema: boolean): Promise<(Converted & { model: string }) | undefined> {
+  const path = resolveCheckpoint(input, 'best');
+  if (!path.endsWith('.safetensors') || readSafetensors(path).metadata.format !== CHECKPOINT_FORMAT) return undefined;
+  const ckpt = loadCheckpoint(path);
+  const { meta } = ckpt;
+  if (modelName !== undefined && modelName !== meta.model) throw new UsageError(`tessera convert: ${path} is a ${meta.model} checkpoint, not ${modelName}`);
+  const { createModel } = await import('../models/index.js');
+  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  model.loadStateDict(checkpointWeights(ckpt, ema), { strict: true });
+  const tensors = model.stateDict();
+  const sourceDtypes = new Map([...tensors].map(([k, t]) => [k, t.dtype] as const));
+  const notes = [`format: Tessera training checkpoint ${path} (${meta.model}, ${meta.numClasses} classes, epoch ${meta.epoch}${ema ? ', EMA weights' : ''})`];
+  return { tensors, notes, sourceDtypes, model: meta.model };
+}
 
 function readTorchInput(path: string): Converted {
   const { tensors, info } = loadTorchCheckpoint(path);

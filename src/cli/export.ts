@@ -16,8 +16,9 @@ import { Module } from '../nn/module.js';
 import { MIN_OPSET, OPSET } from '../onnx/write.js';
 import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
-import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
-import { AtomicWriteOptions, stageFile } from '../util/files.js';
+import { CliCommand, UsageError, defineCommand, flagName, readCommandLine } from './args.js';
+import { AtomicWriteOptions, StagedFile, stageFile } from '../util/files.js';
+import { stageTritonRepository } from '../export/triton.js';
 
 /** How `tessera export` is called: its options, help and checks. */
 export const EXPORT = defineCommand({
@@ -35,7 +36,7 @@ checked against the unfolded model on a random batch of 2.`,
       required: true,
       help: 'a run folder or a .safetensors checkpoint written by tessera train\n(with --model: also a plain safetensors state dict)',
     },
-    out: { kind: 'path', placeholder: 'FILE', required: true, help: 'the .onnx file to write (atomically: a temporary file, then renamed)' },
+    out: { kind: 'path', placeholder: 'FILE', help: 'the .onnx file to write (atomically: a temporary file, then renamed);\nrequired unless --triton is given' },
     opset: {
       kind: 'int',
       min: MIN_OPSET,
@@ -49,6 +50,9 @@ x·HardSigmoid(x)`,
     imageSize: { kind: 'int', min: 1, placeholder: 'S', help: "input height and width (default: the checkpoint's, else the model's)" },
     model: { kind: 'string', placeholder: 'NAME', help: 'the registered model the state dict belongs to' },
     ema: { kind: 'boolean', help: "export the checkpoint's EMA weights (a run trained with --model-ema)" },
+    triton: { kind: 'path', placeholder: 'DIR', help: 'also (or instead of --out) write a Triton model repository:\nDIR/NAME/1/model.onnx, DIR/NAME/config.pbtxt (ONNX Runtime backend,\ndynamic batching), DIR/NAME/labels.txt; NAME is the model\'s name' },
+    maxBatch: { kind: 'int', min: 1, default: 32, placeholder: 'N', help: "with --triton: config.pbtxt's max_batch_size (default 32)" },
+    maxDelayMs: { kind: 'number', min: 0, default: 5, placeholder: 'MS', help: "with --triton: dynamic batching's max queue delay in ms (default 5)" },
   },
   notes: 'exit status: 0 written and checked, 1 the check failed (nothing written), 2 usage or input error',
 });
@@ -75,7 +79,10 @@ interface Loaded {
 export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
   const parsed = readCommandLine(EXPORT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema } = parsed.opts;
+  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema, triton, maxBatch, maxDelayMs } = parsed.opts;
+  if (out === undefined && triton === undefined) throw new UsageError('tessera export: --out FILE or --triton DIR is required');
+  const tritonSetting = (['maxBatch', 'maxDelayMs'] as const).find((key) => parsed.given.has(key));
+  if (triton === undefined && tritonSetting) throw new UsageError(`tessera export: --${flagName(tritonSetting)} sets the Triton config; it needs --triton DIR`);
 
   const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize, ema);
   const { model, size } = loaded;
@@ -93,23 +100,29 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
   const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
   const bnLeft = countBatchNorms(bytes);
 
-  const staged = stageFile(out, bytes, io);
+  const staged: StagedFile[] = [];
   try {
-    const check = await verify(model, staged.tmp, size);
+    if (out !== undefined) staged.push(stageFile(out, bytes, io));
+    if (triton !== undefined) {
+      const spec = { name: loaded.name, classes: loaded.classes, imageSize: size, maxBatch, maxDelayMs };
+      staged.push(stageTritonRepository(triton, spec, bytes, io));
+    }
+    const check = await verify(model, staged[0].tmp, size);
     const ok = check.maxDiff <= 1e-4 * check.maxLogit;
     process.stdout.write(
       `check: ONNX Runtime on the written file vs the unfolded model, batch 2: max |diff| ${check.maxDiff.toExponential(3)} ` +
         `(tolerance ${(1e-4 * check.maxLogit).toExponential(3)} = 1e-4 · max |logit| ${check.maxLogit.toFixed(4)}) ${ok ? 'ok' : 'FAILED'}\n`,
     );
     if (!ok) {
-      process.stderr.write(`tessera: export check failed: the folded graph's logits differ from the model's; ${out} not written\n`);
+      process.stderr.write(`tessera: export check failed: the folded graph's logits differ from the model's; ${[out, triton].filter((p) => p !== undefined).join(' and ')} not written\n`);
       return 1;
     }
-    staged.commit();
+    for (const s of staged) s.commit();
   } finally {
-    staged.discard();
+    for (const s of staged) s.discard();
   }
-  process.stdout.write(
+  if (triton !== undefined) process.stdout.write(`wrote the Triton model repository ${triton}/${loaded.name} (config.pbtxt: max_batch_size ${maxBatch}, dynamic batching ${maxDelayMs} ms; labels.txt; 1/model.onnx)\n`);
+  if (out !== undefined) process.stdout.write(
     `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${opset}, ` +
       `${(bytes.length / 1e6).toFixed(2)} MB${bnLeft ? ', BatchNorms not directly after a Conv kept' : ', all BatchNorms folded'})\n`,
   );

@@ -257,7 +257,8 @@ function safeU64(view: DataView, at: number, fail: (what: string) => never): num
 }
 
 let crcTable: Uint32Array | null = null;
-function crc32(data: Uint8Array): number {
+/** The zip (IEEE) CRC-32 of `data`; the zip writer of `torch-save.ts` uses it too. */
+export function crc32(data: Uint8Array): number {
   if (typeof zlib.crc32 === 'function') return zlib.crc32(data) >>> 0;
   if (!crcTable) {
     crcTable = new Uint32Array(256);

@@ -75,7 +75,8 @@ export const ITEM_SIZE: Readonly<Record<TorchDType, number>> = {
   bool: 1,
 };
 
-const STORAGE_CLASSES: readonly (readonly [string, TorchDType])[] = [
+/** The storage classes by name and the element type each holds (the first of a dtype is the one torch writes). */
+export const STORAGE_CLASSES: readonly (readonly [string, TorchDType])[] = [
   ['FloatStorage', 'float32'],
   ['HalfStorage', 'float16'],
   ['BFloat16Storage', 'bfloat16'],

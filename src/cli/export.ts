@@ -18,6 +18,7 @@ import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { CliCommand, UsageError, defineCommand, readCommandLine } from './args.js';
 import { AtomicWriteOptions, stageFile } from '../util/files.js';
+import { exportWebCommand } from '../web/export-web.js';
 
 /** How `tessera export` is called: its options, help and checks. */
 export const EXPORT = defineCommand({
@@ -35,7 +36,8 @@ checked against the unfolded model on a random batch of 2.`,
       required: true,
       help: 'a run folder or a .safetensors checkpoint written by tessera train\n(with --model: also a plain safetensors state dict)',
     },
-    out: { kind: 'path', placeholder: 'FILE', required: true, help: 'the .onnx file to write (atomically: a temporary file, then renamed)' },
+    out: { kind: 'path', placeholder: 'FILE', help: 'the .onnx file to write (atomically: a temporary file, then renamed); required unless --web' },
+    web: { kind: 'path', placeholder: 'DIR', help: 'write a web page folder instead: classify and fine-tune in the browser\n(src/web/export-web.ts; serve it with `node DIR/serve.mjs`)' },
     opset: {
       kind: 'int',
       min: MIN_OPSET,
@@ -75,7 +77,8 @@ interface Loaded {
 export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
   const parsed = readCommandLine(EXPORT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema } = parsed.opts;
+  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema, web } = parsed.opts;
+  if (out === undefined && web === undefined) throw new UsageError('tessera export: --out FILE or --web DIR is required (see tessera export --help)');
 
   const loaded = load(resolveCheckpoint(checkpointArg, 'best'), modelName, imageSize, ema);
   const { model, size } = loaded;
@@ -90,6 +93,8 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
     tessera_version: tesseraVersion(),
     batchnorm_folded: 'true',
   };
+  if (web !== undefined) return exportWebCommand(loaded, web, metadata);
+  if (out === undefined) throw new UsageError('tessera export: --out FILE is required');
   const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
   const bnLeft = countBatchNorms(bytes);
 

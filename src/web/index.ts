@@ -36,6 +36,7 @@ export { applyTransform, fromInterleaved, normalizeInto, resizeCenterCrop } from
 export type { RgbImage } from '../data/transforms.js';
 export * from './images.js';
 export * from './teach.js';
+export { decodeImage } from './decode.js';
 
 /** Where onnxruntime-web finds its .wasm/.mjs files, and how many threads it may use. */
 export interface WasmSetup {

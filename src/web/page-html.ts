@@ -1,5 +1,8 @@
 /** The exported page's index.html (the script is the bundle of ./page.ts). */
 
+/** What the page says when opened from file:// (its module script cannot load there). */
+export const FILE_URL_MESSAGE = 'This page must be served over HTTP: it loads its model and WebAssembly files, which a file:// page cannot. In this folder run:  node serve.mjs  and open the address it prints.';
+
 /** The HTML of the page, loading `script` (a module next to it). */
 export function pageHtml(title: string, script: string): string {
   return `<!doctype html>
@@ -7,6 +10,7 @@ export function pageHtml(title: string, script: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 60em; color: #222; }
@@ -46,6 +50,14 @@ ol.bars li { display: grid; grid-template-columns: 8em 1fr 4em; align-items: cen
 <canvas id="loss-curve" width="480" height="160"></canvas>
 <p><a id="download" hidden>download the fine-tuned weights (safetensors; tessera eval --checkpoint FILE loads them)</a></p>
 <pre id="selftest"></pre>
+<script>
+// a module script does not load from file:// (no server): say how to serve the folder instead
+if (location.protocol === 'file:') {
+  const status = document.getElementById('status');
+  status.textContent = ${JSON.stringify(FILE_URL_MESSAGE)};
+  status.className = 'error';
+}
+</script>
 <script type="module" src="${escapeHtml(script)}"></script>
 </body>
 </html>

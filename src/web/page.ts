@@ -5,7 +5,7 @@
  * this file only wires it to the DOM. The library is also `window.tessera` for scripting.
  */
 import * as tessera from './index.js';
-import { Preprocessing, Ranked, TeachLayers, TeachOptions, TeachSample, checkpointBytes, configureWasm, fineTune, fromRgba, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, ort, InferenceModel, RgbImage, HostTensor } from './index.js';
+import { decodeImage, Preprocessing, Ranked, TeachLayers, TeachOptions, TeachSample, checkpointBytes, configureWasm, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, ort, InferenceModel, RgbImage, HostTensor } from './index.js';
 
 declare global {
   interface Window {
@@ -55,23 +55,6 @@ async function loadFiles(): Promise<PageFiles> {
     fetchBytes('weights.safetensors'),
   ]);
   return { prep, classes, selftest, onnx, weights: parseSafetensors(weights, 'weights.safetensors').tensors };
-}
-
-/** Decodes an image file into RGB pixels, or null when the browser cannot read it as an image. */
-async function decode(file: Blob): Promise<RgbImage | null> {
-  if (file.type && !file.type.startsWith('image/')) return null;
-  let bitmap: ImageBitmap;
-  try {
-    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  } catch {
-    return null;
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { colorSpace: 'srgb' });
-  if (!ctx) throw new Error('no 2-D canvas');
-  ctx.drawImage(bitmap, 0, 0);
-  const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return fromRgba(data, bitmap.width, bitmap.height);
 }
 
 /** Something that turns one preprocessed image into logits. */
@@ -158,7 +141,7 @@ class Page {
   async classifyFiles(files: readonly File[]): Promise<void> {
     const list = $('results');
     for (const file of files) {
-      const img = await decode(file);
+      const img = await decodeImage(file);
       if (!img) {
         list.prepend(el('li', { className: 'skipped', textContent: `skipped ${file.name}: not an image` }));
         continue;
@@ -177,7 +160,7 @@ class Page {
     const skipped = el('div', { className: 'skipped' });
     input.addEventListener('change', async () => {
       for (const file of input.files ?? []) {
-        const img = await decode(file);
+        const img = await decodeImage(file);
         if (img) {
           entry.images.push(img);
           shelf.append(thumbnail(img));
@@ -277,7 +260,7 @@ async function selftest(page: Page): Promise<void> {
   const { prep, classes } = page.files;
   const images: RgbImage[] = [];
   for (const name of page.files.selftest) {
-    const img = await decode(new Blob([new Uint8Array(await fetchBytes(name))], { type: 'image/jpeg' }));
+    const img = await decodeImage(new Blob([new Uint8Array(await fetchBytes(name))], { type: 'image/jpeg' }));
     if (!img) throw new Error(`${name} is not an image`);
     images.push(img);
   }
@@ -296,11 +279,6 @@ async function selftest(page: Page): Promise<void> {
 
 async function main(): Promise<void> {
   window.tessera = tessera;
-  if (location.protocol === 'file:') {
-    $('status').textContent = 'This page must be served over HTTP (it loads its model and WebAssembly files). In this folder run:  node serve.mjs  then open the address it prints.';
-    $('status').className = 'error';
-    return;
-  }
   const threadsParam = new URLSearchParams(location.search).get('threads');
   const threads = configureWasm({ wasmPaths: new URL('ort/', location.href).href, threads: threadsParam ? Number(threadsParam) : Math.min(4, navigator.hardwareConcurrency || 1) });
   const page = new Page(await loadFiles());

@@ -6,10 +6,13 @@
  */
 import type * as NodePlatform from '../node/runtime.js';
 
-export * as ort from 'onnxruntime-web';
+export * as ort from 'onnxruntime-web/wasm';
 
 /** Where the engine runs. */
 export const PLATFORM: typeof NodePlatform.PLATFORM = 'browser';
+
+/** onnxruntime-web 1.30 returns pre-allocated CPU output tensors unwritten: let it allocate them. */
+export const PREALLOCATED_OUTPUTS: typeof NodePlatform.PREALLOCATED_OUTPUTS = false;
 
 /** A web page has no file system: the Node-only file functions say so when called. */
 function noFileSystem(what: string): () => never {

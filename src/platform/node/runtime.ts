@@ -13,6 +13,9 @@ export { writeFileAtomic } from '../../util/files.js';
 /** Where the engine runs. */
 export const PLATFORM: 'node' | 'browser' = 'node';
 
+/** Whether `session.run(feeds, fetches)` writes the outputs into the pre-allocated fetch tensors. */
+export const PREALLOCATED_OUTPUTS: boolean = true;
+
 /** An environment variable, or undefined where it is not set. */
 export function environment(name: string): string | undefined {
   return process.env[name];

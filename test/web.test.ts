@@ -7,17 +7,23 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleWebPage } from '../src/web/bundle.js';
 import { Preprocessing, topK } from '../src/web/images.js';
-import { tooLargeMessage } from '../src/web/teach.js';
+import { TeachSample, checkpointBytes, fineTune, modelForClasses, tooLargeMessage } from '../src/web/teach.js';
+import { CIFAR10_MEAN, CIFAR10_STD } from '../src/data/types.js';
+import { decodeImageFile } from '../src/data/worker.js';
+import { createModel } from '../src/models/index.js';
+import { ROOT } from '../test-support/cli.js';
 import { runCli } from '../test-support/cli.js';
 import { OpenedPage } from '../test-support/browser.js';
 import { ServedPage, browserLogits, browserTrajectory, nodeLogits, nodeTrajectory, openReady, servedLenetPage, trajectoryTolerances } from '../test-support/web-page.js';
 
 const IMAGES = ['cat.jpg', 'ship.jpg'];
+const SAMPLE = join(ROOT, 'examples', 'cifar10-sample', 'test');
 let served: ServedPage;
 const opened: OpenedPage[] = [];
 
@@ -128,5 +134,30 @@ test('no console errors or failed requests on any page opened over HTTP', () => 
     assert.deepEqual(o.consoleErrors, []);
     assert.deepEqual(o.failedRequests, []);
     assert.deepEqual(o.externalRequests.filter((u) => !u.startsWith(served.server.url)), []);
+  }
+});
+
+test('fine-tuned weights from teach mode are a checkpoint that tessera eval loads', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tessera-teach-'));
+  try {
+    const classes = ['airplane', 'automobile'];
+    const prep: Preprocessing = { model: 'cifar_lenet', size: 32, mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
+    const samples: TeachSample[] = [];
+    for (const [label, c] of classes.entries()) {
+      mkdirSync(join(root, 'data', c), { recursive: true });
+      for (const f of readdirSync(join(SAMPLE, c)).slice(0, 4)) {
+        copyFileSync(join(SAMPLE, c, f), join(root, 'data', c, f));
+        samples.push({ image: await decodeImageFile(join(SAMPLE, c, f)), label });
+      }
+    }
+    const opts = { layers: 'head', steps: 3, batch: 4, lr: 0.01 } as const;
+    const net = modelForClasses('cifar_lenet', createModel('cifar_lenet').stateDict(), classes.length, opts.layers);
+    const losses = await fineTune(net, samples, prep, opts);
+    writeFileSync(join(root, 'tuned.safetensors'), checkpointBytes(net, prep, classes, losses.length, opts, null));
+    const r = await runCli(['eval', '--checkpoint', join(root, 'tuned.safetensors'), '--data', join(root, 'data'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { images: number }).images, 8);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@
  * this file only wires it to the DOM. The library is also `window.tessera` for scripting.
  */
 import * as tessera from './index.js';
-import { decodeImage, Preprocessing, Ranked, TeachLayers, TeachOptions, TeachSample, checkpointBytes, configureWasm, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, ort, InferenceModel, RgbImage, HostTensor } from './index.js';
+import { createModel, decodeImage, Preprocessing, Ranked, TeachOptions, TeachSample, checkpointBytes, configureWasm, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, ort, InferenceModel, RgbImage, HostTensor } from './index.js';
 
 declare global {
   interface Window {
@@ -271,7 +271,7 @@ async function selftest(page: Page): Promise<void> {
     top1.push(top[0].label);
     samples.push({ image, label: top[0].index });
   }
-  const net = modelForClasses(prep.model, page.files.weights, classes.length, 'all');
+  const net = createModel(prep.model, { numClasses: classes.length });
   net.loadStateDict(page.files.weights);
   const losses = await fineTune(net, samples, prep, { layers: 'all', steps: 5, batch: 2, lr: 0.01, seed: 0 });
   $('selftest').textContent = JSON.stringify({ top1, losses, ms: Math.round(performance.now() - t0) });
@@ -296,5 +296,3 @@ main().catch((e: unknown) => {
   }
   console.error(e);
 });
-
-export type { TeachLayers };

@@ -52,9 +52,13 @@ export class HeadlessChromium {
 
   /** Opens an HTML file (file://) and waits for it to load. */
   async open(file: string, viewport = { width: 1280, height: 900 }): Promise<OpenedPage> {
+    return this.openUrl(pathToFileURL(file).href, viewport);
+  }
+
+  /** Opens a URL (a page served over HTTP, or file://) and waits for it to load. */
+  async openUrl(url: string, viewport = { width: 1280, height: 900 }): Promise<OpenedPage> {
     const page = await this.browser.newPage();
     await page.setViewport(viewport);
-    const url = pathToFileURL(file).href;
     const consoleErrors: string[] = [];
     const failedRequests: string[] = [];
     const externalRequests: string[] = [];

@@ -19,6 +19,7 @@ import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { CliCommand, UsageError, defineCommand, flagName, readCommandLine } from './args.js';
 import { AtomicWriteOptions, StagedFile, stageFile } from '../util/files.js';
 import { stageTritonRepository } from '../export/triton.js';
+import { exportWebCommand } from '../web/export-web.js';
 
 /** How `tessera export` is called: its options, help and checks. */
 export const EXPORT = defineCommand({
@@ -36,7 +37,8 @@ checked against the unfolded model on a random batch of 2.`,
       required: true,
       help: 'a run folder or a .safetensors checkpoint written by tessera train\n(with --model: also a plain safetensors state dict)',
     },
-    out: { kind: 'path', placeholder: 'FILE', help: 'the .onnx file to write (atomically: a temporary file, then renamed);\nrequired unless --triton is given' },
+    out: { kind: 'path', placeholder: 'FILE', help: 'the .onnx file to write (atomically: a temporary file, then renamed);\nrequired unless --triton or --web is given' },
+    web: { kind: 'path', placeholder: 'DIR', help: 'write a web page folder instead: classify and fine-tune in the browser\n(src/web/export-web.ts; serve it with `node DIR/serve.mjs`)' },
     opset: {
       kind: 'int',
       min: MIN_OPSET,
@@ -79,8 +81,9 @@ interface Loaded {
 export async function exportCommand(argv: readonly string[], io: AtomicWriteOptions = {}): Promise<number> {
   const parsed = readCommandLine(EXPORT, argv);
   if (!parsed) return 0;
-  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema, triton, maxBatch, maxDelayMs } = parsed.opts;
-  if (out === undefined && triton === undefined) throw new UsageError('tessera export: --out FILE or --triton DIR is required');
+  const { checkpoint: checkpointArg, out, opset, imageSize, model: modelName, ema, triton, maxBatch, maxDelayMs, web } = parsed.opts;
+  if (out === undefined && triton === undefined && web === undefined) throw new UsageError('tessera export: --out FILE, --triton DIR or --web DIR is required (see tessera export --help)');
+  if (web !== undefined && (out !== undefined || triton !== undefined)) throw new UsageError('tessera export: --web DIR writes a page folder on its own; run --out or --triton in a separate export');
   const tritonSetting = (['maxBatch', 'maxDelayMs'] as const).find((key) => parsed.given.has(key));
   if (triton === undefined && tritonSetting) throw new UsageError(`tessera export: --${flagName(tritonSetting)} sets the Triton config; it needs --triton DIR`);
 
@@ -97,6 +100,7 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
     tessera_version: tesseraVersion(),
     batchnorm_folded: 'true',
   };
+  if (web !== undefined) return exportWebCommand(loaded, web, metadata);
   const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
   const bnLeft = countBatchNorms(bytes);
 

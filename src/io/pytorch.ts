@@ -31,8 +31,10 @@ import {
   torchPersistentLoad,
 } from './torch-pickle.js';
 import { float16ToFloat32 } from './safetensors.js';
+import { DATA_PARALLEL_PREFIX, sharedPrefixToStrip } from './state-dict-prefix.js';
 
 export { TorchCheckpointError, ForbiddenGlobalError } from './torch-pickle.js';
+export { DATA_PARALLEL_PREFIX, sharedPrefixToStrip };
 export type { TorchDType } from './torch-pickle.js';
 
 /** The message for a file that is neither format. */
@@ -43,26 +45,6 @@ export const NOT_A_CHECKPOINT = 'not a PyTorch checkpoint (expected a zip archiv
  * pytorch-cifar's `{'net': state_dict, 'acc': ..., 'epoch': ...}`).
  */
 export const STATE_DICT_KEYS: readonly string[] = ['state_dict', 'model', 'model_state_dict', 'module', 'state_dict_ema', 'net'];
-
-/** The prefix nn.DataParallel / DistributedDataParallel put on every key. */
-export const DATA_PARALLEL_PREFIX = 'module.';
-
-/**
- * The prefix to strip from a state dict's keys: `module.` (nn.DataParallel) when every key has
- * it, else null. Checkpoint readers and the key filters (src/models/key-filters.ts) share it.
- *
- * @example
- *   sharedPrefixToStrip(['module.fc.weight', 'module.fc.bias']); // 'module.'
- *   sharedPrefixToStrip(['module.fc.weight', 'head.bias']);   // null
- */
-export function sharedPrefixToStrip(keys: Iterable<string>): string | null {
-  let any = false;
-  for (const k of keys) {
-    if (!k.startsWith(DATA_PARALLEL_PREFIX) || k === DATA_PARALLEL_PREFIX) return null;
-    any = true;
-  }
-  return any ? DATA_PARALLEL_PREFIX : null;
-}
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;

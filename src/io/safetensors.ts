@@ -9,10 +9,10 @@
  * Every malformed input is reported as one `SafetensorsError` naming the source and the problem;
  * the parser never lets a RangeError or a garbage tensor through.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileAtomic } from '#platform/runtime';
 import { UserError, describeFsError } from '../errors.js';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
-import { AtomicWriteOptions, writeFileAtomic } from '../util/files.js';
+import type { AtomicWriteOptions } from '../util/files.js';
 
 export interface SafetensorsFile {
   /** tensors in header order (`__metadata__` excluded) */

@@ -7,6 +7,8 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export * from './registry.js';
+export { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrainedPaths } from './pretrained.js';
+export type { PretrainedLoad } from './pretrained.js';
 
 /** The modules under this folder, as import specifiers relative to it, in sorted order. */
 export function modelFiles(): string[] {

@@ -47,7 +47,7 @@
  * console.log(describeKeyMapping(report)); // vit filter, layout timm: 14 renamed (cls_token -> class_token, …), 0 reshaped, 0 dropped
  */
 import type { HostTensor } from '../graph/ir.js';
-import { sharedPrefixToStrip } from '../io/pytorch.js';
+import { sharedPrefixToStrip } from '../io/state-dict-prefix.js';
 import { listFamilies } from './registry.js';
 
 /** What a key filter did to a state dict. */

@@ -13,11 +13,9 @@ import { UserError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { OnnxImportError, importOnnx } from '../onnx/import.js';
 import { editDistance } from '../util/text.js';
-import { findPretrainedFile, loadPretrainedInto } from './pretrained.js';
+import { findPretrainedFile, loadPretrainedInto } from '#platform/model-files';
 import type { ForeignLayout } from './key-filters.js';
 
-export { PretrainedWeightsError, downloadPretrained, findPretrainedFile, pretrainedPaths } from './pretrained.js';
-export type { PretrainedLoad } from './pretrained.js';
 
 export type JsonArgs = Record<string, unknown>;
 

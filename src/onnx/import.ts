@@ -35,7 +35,7 @@
  * const net = await InferenceModel.create(model, { inputShape: [16, 3, 32, 32] });
  * const session = await TrainingSession.create(model, { inputShape: [8, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }) });
  */
-import { basename } from 'node:path';
+import { basename } from '#platform/runtime';
 import { UserError } from '../errors.js';
 import { DType, Value, inScope } from '../graph/ir.js';
 import { Buffer, Module, Parameter, tensorValue } from '../nn/module.js';

@@ -20,7 +20,7 @@
  * model.opset;                                                  // → 17
  * model.graph.nodes.filter((n) => n.opType === 'Conv').length; // → 2
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync } from '#platform/runtime';
 import { UserError, fsError } from '../errors.js';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
 import { bfloat16ToFloat32, float16ToFloat32 } from '../io/safetensors.js';

@@ -2,6 +2,7 @@
  * Conv and ConvTranspose (2-D, NCHW; stride, padding, dilation, groups incl. depthwise; bias
  * optional). dX of Conv is a ConvTranspose, dW a Conv over batch-transposed operands.
  */
+import { environment } from '#platform/runtime';
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
@@ -78,7 +79,7 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
     const [xv, dyv] = node.inputs;
     const geometry = { x: xv.shape, w: node.outputs[0].shape, ...a };
     if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, geometry, dyv.shape);
-    else if (a.group === 1 && process.env.TESSERA_WGRAD !== 'conv') emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
+    else if (a.group === 1 && environment('TESSERA_WGRAD') !== 'conv') emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
     else emitConvWeightGrad(e, x, dy, dw, xv.shape, dyv.shape, a);
   },
   // dW is bilinear in (x, dy): its cotangent flows back as a ConvTranspose and a Conv

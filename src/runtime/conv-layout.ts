@@ -5,7 +5,7 @@
  * has AVX2 (x86-64 Linux, read from /proc/cpuinfo, whose flags list only what the kernel
  * enabled); elsewhere there is none and convolutions stay standard.
  */
-import { readFileSync } from 'node:fs';
+import { cpuinfo, environment } from '#platform/runtime';
 import { UserError } from '../errors.js';
 
 /** 'auto': the TESSERA_CONV_LAYOUT environment variable if set, else DEFAULT_CONV_LAYOUT. */
@@ -37,13 +37,8 @@ let cpuBlock: number | null | undefined;
 /** This machine's NCHWc block size (cached), or null. */
 export function cpuNchwcBlock(): number | null {
   if (cpuBlock === undefined) {
-    let info = '';
-    try {
-      info = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      // not Linux: no NCHWc
-    }
-    cpuBlock = nchwcBlockFromCpuinfo(info);
+    // not Linux, or a web page (WebAssembly has no NCHWc kernels): '' and no NCHWc
+    cpuBlock = nchwcBlockFromCpuinfo(cpuinfo());
   }
   return cpuBlock;
 }
@@ -60,7 +55,7 @@ export function nchwcBlockFor(layout: ConvLayout = 'auto'): number | null {
 }
 
 function envLayout(): 'nchw' | 'nchwc' | null {
-  const v = process.env[CONV_LAYOUT_ENV];
+  const v = environment(CONV_LAYOUT_ENV);
   if (v === undefined || v === '' || v === 'auto') return null;
   if (v === 'nchw' || v === 'nchwc') return v;
   throw new UserError(`${CONV_LAYOUT_ENV}=${v}: expected nchw, nchwc or auto`);

@@ -2,7 +2,7 @@
  * Inference: the eval-mode graph with weights baked in as initializers (so ONNX Runtime
  * prepacks them and fuses Conv+BN+ReLU), run by onnxruntime-node or saved as a .onnx file.
  */
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileAtomic } from '#platform/runtime';
 import { HostTensor } from '../graph/ir.js';
 import { writeOnnx } from '../onnx/write.js';
 import { foldConvBatchNorms } from '../onnx/fold.js';
@@ -39,9 +39,7 @@ export function exportInferenceOnnx(model: Module, opts: ExportOptions): Uint8Ar
 
 /** Writes the inference graph to `path` (through a temporary file, then renamed). */
 export function saveOnnx(model: Module, path: string, opts: ExportOptions): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, exportInferenceOnnx(model, opts));
-  renameSync(tmp, path);
+  writeFileAtomic(path, exportInferenceOnnx(model, opts));
 }
 
 /**

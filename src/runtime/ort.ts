@@ -1,5 +1,8 @@
-/** ONNX Runtime sessions (onnxruntime-node) and conversion between host tensors and ORT tensors. */
-import * as ort from 'onnxruntime-node';
+/**
+ * ONNX Runtime sessions and conversion between host tensors and ORT tensors. `ort` is
+ * onnxruntime-node in Node and onnxruntime-web in the browser build (src/platform/).
+ */
+import { environment, ort } from '#platform/runtime';
 import { HostTensor, TypedData } from '../graph/ir.js';
 
 export { ort };
@@ -14,7 +17,7 @@ export interface SessionOptions {
 }
 
 export function defaultThreads(): number {
-  const env = Number(process.env.TESSERA_THREADS);
+  const env = Number(environment('TESSERA_THREADS'));
   return env > 0 ? env : Math.max(1, navigatorCores());
 }
 

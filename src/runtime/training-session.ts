@@ -7,6 +7,7 @@
 import type { HostTensor } from '../graph/ir.js';
 import { Module, StateTensor } from '../nn/module.js';
 import { OptimizerEmitter } from '../optim/optimizer.js';
+import { PREALLOCATED_OUTPUTS } from '#platform/runtime';
 import { SessionOptions, createSession, ort } from './ort.js';
 import { StepGraph, StepGraphOptions, buildStepGraph } from './step-graph.js';
 
@@ -134,7 +135,10 @@ export class TrainingSession {
       feeds.target = target instanceof BigInt64Array ? new ort.Tensor('int64', target, [...this.graph.targetShape]) : new ort.Tensor('float32', target, [...this.graph.targetShape]);
       this.lastTarget = target;
     }
-    await this.session.run(feeds, this.fetches);
+    // onnxruntime-node writes into the fetch tensors; onnxruntime-web leaves pre-allocated CPU
+    // outputs unwritten, so there ORT allocates them and they are copied in
+    const out = await this.session.run(feeds, PREALLOCATED_OUTPUTS ? this.fetches : Object.keys(this.fetches));
+    for (const [name, fetch] of Object.entries(this.fetches)) if (out[name] !== fetch) copyInto(out[name], fetch);
     for (const s of this.slots) {
       [s.cur, s.next] = [s.next, s.cur];
       [s.curT, s.nextT] = [s.nextT, s.curT];
@@ -185,6 +189,14 @@ export class TrainingSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+function copyInto(from: ort.Tensor, to: ort.Tensor): void {
+  const src = from.data;
+  const dst = to.data;
+  if (src instanceof Float32Array && dst instanceof Float32Array) dst.set(src);
+  else if (src instanceof BigInt64Array && dst instanceof BigInt64Array) dst.set(src);
+  else throw new Error(`training step output ${from.type} cannot be copied into ${to.type}`);
 }
 
 function tensor(data: Data, dims: number[]): ort.Tensor {

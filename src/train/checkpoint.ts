@@ -22,7 +22,9 @@ import type { TransformSpec } from '../data/types.js';
 import type { Module } from '../nn/module.js';
 import { writeFileAtomic } from '../util/files.js';
 
-export const CHECKPOINT_FORMAT = 'tessera-run-checkpoint/1';
+import { CHECKPOINT_FORMAT, encodeMeta } from './checkpoint-meta.js';
+
+export { CHECKPOINT_FORMAT };
 const OPTIMIZER_PREFIX = 'optimizer.';
 const EMA_PREFIX = 'ema.';
 
@@ -113,25 +115,6 @@ export function saveCheckpoint(dir: string, name: string, model: Module, optimiz
   return path;
 }
 
-
-function encodeMeta(meta: CheckpointMeta): Record<string, string> {
-  return {
-    format: CHECKPOINT_FORMAT,
-    epoch: String(meta.epoch),
-    stepCount: String(meta.stepCount),
-    model: meta.model,
-    numClasses: String(meta.numClasses),
-    classes: JSON.stringify(meta.classes),
-    transform: JSON.stringify(meta.transform),
-    trainTransform: JSON.stringify(meta.trainTransform),
-    bestTop1: JSON.stringify(meta.bestTop1),
-    bestEpoch: JSON.stringify(meta.bestEpoch),
-    metrics: JSON.stringify(meta.metrics),
-    optimizer: JSON.stringify(meta.optimizer),
-    seed: String(meta.seed),
-    version: meta.version,
-  };
-}
 
 function decodeMeta(path: string, m: Record<string, string>): CheckpointMeta {
   if (m.format !== CHECKPOINT_FORMAT) {

@@ -1,0 +1,20 @@
+/** Decoding an image file in the browser (createImageBitmap and a canvas) into Tessera's RGB pixels. */
+import type { RgbImage } from '../data/transforms.js';
+import { fromRgba } from './images.js';
+
+/** The RGB pixels of an image file, or null when the browser cannot read it as an image (no colour-space conversion, alpha dropped). */
+export async function decodeImage(file: Blob): Promise<RgbImage | null> {
+  if (file.type && !file.type.startsWith('image/')) return null;
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    return null;
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('no 2-D canvas');
+  ctx.drawImage(bitmap, 0, 0);
+  const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  return fromRgba(data, bitmap.width, bitmap.height);
+}

@@ -1,0 +1,82 @@
+/**
+ * Pixels to logits to ranked classes, with no DOM and no file system: what the web page does with
+ * a decoded image, written so Node runs exactly the same steps (the tests compare the two).
+ */
+import { RgbImage, normalizeInto, resizeCenterCrop } from '../data/transforms.js';
+
+/** How the exported model wants its input (`preprocessing.json` of an exported page). */
+export interface Preprocessing {
+  /** the registered model name (for training in the page) */
+  readonly model: string;
+  /** input height and width */
+  readonly size: number;
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** One class and its probability. */
+export interface Ranked {
+  readonly index: number;
+  readonly label: string;
+  readonly probability: number;
+}
+
+/**
+ * A channel-planar RgbImage from RGBA pixels (a canvas's ImageData), dropping alpha.
+ *
+ * @example
+ * fromRgba(Uint8ClampedArray.of(1, 2, 3, 255, 4, 5, 6, 255), 2, 1).data; // → Uint8Array [1, 4, 2, 5, 3, 6]
+ */
+export function fromRgba(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): RgbImage {
+  const n = width * height;
+  if (rgba.length !== 4 * n) throw new RangeError(`${width}x${height} RGBA needs ${4 * n} bytes, got ${rgba.length}`);
+  const data = new Uint8Array(3 * n);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    data[i] = rgba[j];
+    data[n + i] = rgba[j + 1];
+    data[2 * n + i] = rgba[j + 2];
+  }
+  return { width, height, data };
+}
+
+/**
+ * The model input for one image: resized (shorter side, antialiased bilinear) and center-cropped
+ * to `size`, then normalized, written at `offset` of `out` (NCHW float32).
+ *
+ * @example
+ * const img = { width: 2, height: 2, data: new Uint8Array(12).fill(255) };
+ * toInput(img, { model: 'cifar_lenet', size: 2, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] })[0]; // → 1
+ */
+export function toInput(img: RgbImage, prep: Preprocessing, out?: Float32Array, offset = 0): Float32Array {
+  return normalizeInto(resizeCenterCrop(img, prep.size), prep.mean, prep.std, out, offset);
+}
+
+/**
+ * Softmax of one row of logits (float64 sums, float32 out).
+ *
+ * @example
+ * probabilities(Float32Array.of(0, 0))[1]; // → 0.5
+ */
+export function probabilities(logits: ArrayLike<number>): Float32Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const out = new Float32Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/**
+ * The `k` most probable classes of one row of logits, most probable first (ties: lower index first).
+ *
+ * @example
+ * topK(Float32Array.of(1, 3, 2), ['a', 'b', 'c'], 2).map((r) => r.label); // → ['b', 'c']
+ */
+export function topK(logits: ArrayLike<number>, labels: readonly string[], k = 5): Ranked[] {
+  const p = probabilities(logits);
+  return [...p.keys()]
+    .sort((a, b) => p[b] - p[a] || a - b)
+    .slice(0, k)
+    .map((index) => ({ index, label: labels[index] ?? String(index), probability: p[index] }));
+}

@@ -82,7 +82,8 @@ test('tessera export --triton alone (no --out) writes the repository', async () 
 });
 
 const BAD: readonly { label: string; args: (dir: string) => string[]; message: RegExp; io?: object }[] = [
-  { label: 'neither --out nor --triton', args: () => ['--checkpoint', RUN], message: /^tessera export: --out FILE or --triton DIR is required$/ },
+  { label: 'none of --out, --triton and --web', args: () => ['--checkpoint', RUN], message: /^tessera export: --out FILE, --triton DIR or --web DIR is required \(see tessera export --help\)$/ },
+  { label: '--web with --triton', args: (dir) => ['--checkpoint', RUN, '--web', join(dir, 'page'), '--triton', join(dir, 'models')], message: /--web DIR writes a page folder on its own; run --out or --triton in a separate export/ },
   { label: '--max-batch without --triton', args: (dir) => ['--checkpoint', RUN, '--out', join(dir, 'm.onnx'), '--max-batch', '4'], message: /--max-batch sets the Triton config; it needs --triton DIR/ },
   { label: '--max-delay-ms without --triton', args: (dir) => ['--checkpoint', RUN, '--out', join(dir, 'm.onnx'), '--max-delay-ms', '1'], message: /--max-delay-ms sets the Triton config/ },
   {

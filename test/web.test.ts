@@ -122,12 +122,6 @@ test('a model too large for the page says so before training starts', () => {
   }
 });
 
-test('tessera export without --out or --web is a usage error', async () => {
-  const r = await runCli(['export', '--checkpoint', join(served.dir, 'weights.safetensors'), '--model', 'cifar_lenet']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /--out FILE or --web DIR is required/);
-});
-
 test('no console errors or failed requests on any page opened over HTTP', () => {
   assert.ok(opened.length >= 4);
   for (const o of opened) {

@@ -140,6 +140,8 @@ export class ServerMetrics {
     this.gauges = [
       new Gauge('tessera_images_per_second', 'images classified per second over the last 10 seconds', () => this.rate.perSecond()),
       new Gauge('tessera_queue_images', 'images admitted and not yet answered (decoding, queued or running)', queued),
+      new Gauge('process_resident_memory_bytes', 'resident memory of the server process in bytes', () => process.memoryUsage.rss()),
+      new Gauge('nodejs_heap_used_bytes', 'JavaScript heap in use in bytes', () => process.memoryUsage().heapUsed),
     ];
   }
 

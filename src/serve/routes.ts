@@ -67,15 +67,23 @@ export const ROUTES: readonly Route[] = [
   { name: 'metrics', methods: ['GET'], path: /^\/metrics$/, handle: (_, ctx) => ({ status: 200, text: ctx.metrics.render() }) },
 ];
 
-/** The route of a method and path, or the HttpError (404, 405) that answers it. */
+/** The route of a method and path, or the HttpError (404, 405) that answers it; throws a 400 HttpError for a path segment that does not decode. */
 export function findRoute(method: string, path: string): { route: Route; params: (string | undefined)[] } | HttpError {
   for (const route of ROUTES) {
     const m = route.path.exec(path);
     if (!m) continue;
     if (!route.methods.includes(method)) return new HttpError(405, `${method} ${path}: use ${route.methods.join(' or ')}`, { Allow: route.methods.join(', ') });
-    return { route, params: m.slice(1).map((p) => (p === undefined ? undefined : decodeURIComponent(p))) };
+    return { route, params: m.slice(1).map((p) => (p === undefined ? undefined : decodeSegment(p))) };
   }
   return new HttpError(404, `no route ${method} ${path}; see GET /v2/models/NAME, POST /predictions/NAME, POST /v2/models/NAME/infer, GET /metrics`);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `${JSON.stringify(segment)} is not a valid percent-encoded path segment`);
+  }
 }
 
 function readiness(ctx: ServeContext, extra: object): Answer {

@@ -139,12 +139,13 @@ async function answer(req: IncomingMessage, res: ServerResponse, ctx: ServeConte
     if (!res.writableFinished) gone.abort();
   });
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const found = findRoute(req.method ?? 'GET', url.pathname);
-  const route = found instanceof HttpError ? 'other' : found.route.name;
+  let route = 'other';
   let result: Answer;
   let headers: Readonly<Record<string, string>> = {};
   try {
+    const found = findRoute(req.method ?? 'GET', url.pathname);
     if (found instanceof HttpError) throw found;
+    route = found.route.name;
     result = await found.route.handle({ req, url, params: found.params, signal: gone.signal }, ctx);
   } catch (e) {
     if (e instanceof ClientGone || gone.signal.aborted) return;

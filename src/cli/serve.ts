@@ -52,9 +52,9 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   if (!parsed) return 0;
   const o = parsed.opts;
   const maxBody = parseByteSize(o.maxBody, '--max-body');
+  if (o.modelName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.modelName)) throw new UserError(`--model-name ${o.modelName}: use letters, digits, "_", "." and "-" (it is a URL path segment)`);
   const model = await loadServedModel(o.checkpoint, { ema: o.ema, tta: o.tta, threads: o.threads });
   const name = o.modelName ?? model.architecture;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UserError(`--model-name ${name}: use letters, digits, "_", "." and "-" (it is a URL path segment)`);
   const server = await startServer(model, {
     name,
     host: o.host,
@@ -66,7 +66,8 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     bodyTimeoutMs: o.bodyTimeout * 1000,
     decodeWorkers: o.workers,
     maxPixels: MAX_PIXELS,
-  }).catch((e: unknown) => {
+  }).catch(async (e: unknown) => {
+    await model.release();
     if (e instanceof Error && 'code' in e && e.code === 'EADDRINUSE') throw new UserError(`${o.host}:${o.port} is in use; pick another --port (0: any free one)`);
     if (e instanceof Error && 'code' in e && e.code === 'EADDRNOTAVAIL') throw new UserError(`--host ${o.host}: not an address of this machine`);
     throw e;

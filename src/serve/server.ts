@@ -86,7 +86,10 @@ export async function startServer(model: ServedModel, opts: ServeOptions): Promi
   });
   server.headersTimeout = opts.bodyTimeoutMs;
   server.requestTimeout = opts.bodyTimeoutMs * 2;
-  const port = await listen(server, opts.host, opts.port);
+  const port = await listen(server, opts.host, opts.port).catch(async (e: unknown) => {
+    await decoder.close();
+    throw e;
+  });
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const drain = async () => {
     draining = true;

@@ -13,6 +13,7 @@ import { classifyImages } from '../src/cli/predict.js';
 import { writeEvalImage } from '../src/data/eval-image.js';
 import { loadServedModel, type ServedModel } from '../src/serve/model.js';
 import { startServer, type RunningServer, type ServeOptions } from '../src/serve/server.js';
+import { tesseraVersion } from '../src/train/setup.js';
 import { RawReply, RawRequest, SERVE_CLASSES, gatedModel, metricValue, replyError, replyJson, send, testServeOptions, tinyServeRun } from '../test-support/serve.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-serve-'));
@@ -65,7 +66,7 @@ interface RouteCase {
 
 const routeCases: RouteCase[] = [
   { name: 'TorchServe ping', path: '/ping', status: 200, json: { status: 'Healthy' } },
-  { name: 'v2 server metadata', path: '/v2', status: 200, json: { name: 'tessera', version: '0.1.0', extensions: ['classification'] } },
+  { name: 'v2 server metadata', path: '/v2', status: 200, json: { name: 'tessera', version: tesseraVersion(), extensions: ['classification'] } },
   { name: 'v2 live', path: '/v2/health/live', status: 200, json: { live: true } },
   { name: 'v2 ready', path: '/v2/health/ready', status: 200, json: { ready: true } },
   { name: 'v2 model metadata', path: '/v2/models/lenet', status: 200, json: metadata },

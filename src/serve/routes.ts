@@ -5,6 +5,7 @@
  * waits for their batch.
  */
 import type { IncomingMessage } from 'node:http';
+import { tesseraVersion } from '../train/setup.js';
 import { softmax } from '../train/test-time.js';
 import type { Batcher } from './batcher.js';
 import { sniffImage, type DecodePool } from './decode-pool.js';
@@ -58,7 +59,7 @@ const MODEL = '/v2/models/([^/]+)(?:/versions/([^/]+))?';
 export const ROUTES: readonly Route[] = [
   { name: 'ping', methods: ['GET'], path: /^\/ping$/, handle: (_, ctx) => (ctx.draining() ? { status: 503, json: { status: 'Unhealthy' } } : ok({ status: 'Healthy' })) },
   { name: 'predictions', methods: ['POST', 'PUT'], path: /^\/predictions\/([^/]+)$/, handle: predictions },
-  { name: 'v2_server', methods: ['GET'], path: /^\/v2\/?$/, handle: () => ok({ name: 'tessera', version: '0.1.0', extensions: ['classification'] }) },
+  { name: 'v2_server', methods: ['GET'], path: /^\/v2\/?$/, handle: () => ok({ name: 'tessera', version: tesseraVersion(), extensions: ['classification'] }) },
   { name: 'v2_live', methods: ['GET'], path: /^\/v2\/health\/live$/, handle: () => ok({ live: true }) },
   { name: 'v2_ready', methods: ['GET'], path: /^\/v2\/health\/ready$/, handle: (_, ctx) => readiness(ctx, {}) },
   { name: 'v2_model_ready', methods: ['GET'], path: new RegExp(`^${MODEL}/ready$`), handle: (call, ctx) => readiness(ctx, { name: servedName(call, ctx) }) },

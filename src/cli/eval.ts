@@ -171,12 +171,12 @@ function checkData(ckpt: LoadedCheckpoint, dataset: ImageDataset): void {
 }
 
 /** 5crop's padding: the training crop's, else size/8 (4 at 32×32) */
-function cropPadding(ckpt: LoadedCheckpoint): number {
+export function cropPadding(ckpt: LoadedCheckpoint): number {
   return ckpt.meta.trainTransform.randomCrop?.padding ?? Math.max(1, Math.round(ckpt.meta.transform.size / 8));
 }
 
 /** a black pixel after the checkpoint's normalization, per channel */
-function blackPixel(t: { readonly mean: readonly number[]; readonly std: readonly number[] }): number[] {
+export function blackPixel(t: { readonly mean: readonly number[]; readonly std: readonly number[] }): number[] {
   return t.mean.map((m, c) => -m / t.std[c]);
 }
 

@@ -64,6 +64,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'write images transformed by a torchvision functional call (--op) as PNGs, to check an augmentation',
     load: () => import('./augment.js'),
   },
+  serve: {
+    summary: 'serve a checkpoint over HTTP: /predictions, KServe v2 protocol, dynamic batching, Prometheus metrics',
+    load: () => import('./serve.js'),
+  },
   report: {
     summary: "write a run's HTML report (curves, confusion matrix, misclassified images), or compare several runs",
     load: () => import('./report.js'),

@@ -3,10 +3,8 @@
  * of each image (softmax probabilities). Images are decoded with sharp and resized, cropped and
  * normalized exactly as the loader prepares evaluation batches (the checkpoint's transform).
  */
-import { Rng } from '../nn/init.js';
 import { createModel } from '../models/index.js';
-import { applyTransform } from '../data/transforms.js';
-import { decodeImageFile } from '../data/worker.js';
+import { writeEvalImage } from '../data/eval-image.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
@@ -89,11 +87,7 @@ export async function classifyImages(checkpointArg: string, images: readonly str
   const S = spec.size;
   const per = 3 * S * S;
   const input = new Float32Array(images.length * per);
-  for (let i = 0; i < images.length; i++) {
-    const img = await decodeImageFile(images[i], S, { resize: spec.resize, interpolation: spec.interpolation });
-    // the evaluation transform has no augmentation: the Rng is never drawn from
-    applyTransform(img, { size: S, mean: spec.mean, std: spec.std }, new Rng(0), input, i * per);
-  }
+  for (let i = 0; i < images.length; i++) await writeEvalImage(images[i], spec, input, i * per);
   const model = createModel(meta.model, { numClasses: meta.numClasses });
   model.loadStateDict(weights);
   const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads: options.threads });

@@ -232,9 +232,21 @@ async function unreadableReason(path: string): Promise<string | null> {
   }
 }
 
-async function decodeWithSharp(path: string, size: number | undefined, opts: DecodeResize): Promise<RgbImage> {
+/**
+ * Decodes image bytes held in memory (an upload) like `decodeImageFile` decodes a file; images of
+ * more than `maxPixels` pixels are refused before they are decoded. Throws sharp's error
+ * (truncated or foreign data).
+ *
+ * @example
+ *   const img = await decodeImageBytes(readFileSync('cat.jpg'), 224, { resize: 256 }, 50e6);
+ */
+export function decodeImageBytes(bytes: Uint8Array, size: number, opts: DecodeResize, maxPixels: number): Promise<RgbImage> {
+  return decodeWithSharp(bytes, size, opts, maxPixels);
+}
+
+async function decodeWithSharp(input: string | Uint8Array, size: number | undefined, opts: DecodeResize, maxPixels?: number): Promise<RgbImage> {
   const sharp = await loadSharp();
-  const img = sharp(path);
+  const img = sharp(input, maxPixels === undefined ? {} : { limitInputPixels: maxPixels });
   const meta = await img.metadata();
   const { width, height } = meta;
   if (!width || !height) throw new Error('image has no dimensions');

@@ -231,7 +231,7 @@ export async function evaluateEnsemble(members: readonly EnsembleMember[], loade
 }
 
 /** [n × classes] probabilities of one model: the mean over the views of each view's softmax */
-async function viewProbabilities(net: InferenceModel, input: Float32Array, n: number, opts: EnsembleOptions): Promise<Float64Array> {
+export async function viewProbabilities(net: InferenceModel, input: Float32Array, n: number, opts: EnsembleOptions): Promise<Float64Array> {
   const C = opts.numClasses;
   const S = opts.size;
   const out = new Float64Array(n * C);

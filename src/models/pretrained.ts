@@ -33,7 +33,7 @@ import { makeDirs } from '../util/files.js';
 import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { Module, StateDictError } from '../nn/module.js';
-import { KeyMapReport, mapForeignStateDict } from './key-filters.js';
+import { KeyMapReport, describeKeyMapping, mapForeignStateDict } from './key-filters.js';
 import type { ModelInfo } from './registry.js';
 
 /** Pretrained weights that cannot be found, fetched or verified; one line saying what to do. */
@@ -279,6 +279,14 @@ export function loadPretrainedInto(model: Module, info: ModelInfo, source: true 
     reinitialised.push(...heads);
     notices.push(`${info.name}: checkpoint classifier ${prefix} has ${fromClasses} classes, model has ${toClasses}: ${[...heads].join(', ')} re-initialised`);
   }
+
+  if (prefix !== null && fromClasses === null && toClasses !== null && ![...tensors.keys()].some((k) => k.startsWith(`${prefix}.`))) {
+    // an encoder without a classifier (MAE's released pre-training checkpoints, a `tessera pretrain` run)
+    for (const [k, t] of own) if (k.startsWith(`${prefix}.`)) tensors.set(k, t);
+    reinitialised.push(prefix);
+    notices.push(`${info.name}: ${file} has no classifier ${prefix} (a pre-trained encoder): ${prefix} initialised fresh`);
+  }
+  if (report.dropped.length) notices.push(`${info.name}: ${describeKeyMapping(report)}`);
 
   try {
     model.loadStateDict(tensors, { strict: true });

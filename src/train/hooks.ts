@@ -101,6 +101,12 @@ export interface EpochEndView extends RunView {
 export interface TrainPlugin {
   /** names the plugin in errors */
   readonly name: string;
+  /**
+   * slot 0 (the model): replaces the model built from `--model` (seeded, pretrained weights
+   * loaded) before a resumed checkpoint's weights are loaded into it: MAE's pre-training model
+   * around the encoder, the linear probe's frozen encoder
+   */
+  readonly model?: (model: Module, options: TrainOptions, log: (line: string) => void) => Module;
   readonly sessionOptions?: (options: TrainingSessionOptions, run: RunView) => TrainingSessionOptions;
   readonly transformBatch?: (batch: StepBatch, step: StepView) => StepBatch | Promise<StepBatch>;
   readonly evaluate?: (epoch: EvaluationView) => EpochEvaluation | Promise<EpochEvaluation>;
@@ -114,6 +120,11 @@ export interface TrainHooks {
   readonly plugins?: readonly TrainPlugin[];
   /** writes the run folder's own files (lock, config.json, metrics.jsonl); tests inject failures */
   readonly writeFile?: FileWriter;
+}
+
+/** Slot 0: the model after every plugin's `model`. */
+export function applyModelHooks(plugins: readonly TrainPlugin[], model: Module, options: TrainOptions, log: (line: string) => void): Module {
+  return plugins.reduce((m, p) => (p.model ? p.model(m, options, log) : m), model);
 }
 
 /** Slot 1: the session options after every plugin's `sessionOptions`. */

@@ -32,6 +32,7 @@ import { UserError, fsError } from '../errors.js';
 import { makeDirs } from '../util/files.js';
 import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint.js';
 import { Module, StateDictError } from '../nn/module.js';
 import { KeyMapReport, describeKeyMapping, mapForeignStateDict } from './key-filters.js';
 import type { ModelInfo } from './registry.js';
@@ -227,7 +228,12 @@ export async function downloadPretrained(name: string, opts: DownloadPretrainedO
  */
 export function readWeightsFile(path: string): { tensors: Map<string, HostTensor>; checkpoint: CheckpointInfo | null } {
   if (!existsSync(path)) throw new PretrainedWeightsError(`pretrained weights ${path}: no such file`);
-  if (path.endsWith('.safetensors')) return { tensors: readSafetensors(path).tensors, checkpoint: null };
+  if (path.endsWith('.safetensors')) {
+    const file = readSafetensors(path);
+    // a Tessera training checkpoint (a `tessera pretrain` run's, say): the model's weights, without its optimizer state and EMA
+    if (file.metadata.format === CHECKPOINT_FORMAT) return { tensors: loadCheckpoint(path).modelState, checkpoint: null };
+    return { tensors: file.tensors, checkpoint: null };
+  }
   const { tensors, info } = loadTorchCheckpoint(path);
   return { tensors, checkpoint: info };
 }

@@ -15,7 +15,7 @@ import { Value } from '../graph/ir.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { softmax } from '../ops/softmax.js';
-import { concat, expand, reshape, slice, split, transpose } from '../ops/shape.js';
+import { pad, reshape, slice, split, transpose } from '../ops/shape.js';
 import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
@@ -205,8 +205,10 @@ export class VisionTransformer extends Module {
     const p = this.patchSize;
     // [N, D, n_h, n_w] → [N, n_h·n_w, D]
     const patches = transpose(reshape(this.conv_proj.call(x), [n, this.hiddenDim, (h / p) * (w / p)]), [0, 2, 1]);
-    const cls = expand(tensorValue(this.class_token), [n, 1, this.hiddenDim]);
-    const y = this.encoder.call(concat([cls, patches], 1));
+    // the class token before the patches: concat([class_token.expand(n), patches]) written as two
+    // zero-paddings added, so that graphs exported with a dynamic batch take any batch size
+    const tokens = add(pad(patches, [0, 1, 0, 0, 0, 0]), pad(tensorValue(this.class_token), [0, 0, 0, 0, this.seqLength - 1, 0]));
+    const y = this.encoder.call(tokens);
     // x[:, 0]
     return this.heads.call(reshape(slice(y, [1], [0], [1]), [n, this.hiddenDim]));
   }

@@ -87,7 +87,7 @@ async function trainStep(run: LoopRun, e: number, batch: Batch, pass: TrainPass)
   if (logits) pass.correct += countCorrect(logits, batch.target, run.classes.length, batch.size);
   pass.images += batch.size;
   pass.skipped.push(...batch.skipped);
-  pass.progress.update({ batch: pass.batches, images: pass.images, loss: pass.lossSum / pass.batches, correct: pass.correct });
+  pass.progress.update({ batch: pass.batches, images: pass.images, loss: pass.lossSum / pass.batches, correct: logits ? pass.correct : null });
 }
 
 function lastGood(run: LoopRun): string {

@@ -274,7 +274,7 @@ const VIT_TIMM: ForeignLayout = {
  */
 const VIT_MAE: ForeignLayout = {
   name: 'mae',
-  writtenAgainst: 'tessera pretrain --method mae run checkpoints (facebookresearch/mae decoder names)',
+  writtenAgainst: 'tessera pretrain --method mae run checkpoints (decoder names of facebookresearch/mae models_mae.py)',
   detect: (keys) => keys.has('decoder_pred.weight') && keys.has('conv_proj.weight'),
   rules: [],
   drop: [MAE_DECODER],

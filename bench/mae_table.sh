@@ -25,9 +25,11 @@ MODEL=${MODEL:-vit_tiny_cifar}
 THREADS=${THREADS:-2}
 PER_CLASS=${PER_CLASS:-500}
 VAL=${VAL:-500}
-PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-50}
-FT_EPOCHS=${FT_EPOCHS:-50}
-LP_EPOCHS=${LP_EPOCHS:-50}
+PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-20}
+FT_EPOCHS=${FT_EPOCHS:-30}
+LP_EPOCHS=${LP_EPOCHS:-30}
+# MAE's blr 1.5e-4 assumes batch 4096 (lr 2.4e-3); at batch 256 and a few thousand steps a larger base rate
+PT_BLR=${PT_BLR:-1.5e-3}
 PT_BATCH=${PT_BATCH:-256}
 FT_BATCH=${FT_BATCH:-128}
 PRETRAIN_HOLDOUT=${PRETRAIN_HOLDOUT:-1}
@@ -39,7 +41,7 @@ mkdir -p "$OUT"
   echo "date: $(date -u +%FT%TZ)"
   lscpu | grep -E '^(Model name|CPU\(s\)|Thread\(s\) per core|L3 cache):' | sed 's/  */ /g'
   echo "threads: $THREADS, model: $MODEL, data: $DATA, labelled: $PER_CLASS per class, validation: last $VAL per class"
-  echo "epochs: pre-training $PRETRAIN_EPOCHS (batch $PT_BATCH), fine-tuning and scratch $FT_EPOCHS, linear probe $LP_EPOCHS (batch $FT_BATCH)"
+  echo "epochs: pre-training $PRETRAIN_EPOCHS (batch $PT_BATCH, blr $PT_BLR), fine-tuning and scratch $FT_EPOCHS, linear probe $LP_EPOCHS (batch $FT_BATCH)"
 } | tee "$OUT/machine.txt"
 
 # the labelled folder: the first PER_CLASS and the last VAL images of every class, so --val-split VAL holds out the same images as on DATA
@@ -61,7 +63,7 @@ HOLDOUT_ARGS=()
 FT_ARGS=(--model "$MODEL" --data "$LABELLED" --val-split "$VAL" --epochs "$FT_EPOCHS" --batch-size "$FT_BATCH" --optimizer adamw --lr 1e-3 --weight-decay 0.05 --warmup-epochs "$(node -e "console.log(Math.min(5, $FT_EPOCHS / 4))")" --label-smoothing 0.1 --threads "$THREADS")
 
 t0=$(stamp)
-"${TESSERA[@]}" pretrain --method mae --model "$MODEL" --data "$DATA" "${HOLDOUT_ARGS[@]}" --epochs "$PRETRAIN_EPOCHS" --batch-size "$PT_BATCH" --threads "$THREADS" --out "$OUT/pretrain" | tee "$OUT/pretrain.log"
+"${TESSERA[@]}" pretrain --method mae --model "$MODEL" --data "$DATA" "${HOLDOUT_ARGS[@]}" --epochs "$PRETRAIN_EPOCHS" --batch-size "$PT_BATCH" --blr "$PT_BLR" --threads "$THREADS" --out "$OUT/pretrain" | tee "$OUT/pretrain.log"
 t1=$(stamp)
 "${TESSERA[@]}" train "${FT_ARGS[@]}" --pretrained "$OUT/pretrain" --layer-decay 0.75 --out "$OUT/finetune" | tee "$OUT/finetune.log"
 t2=$(stamp)

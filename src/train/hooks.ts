@@ -1,8 +1,10 @@
 /**
  * The places a training run can be extended without editing the loop (src/train/trainer.ts).
- * A `TrainPlugin` fills any of four slots; plugins run in the order given, each seeing the
+ * A `TrainPlugin` fills any of five slots; plugins run in the order given, each seeing the
  * previous one's result:
  *
+ * 0. `model`: replaces the model built from `--model` before a resumed checkpoint's weights are
+ *    loaded into it (MAE's pre-training model around the encoder, the linear probe's head).
  * 1. `sessionOptions` (step-graph extras): adjusts the TrainingSession options (soft targets,
  *    class weights, a wrapped optimizer emitter for clipping, parameter groups or EMA) before
  *    the step graph is built. Called once per run, also when resuming.

@@ -27,6 +27,7 @@ import { convCases, convTransposeCases, convWeightGradCase, convWeightGradCases,
 import { batchNormCases, linalgCases, poolCases, scatterGatherCases } from '../test-support/cases/pool-norm-linalg.js';
 import { layerNormCases } from '../test-support/cases/layernorm.js';
 import { compositeCases } from '../test-support/cases/composites.js';
+import { tokenCases } from '../test-support/cases/tokens.js';
 
 /**
  * The gradient-check table, keyed by `op` (the registered op type a case covers, or a composite's
@@ -45,6 +46,8 @@ export const gradCases: GradCase[] = [
   ...batchNormCases,
   ...linalgCases,
   ...scatterGatherCases,
+  // tokens.ts
+  ...tokenCases,
   // layernorm.ts
   ...layerNormCases,
   // composites of the ImageNet zoo: adaptive pooling, channel shuffle, Swin, MaxViT, attention, SE, layer scale

@@ -96,6 +96,9 @@ const tinyConvNeXt = () =>
 const tinySwin = () =>
   distinctState(createFromConstructor('SwinTransformer', { patchSize: [4, 4], embedDim: 8, depths: [2, 2, 2], numHeads: [1, 2, 4], windowSize: [2, 2], numClasses: 10 }).stateDict());
 
+/** the decoder of an MAE pre-training checkpoint (facebookresearch/mae models_mae.py names) */
+const MAE_DECODER_KEYS = ['mask_token', 'decoder_pos_embed', 'decoder_embed.weight', 'decoder_blocks.0.attn.qkv.weight', 'decoder_norm.bias', 'decoder_pred.weight', 'decoder_pred.bias'];
+
 const filterCases: FilterCase[] = [
   {
     family: 'vit', layout: 'timm', ours: tinyVit,
@@ -108,6 +111,16 @@ const filterCases: FilterCase[] = [
       ['norm.weight', 'encoder.ln.weight'], ['head.weight', 'heads.head.weight'],
     ],
     reshaped: 0, added: 0,
+  },
+  {
+    // a `tessera pretrain --method mae` run: the encoder in our names beside MAE's decoder, which is dropped
+    family: 'vit', layout: 'mae', ours: tinyVit,
+    spot: [['conv_proj.weight', 'conv_proj.weight'], ['encoder.layers.encoder_layer_1.mlp.3.bias', 'encoder.layers.encoder_layer_1.mlp.3.bias']],
+    reshaped: 0, added: 0,
+    foreignEdit: (foreign) => {
+      for (const key of MAE_DECODER_KEYS) foreign.set(key, filled([2, 2]));
+    },
+    dropped: MAE_DECODER_KEYS,
   },
   {
     family: 'convnext', layout: 'timm', ours: tinyConvNeXt,

@@ -200,7 +200,7 @@ async function assertTwoBuffersPerTensor(optimizer: OptimizerEmitter): Promise<v
     for (const [key, t] of model.stateDict()) history.set(key, [...(history.get(key) ?? []), t.data]);
     for (const [key, data] of session.optimizerState()) history.set(`optimizer:${key}`, [...(history.get(`optimizer:${key}`) ?? []), data]);
   };
-  const logitArrays = new Set<Float32Array>();
+  const logitArrays = new Set<Float32Array | null>();
   try {
     record();
     for (let i = 0; i < 6; i++) {

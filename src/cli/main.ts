@@ -40,6 +40,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'train a model into a run folder (config, metrics, checkpoints; --resume continues one)',
     load: () => import('./train.js'),
   },
+  pretrain: {
+    summary: 'pre-train a ViT encoder on unlabelled images (MAE) into a run folder; fine-tune it with train --pretrained RUN',
+    load: () => import('./pretrain.js'),
+  },
   eval: {
     summary: 'evaluate a training checkpoint: top-1/top-5, per-class accuracy, confusion matrix',
     load: () => import('./eval.js'),

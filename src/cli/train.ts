@@ -10,7 +10,7 @@ import { describeFsError } from '../errors.js';
 import { basename, join } from 'node:path';
 import { findPretrainedFile, modelInfo } from '../models/index.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { readResumeTarget } from '../train/checkpoint.js';
+import { readResumeTarget, resolveCheckpoint } from '../train/checkpoint.js';
 import { SCHEDULES } from '../train/schedule.js';
 import { AIRBENCH_VARIANTS } from '../train/airbench-schedule.js';
 import { requireAirbenchModel } from '../train/airbench.js';
@@ -137,6 +137,7 @@ timm's or pytorch-cifar's key names), or without FILE the model's published
 weights from the torch hub or Tessera cache; a classifier of another class
 count is re-initialised (and says so)`,
     },
+    linearProbe: { kind: 'boolean', config: true, help: "train only the classifier on frozen features, behind a BatchNorm without affine\n(MAE's linear probe; ViT models)" },
 
   },
   notes: () => `exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
@@ -189,7 +190,8 @@ function resolvePretrained(given: string | true | undefined, opts: TrainOptions)
   if (given === undefined) return undefined;
   if (given === true) return findPretrainedFile(modelInfo(opts.model));
   if (!existsSync(given)) throw new UsageError(`--pretrained ${given}: no such file`);
-  return given;
+  // a run folder (a `tessera pretrain` run's encoder, say) means its last checkpoint
+  return resolveCheckpoint(given, 'last');
 }
 
 /**

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Batch, ImageDataset, Sample, TransformSpec } from './types.js';
 import { validateTransformSpec } from './transforms.js';
+import { DatasetError } from './errors.js';
 import {
   CancelledError,
   WORKER_KIND,
@@ -267,7 +268,8 @@ export class DataLoader {
           prepared = await job.promise;
           if (this.closed) throw new Error('the DataLoader was closed');
         } catch (err) {
-          throw new Error(`DataLoader(${name}): epoch ${e}, batch ${b}: ${errorMessage(err)}`, { cause: err });
+          const message = `DataLoader(${name}): epoch ${e}, batch ${b}: ${errorMessage(err)}`;
+          throw err instanceof DatasetError ? new DatasetError(message) : new Error(message, { cause: err });
         }
         const { input, target, indices, skipped } = prepared;
         yield { input, target, indices, skipped, size: indices.length };
@@ -380,7 +382,7 @@ export class DataLoader {
         this.finish(m.id)?.resolve(m);
         break;
       case 'error':
-        this.finish(m.id)?.reject(new Error(m.message));
+        this.finish(m.id)?.reject(m.dataset ? new DatasetError(m.message) : new Error(m.message));
         break;
       case 'cancelled':
         this.finish(m.id)?.reject(new CancelledError());

@@ -368,7 +368,7 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
         skipped.push({ index: ref.index, reason: d.reason });
       }
       if (tries >= task.total) {
-        throw new Error(`none of the ${task.total} samples could be decoded (e.g. index ${ref.index}: ${d.reason})`);
+        throw new DatasetError(`none of the ${task.total} samples could be decoded (e.g. index ${ref.index}: ${d.reason}); give a folder of readable images`);
       }
       pos = (pos + 1) % task.total;
       ref = await ctx.sourceAt(pos);
@@ -411,7 +411,7 @@ export type ToWorker =
 
 export type FromWorker =
   | ({ type: 'done'; id: number } & PreparedBatch)
-  | { type: 'error'; id: number; message: string }
+  | { type: 'error'; id: number; message: string; /** the data's fault (a DatasetError), not a bug */ dataset?: boolean }
   | { type: 'cancelled'; id: number }
   | { type: 'need'; id: number; req: number; position: number };
 
@@ -454,7 +454,7 @@ function runWorker(port: MessagePort, init: WorkerInit): void {
       ]);
     } catch (e) {
       if (e instanceof CancelledError) post({ type: 'cancelled', id });
-      else post({ type: 'error', id, message: e instanceof Error ? e.message : String(e) });
+      else post({ type: 'error', id, message: e instanceof Error ? e.message : String(e), dataset: e instanceof DatasetError });
     }
   };
 

@@ -32,8 +32,9 @@ import { UserError, fsError } from '../errors.js';
 import { makeDirs } from '../util/files.js';
 import { CheckpointInfo, loadTorchCheckpoint } from '../io/pytorch.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint.js';
 import { Module, StateDictError } from '../nn/module.js';
-import { KeyMapReport, mapForeignStateDict } from './key-filters.js';
+import { KeyMapReport, describeKeyMapping, mapForeignStateDict } from './key-filters.js';
 import type { ModelInfo } from './registry.js';
 
 /** Pretrained weights that cannot be found, fetched or verified; one line saying what to do. */
@@ -227,7 +228,12 @@ export async function downloadPretrained(name: string, opts: DownloadPretrainedO
  */
 export function readWeightsFile(path: string): { tensors: Map<string, HostTensor>; checkpoint: CheckpointInfo | null } {
   if (!existsSync(path)) throw new PretrainedWeightsError(`pretrained weights ${path}: no such file`);
-  if (path.endsWith('.safetensors')) return { tensors: readSafetensors(path).tensors, checkpoint: null };
+  if (path.endsWith('.safetensors')) {
+    const file = readSafetensors(path);
+    // a Tessera training checkpoint (a `tessera pretrain` run's, say): the model's weights, without its optimizer state and EMA
+    if (file.metadata.format === CHECKPOINT_FORMAT) return { tensors: loadCheckpoint(path).modelState, checkpoint: null };
+    return { tensors: file.tensors, checkpoint: null };
+  }
   const { tensors, info } = loadTorchCheckpoint(path);
   return { tensors, checkpoint: info };
 }
@@ -279,6 +285,14 @@ export function loadPretrainedInto(model: Module, info: ModelInfo, source: true 
     reinitialised.push(...heads);
     notices.push(`${info.name}: checkpoint classifier ${prefix} has ${fromClasses} classes, model has ${toClasses}: ${[...heads].join(', ')} re-initialised`);
   }
+
+  if (prefix !== null && fromClasses === null && toClasses !== null && ![...tensors.keys()].some((k) => k.startsWith(`${prefix}.`))) {
+    // an encoder without a classifier (MAE's released pre-training checkpoints, a `tessera pretrain` run)
+    for (const [k, t] of own) if (k.startsWith(`${prefix}.`)) tensors.set(k, t);
+    reinitialised.push(prefix);
+    notices.push(`${info.name}: ${file} has no classifier ${prefix} (a pre-trained encoder): ${prefix} initialised fresh`);
+  }
+  if (report.dropped.length) notices.push(`${info.name}: ${describeKeyMapping(report)}`);
 
   try {
     model.loadStateDict(tensors, { strict: true });

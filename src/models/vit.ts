@@ -15,7 +15,7 @@ import { Value } from '../graph/ir.js';
 import { add, mul } from '../ops/elementwise.js';
 import { matmul } from '../ops/linalg.js';
 import { softmax } from '../ops/softmax.js';
-import { concat, expand, reshape, slice, split, transpose } from '../ops/shape.js';
+import { pad, reshape, slice, split, transpose } from '../ops/shape.js';
 import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
@@ -68,18 +68,26 @@ export class MultiheadAttention extends Module {
   /** self-attention over x [N, L, D] (batch first) → [N, L, D] */
   forward(x: Value): Value {
     if (x.rank !== 3 || x.shape[2] !== this.embedDim) throw new UserError(`MultiheadAttention: expected [batch, seq, ${this.embedDim}], got [${x.shape}]`);
-    const [n, l] = x.shape;
-    const [h, hd, d] = [this.numHeads, this.headDim, this.embedDim];
     const qkv = add(matmul(x, transpose(tensorValue(this.in_proj_weight), [1, 0])), tensorValue(this.in_proj_bias));
-    // [N, L, D] → [N, H, L, hd] per projection
-    const heads = split(qkv, 2, [d, d, d]).map((t) => transpose(reshape(t, [n, l, h, hd]), [0, 2, 1, 3]));
-    const [q, k, v] = heads;
-    // scaled dot-product attention (torch scales q by 1/√head_dim before the product)
-    const scores = matmul(mul(q, 1 / Math.sqrt(hd)), transpose(k, [0, 1, 3, 2]));
-    const attn = this.attnDropout.call(softmax(scores, -1));
-    const out = reshape(transpose(matmul(attn, v), [0, 2, 1, 3]), [n, l, d]);
-    return this.out_proj.call(out);
+    return this.out_proj.call(packedSelfAttention(qkv, this.numHeads, this.attnDropout));
   }
+}
+
+/**
+ * Scaled dot-product self-attention of packed projections qkv [N, L, 3D] (q, k, v stacked on the
+ * last axis, as torch's `in_proj_weight` and timm's fused `qkv` Linear produce them) → [N, L, D]
+ * before the output projection; `attnDropout` acts on the attention weights.
+ */
+export function packedSelfAttention(qkv: Value, numHeads: number, attnDropout: Dropout): Value {
+  const [n, l, d3] = qkv.shape;
+  const d = d3 / 3;
+  const hd = d / numHeads;
+  // [N, L, D] → [N, H, L, hd] per projection
+  const [q, k, v] = split(qkv, 2, [d, d, d]).map((t) => transpose(reshape(t, [n, l, numHeads, hd]), [0, 2, 1, 3]));
+  // torch scales q by 1/√head_dim before the product
+  const scores = matmul(mul(q, 1 / Math.sqrt(hd)), transpose(k, [0, 1, 3, 2]));
+  const attn = attnDropout.call(softmax(scores, -1));
+  return reshape(transpose(matmul(attn, v), [0, 2, 1, 3]), [n, l, d]);
 }
 
 // ---- encoder ---------------------------------------------------------------------------------
@@ -197,8 +205,10 @@ export class VisionTransformer extends Module {
     const p = this.patchSize;
     // [N, D, n_h, n_w] → [N, n_h·n_w, D]
     const patches = transpose(reshape(this.conv_proj.call(x), [n, this.hiddenDim, (h / p) * (w / p)]), [0, 2, 1]);
-    const cls = expand(tensorValue(this.class_token), [n, 1, this.hiddenDim]);
-    const y = this.encoder.call(concat([cls, patches], 1));
+    // the class token before the patches: concat([class_token.expand(n), patches]) written as two
+    // zero-paddings added, so that graphs exported with a dynamic batch take any batch size
+    const tokens = add(pad(patches, [0, 1, 0, 0, 0, 0]), pad(tensorValue(this.class_token), [0, 0, 0, 0, this.seqLength - 1, 0]));
+    const y = this.encoder.call(tokens);
     // x[:, 0]
     return this.heads.call(reshape(slice(y, [1], [0], [1]), [n, this.hiddenDim]));
   }
@@ -233,6 +243,9 @@ export const vitConfigs: readonly ViTConfig[] = [
 
 // ---- key filter: foreign checkpoints' names ----------------------------------------------------
 
+/** MAE's decoder (facebookresearch/mae models_mae.py names): pre-training only, dropped when an encoder is loaded */
+const MAE_DECODER = { pattern: /^(decoder_|mask_token$)/, why: "MAE's decoder (pre-training only)" };
+
 const VIT_TIMM: ForeignLayout = {
   name: 'timm',
   writtenAgainst: 'timm vit_base_patch16_224 (also vit_base_patch32_224, vit_large_patch16_224, vit_large_patch32_224), timm 0.6 to 1.0',
@@ -251,6 +264,20 @@ const VIT_TIMM: ForeignLayout = {
     { theirs: 'norm.', ours: 'encoder.ln.' },
     { theirs: 'head.', ours: 'heads.head.' },
   ],
+  drop: [MAE_DECODER],
+};
+
+/**
+ * A `tessera pretrain --method mae` run's checkpoint (src/mae/model.ts): the encoder in our names
+ * beside MAE's decoder (`decoder_embed`, `mask_token`, `decoder_pos_embed`, `decoder_blocks`,
+ * `decoder_norm`, `decoder_pred`), which fine-tuning drops; it has no head.
+ */
+const VIT_MAE: ForeignLayout = {
+  name: 'mae',
+  writtenAgainst: 'tessera pretrain --method mae run checkpoints (decoder names of facebookresearch/mae models_mae.py)',
+  detect: (keys) => keys.has('decoder_pred.weight') && keys.has('conv_proj.weight'),
+  rules: [],
+  drop: [MAE_DECODER],
 };
 
 // ---- registration ----------------------------------------------------------------------------
@@ -326,5 +353,5 @@ defineFamily({
     pretrained: c.pretrained,
     build: (args) => new VisionTransformer({ ...builderOptions(args), patchSize: c.patchSize, numLayers: c.numLayers, numHeads: c.numHeads, hiddenDim: c.hiddenDim, mlpDim: c.mlpDim }),
   })),
-  keyFilter: { summary: "timm's VisionTransformer names → torchvision's", layouts: [VIT_TIMM] },
+  keyFilter: { summary: "timm's VisionTransformer names → torchvision's; MAE's decoder dropped", layouts: [VIT_TIMM, VIT_MAE] },
 });

@@ -128,6 +128,8 @@ export const ZOO_COUNTS: Readonly<Record<string, { readonly params: number; read
   vit_b_32: { params: 88224232, macs: 4409186304 },
   vit_l_16: { params: 304326632, macs: 61554712576 },
   vit_l_32: { params: 306535400, macs: 15377539072 },
+  vit_small_cifar: { params: 21342346, macs: 1420309248 },
+  vit_tiny_cifar: { params: 5362762, macs: 365107584 },
   wide_resnet101_2: { params: 126886696, macs: 22753050624 },
   wide_resnet50_2: { params: 68883240, macs: 11398021120 },
 };

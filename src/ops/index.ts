@@ -13,3 +13,4 @@ export * from './batchnorm.js';
 export * from './linalg.js';
 export * from './random.js';
 export * from './layernorm.js';
+export * from './tokens.js';

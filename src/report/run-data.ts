@@ -50,8 +50,8 @@ const str = (x: unknown, fallback: string): string => (typeof x === 'string' ? x
 /** Whether a parsed metrics.jsonl line carries the fields the reports draw. */
 function isEpochMetrics(x: unknown): x is EpochMetrics {
   if (!isRecord(x)) return false;
-  const numbers = ['epoch', 'lr', 'trainLoss', 'trainAcc', 'imagesPerSecond', 'seconds'];
-  const nullable = ['valLoss', 'valTop1'];
+  const numbers = ['epoch', 'lr', 'trainLoss', 'imagesPerSecond', 'seconds'];
+  const nullable = ['trainAcc', 'valLoss', 'valTop1'];
   return numbers.every((k) => typeof x[k] === 'number') && nullable.every((k) => x[k] === null || typeof x[k] === 'number');
 }
 

@@ -9,6 +9,7 @@ import { evaluationSections } from './evaluation.js';
 import { Section, escapeHtml, facts, figure, notes, page, table } from './html.js';
 import type { MachineInfo } from './machine.js';
 import { REPORT_DATA, RunRecord } from './run-data.js';
+import { readReportSections } from './sections.js';
 
 const pct = (x: number | null): string => (x === null ? '–' : `${(100 * x).toFixed(2)}%`);
 
@@ -102,6 +103,7 @@ export async function runPage(run: RunRecord): Promise<string> {
   const validation = run.data?.validation ?? null;
   if (validation) sections.push(...(await evaluationSections(validation, `validation after epoch ${run.data?.epoch ?? '?'}`)));
   else sections.push({ title: 'validation', body: notes([run.data ? 'this run does not validate (no --val-split or --val): no confusion matrix' : `no ${REPORT_DATA} in ${run.dir}: the confusion matrix and thumbnails are written by tessera train after each epoch`]) });
+  sections.push(...readReportSections(run.dir));
   sections.push({ title: 'configuration (config.json)', body: `<pre>${escapeHtml(JSON.stringify(run.config, null, 2))}</pre>` });
   if (run.data) sections.push({ title: 'machine', body: machineFacts(run.data.machine) });
   return page(`Tessera run ${run.name}`, `${summary.model} on ${summary.data}, epoch ${epochs}`, sections);

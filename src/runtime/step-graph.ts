@@ -67,6 +67,30 @@ export interface StepGraphOptions {
    * CPU and the channel counts allow ('nchwc'); default 'auto' (src/runtime/conv-layout.ts)
    */
   readonly convLayout?: ConvLayout;
+  /** replaces the classification loss (self-supervised pre-training): the graph then has no `target` input and no `logits` output */
+  readonly objective?: StepObjective;
+}
+
+/** A graph input an objective adds besides `input`, fed every step. */
+export interface StepInput {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: 'float32' | 'int64';
+}
+
+/**
+ * A training objective other than classification, such as MAE's reconstruction (src/mae/): it
+ * builds the scalar loss from the traced model, the batch and its own per-step inputs, whose
+ * values it gives for every step (deterministically in the step, so a resumed run feeds the same).
+ */
+export interface StepObjective {
+  /** for logs, e.g. 'MAE reconstruction of 75% masked patches' */
+  readonly description: string;
+  readonly inputs: readonly StepInput[];
+  /** the loss (inside the trace: call modules through `call`) */
+  loss(model: Module, input: Value, inputs: Readonly<Record<string, Value>>): Value;
+  /** the inputs' values for a 1-based step, by name */
+  feeds(step: number): Readonly<Record<string, Float32Array | BigInt64Array>>;
 }
 
 /**
@@ -115,9 +139,13 @@ export interface StepGraph {
   readonly ema: readonly [string, StateTensor][];
   /** per-step scalar inputs (the optimizer's, the EMA weight), fed by the session */
   readonly scalars: readonly StepScalar[];
+  /** [] when an objective replaces classification */
   readonly logitsShape: readonly number[];
+  /** [] when an objective replaces classification (no `target` input) */
   readonly targetShape: readonly number[];
   readonly targetDtype: DType;
+  /** the objective's inputs (empty for classification) */
+  readonly objectiveInputs: readonly StepInput[];
 }
 
 /**
@@ -143,17 +171,26 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
 
   traceWith(trace, () => {
     const input = g.addInput('input', opts.inputShape, float);
-    const logits = model.call(input);
-    logitsShape = logits.shape;
-    if (soft) targetShape = [...logits.shape];
-    const target = g.addInput('target', targetShape, soft ? float : 'int64');
     const spec = opts.loss ?? { kind: 'ce' };
-    const w = spec.classWeights;
-    const weight = w ? g.addConst({ dtype: float, shape: [w.length], data: float === 'float64' ? Float64Array.from(w) : Float32Array.from(w) }, 'class_weights') : undefined;
-    const loss = classificationLoss(logits, target, spec, { labelSmoothing: spec.labelSmoothing, weight });
-    outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
+    let loss: Value;
+    if (opts.objective) {
+      const objective = opts.objective;
+      const extra = Object.fromEntries(objective.inputs.map((i) => [i.name, g.addInput(i.name, i.shape, i.dtype === 'float32' ? float : 'int64')]));
+      loss = objective.loss(model, input, extra);
+      targetShape = [];
+      outputs.push({ name: 'loss', value: loss });
+    } else {
+      const logits = model.call(input);
+      logitsShape = logits.shape;
+      if (soft) targetShape = [...logits.shape];
+      const target = g.addInput('target', targetShape, soft ? float : 'int64');
+      const w = spec.classWeights;
+      const weight = w ? g.addConst({ dtype: float, shape: [w.length], data: float === 'float64' ? Float64Array.from(w) : Float32Array.from(w) }, 'class_weights') : undefined;
+      loss = classificationLoss(logits, target, spec, { labelSmoothing: spec.labelSmoothing, weight });
+      outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
+    }
     const paramValues = trainable.map(([, p]) => trace.value(p));
-    const raw = gradients(spec.reduction === 'sum' ? mul(loss, opts.inputShape[0]) : loss, paramValues);
+    const raw = gradients(spec.reduction === 'sum' && !opts.objective ? mul(loss, opts.inputShape[0]) : loss, paramValues);
     const grads = opts.clipGrad ? clipGradients(raw, opts.clipGrad) : raw;
     const optimizer = opts.optimizer;
     const scalarInputs = Object.fromEntries(scalars.map((s) => [s.name, g.addInput(s.name, [], float)]));
@@ -208,6 +245,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     logitsShape,
     targetShape,
     targetDtype: soft ? float : 'int64',
+    objectiveInputs: opts.objective?.inputs ?? [],
   };
 }
 

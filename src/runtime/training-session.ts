@@ -9,7 +9,7 @@ import { Module, StateTensor } from '../nn/module.js';
 import { OptimizerEmitter } from '../optim/optimizer.js';
 import { PREALLOCATED_OUTPUTS } from '#platform/runtime';
 import { SessionOptions, createSession, ort } from './ort.js';
-import { StepGraph, StepGraphOptions, buildStepGraph } from './step-graph.js';
+import { StepGraph, StepGraphOptions, StepObjective, buildStepGraph } from './step-graph.js';
 
 type Data = Float32Array | BigInt64Array;
 
@@ -36,8 +36,8 @@ export interface TrainingSessionOptions extends Omit<StepGraphOptions, 'optimize
 
 export interface StepResult {
   readonly loss: number;
-  /** logits of this batch (valid until the next step) */
-  readonly logits: Float32Array;
+  /** logits of this batch (valid until the next step); null when an objective replaces classification */
+  readonly logits: Float32Array | null;
 }
 
 /**
@@ -70,6 +70,8 @@ export class TrainingSession {
   private readonly stepT = new ort.Tensor('float32', this.stepData, []);
   /** the graph's per-step scalars (StepGraph.scalars) and the arrays their tensors feed */
   private readonly scalarData: readonly { readonly value: (step: number) => number; readonly data: Float32Array }[];
+  /** the objective's per-step inputs (StepGraphOptions.objective), fed before every step */
+  private readonly objective: StepObjective | null;
   /** optimizer steps taken so far */
   stepCount = 0;
 
@@ -78,7 +80,9 @@ export class TrainingSession {
     readonly graph: StepGraph,
     readonly session: ort.InferenceSession,
     readonly inputShape: readonly number[],
+    objective: StepObjective | undefined,
   ) {
+    this.objective = objective ?? null;
     this.logitsData = new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1));
     this.logits = new ort.Tensor('float32', this.logitsData, [...graph.logitsShape]);
     const slots: Slot[] = [];
@@ -105,7 +109,7 @@ export class TrainingSession {
       return { value: sc.value, data };
     });
     for (const [key, t] of graph.fixed) this.feeds[key] = tensor(t.data, [...t.shape]);
-    this.fetches = { loss: this.loss, logits: this.logits };
+    this.fetches = objective ? { loss: this.loss } : { loss: this.loss, logits: this.logits };
     for (const s of slots) {
       this.feeds[s.name] = s.curT;
       this.fetches[`new.${s.name}`] = s.nextT;
@@ -115,7 +119,7 @@ export class TrainingSession {
   static async create(model: Module, opts: TrainingSessionOptions): Promise<TrainingSession> {
     const graph = buildStepGraph(model, opts);
     const session = await createSession(graph.onnx, opts);
-    return new TrainingSession(model, graph, session, opts.inputShape);
+    return new TrainingSession(model, graph, session, opts.inputShape, opts.objective);
   }
 
   /**
@@ -131,7 +135,8 @@ export class TrainingSession {
       feeds.input = new ort.Tensor('float32', input, [...this.inputShape]);
       this.lastInput = input;
     }
-    if (this.lastTarget !== target) {
+    if (this.objective) this.feedObjective();
+    else if (this.lastTarget !== target) {
       feeds.target = target instanceof BigInt64Array ? new ort.Tensor('int64', target, [...this.graph.targetShape]) : new ort.Tensor('float32', target, [...this.graph.targetShape]);
       this.lastTarget = target;
     }
@@ -147,7 +152,18 @@ export class TrainingSession {
       if (s.owner) s.owner.data = s.cur;
     }
     this.stepCount++;
-    return { loss: this.lossData[0], logits: this.logitsData };
+    return { loss: this.lossData[0], logits: this.objective ? null : this.logitsData };
+  }
+
+  /** the objective's inputs for the coming step */
+  private feedObjective(): void {
+    const values = this.objective?.feeds(this.stepCount + 1) ?? {};
+    for (const input of this.graph.objectiveInputs) {
+      const data = values[input.name];
+      const size = input.shape.reduce((a, b) => a * b, 1);
+      if (!data || data.length !== size || (data instanceof BigInt64Array) !== (input.dtype === 'int64')) throw new Error(`objective input ${input.name}: expected ${input.dtype} [${input.shape.join(', ')}]`);
+      this.feeds[input.name] = tensor(data, [...input.shape]);
+    }
   }
 
   /** Optimizer state as `<key>.<slot>` → data (for checkpoints). */

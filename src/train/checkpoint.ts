@@ -38,7 +38,8 @@ export interface EpochMetrics {
   /** learning rate of the epoch's first batch */
   readonly lr: number;
   readonly trainLoss: number;
-  readonly trainAcc: number;
+  /** null when the run's objective is not classification (MAE pre-training) */
+  readonly trainAcc: number | null;
   readonly valLoss: number | null;
   readonly valTop1: number | null;
   readonly valTop5: number | null;

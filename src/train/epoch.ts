@@ -84,10 +84,10 @@ async function trainStep(run: LoopRun, e: number, batch: Batch, pass: TrainPass)
     throw new TrainingDivergedError(`the loss is ${loss} at epoch ${e + 1}, batch ${pass.batches}/${run.batchesPerEpoch} (step ${session.stepCount}); training stopped, ${lastGood(run)}`, e + 1, session.stepCount);
   }
   pass.lossSum += loss;
-  pass.correct += countCorrect(logits, batch.target, run.classes.length, batch.size);
+  if (logits) pass.correct += countCorrect(logits, batch.target, run.classes.length, batch.size);
   pass.images += batch.size;
   pass.skipped.push(...batch.skipped);
-  pass.progress.update({ batch: pass.batches, images: pass.images, loss: pass.lossSum / pass.batches, correct: pass.correct });
+  pass.progress.update({ batch: pass.batches, images: pass.images, loss: pass.lossSum / pass.batches, correct: logits ? pass.correct : null });
 }
 
 function lastGood(run: LoopRun): string {
@@ -120,7 +120,8 @@ export async function evaluateEpoch(run: LoopRun, epoch: number): Promise<EpochE
     if (!run.loaders.val) throw new Error('the run does not validate: no validation loader');
     return evaluate(model, run.loaders.val, { inputShape: [run.options.batchSize, 3, size, size], threads: run.options.threads, numClasses: run.classes.length });
   };
-  const val = run.loaders.val ? await evaluateModel(run.model) : null;
+  // a run whose objective is not classification (MAE pre-training) has no top-1 to validate; its plugins evaluate it
+  const val = run.loaders.val && classifies(run) ? await evaluateModel(run.model) : null;
   if (!run.plugins.some((p) => p.evaluate)) return { val, fields: {}, summaries: [] };
   const view: EvaluationView = { ...run, epoch, session: run.session, val, valSet: run.valSet, valLoader: run.loaders.val, evaluateModel };
   const extra = await runExtraEvaluations(run.plugins, view, METRICS_FIELDS);
@@ -139,7 +140,7 @@ export function epochMetrics(run: LoopRun, e: number, pass: TrainPass, trainSeco
     epoch: e + 1,
     lr: run.schedule(e, 0, run.batchesPerEpoch, run.history),
     trainLoss: pass.lossSum / pass.batches,
-    trainAcc: pass.correct / pass.images,
+    trainAcc: classifies(run) ? pass.correct / pass.images : null,
     valLoss: val ? val.loss : null,
     valTop1: val ? val.top1 : null,
     valTop5: val ? val.top5 : null,
@@ -185,6 +186,9 @@ export async function endEpoch(run: LoopRun, pass: TrainPass, metrics: EpochMetr
   await runEpochEnd(run.plugins, { ...run, epoch: metrics.epoch, session: run.session, metrics, bestEpoch: best.epoch });
 }
 
+/** whether the run's step graph classifies (no objective replaced its loss): only then are there accuracies */
+const classifies = (run: LoopRun): boolean => run.session.graph.logitsShape.length > 0;
+
 /** `12.34%` */
 export const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
@@ -193,5 +197,5 @@ function summaryLine(m: EpochMetrics, epochs: number, extra: readonly string[]):
   const val = m.valTop1 !== null && m.valLoss !== null && m.valTop5 !== null ? ` | val loss ${m.valLoss.toFixed(4)} top-1 ${pct(m.valTop1)} top-5 ${pct(m.valTop5)}` : '';
   const plugins = extra.map((s) => ` | ${s}`).join('');
   const skip = m.skipped ? ` | ${m.skipped} unreadable sample(s) replaced` : '';
-  return `epoch ${m.epoch}/${epochs}: lr ${m.lr.toPrecision(4)} train loss ${m.trainLoss.toFixed(4)} acc ${pct(m.trainAcc)}${val}${plugins} | ${Math.round(m.imagesPerSecond)} img/s, ${formatDuration(m.seconds)}${skip}`;
+  return `epoch ${m.epoch}/${epochs}: lr ${m.lr.toPrecision(4)} train loss ${m.trainLoss.toFixed(4)}${m.trainAcc === null ? '' : ` acc ${pct(m.trainAcc)}`}${val}${plugins} | ${Math.round(m.imagesPerSecond)} img/s, ${formatDuration(m.seconds)}${skip}`;
 }

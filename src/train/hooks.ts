@@ -1,8 +1,10 @@
 /**
  * The places a training run can be extended without editing the loop (src/train/trainer.ts).
- * A `TrainPlugin` fills any of four slots; plugins run in the order given, each seeing the
+ * A `TrainPlugin` fills any of five slots; plugins run in the order given, each seeing the
  * previous one's result:
  *
+ * 0. `model`: replaces the model built from `--model` before a resumed checkpoint's weights are
+ *    loaded into it (MAE's pre-training model around the encoder, the linear probe's head).
  * 1. `sessionOptions` (step-graph extras): adjusts the TrainingSession options (soft targets,
  *    class weights, a wrapped optimizer emitter for clipping, parameter groups or EMA) before
  *    the step graph is built. Called once per run, also when resuming.
@@ -101,6 +103,12 @@ export interface EpochEndView extends RunView {
 export interface TrainPlugin {
   /** names the plugin in errors */
   readonly name: string;
+  /**
+   * slot 0 (the model): replaces the model built from `--model` (seeded, pretrained weights
+   * loaded) before a resumed checkpoint's weights are loaded into it: MAE's pre-training model
+   * around the encoder, the linear probe's frozen encoder
+   */
+  readonly model?: (model: Module, options: TrainOptions, log: (line: string) => void) => Module;
   readonly sessionOptions?: (options: TrainingSessionOptions, run: RunView) => TrainingSessionOptions;
   readonly transformBatch?: (batch: StepBatch, step: StepView) => StepBatch | Promise<StepBatch>;
   readonly evaluate?: (epoch: EvaluationView) => EpochEvaluation | Promise<EpochEvaluation>;
@@ -114,6 +122,11 @@ export interface TrainHooks {
   readonly plugins?: readonly TrainPlugin[];
   /** writes the run folder's own files (lock, config.json, metrics.jsonl); tests inject failures */
   readonly writeFile?: FileWriter;
+}
+
+/** Slot 0: the model after every plugin's `model`. */
+export function applyModelHooks(plugins: readonly TrainPlugin[], model: Module, options: TrainOptions, log: (line: string) => void): Module {
+  return plugins.reduce((m, p) => (p.model ? p.model(m, options, log) : m), model);
 }
 
 /** Slot 1: the session options after every plugin's `sessionOptions`. */

@@ -7,6 +7,7 @@ import type { ScheduleName } from './schedule.js';
 import type { MixupMode } from './mixup.js';
 import type { SamplerName } from './class-balance.js';
 import type { AirbenchVariant } from './airbench-schedule.js';
+import type { PretrainSpec } from '../mae/spec.js';
 
 export interface TrainOptions {
   /** registry name, e.g. 'cifar_resnet18' */
@@ -129,6 +130,12 @@ export interface TrainOptions {
   readonly airbench?: AirbenchVariant;
   /** the `--recipe` the options started from (kept in config.json for reports; a resumed run keeps its run's) */
   readonly recipe?: string;
+  /** AdamW's betas (timm's --opt-betas; default 0.9, 0.999) */
+  readonly optBetas?: readonly [number, number];
+  /** self-supervised pre-training instead of classification (`tessera pretrain`; src/mae/): labels are ignored, a flat image folder is accepted */
+  readonly pretrain?: PretrainSpec;
+  /** train only the classifier, on frozen features, behind a BatchNorm without affine (MAE's linear probe; src/mae/linear-probe.ts) */
+  readonly linearProbe?: boolean;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */

@@ -43,8 +43,8 @@ export interface ProgressStats {
   readonly images: number;
   /** mean loss so far */
   readonly loss: number;
-  /** correct top-1 predictions so far */
-  readonly correct: number;
+  /** correct top-1 predictions so far (null when the run does not classify: MAE pre-training) */
+  readonly correct: number | null;
 }
 
 const REDRAW_MS = 100;
@@ -100,14 +100,14 @@ export class EpochProgress {
     const seconds = Math.max(1e-9, (t - this.start) / 1000);
     const perSecond = s.images / seconds;
     const eta = s.batch > 0 ? (seconds / s.batch) * (this.opts.batches - s.batch) : NaN;
-    const acc = s.images > 0 ? (100 * s.correct) / s.images : 0;
+    const acc = s.correct === null ? '' : ` acc ${(s.images > 0 ? (100 * s.correct) / s.images : 0).toFixed(1)}%`;
     return { perSecond, eta, acc };
   }
 
   private barLine(s: ProgressStats, t: number): string {
     const { perSecond, eta, acc } = this.rates(s, t);
     const head = `epoch ${this.opts.epoch}/${this.opts.epochs}`;
-    const tail = `${s.batch}/${this.opts.batches} loss ${s.loss.toFixed(4)} acc ${acc.toFixed(1)}% ${Math.round(perSecond)} img/s ETA ${formatDuration(eta)}`;
+    const tail = `${s.batch}/${this.opts.batches} loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s ETA ${formatDuration(eta)}`;
     const columns = this.sink.columns ?? 100;
     const width = Math.max(10, Math.min(30, columns - head.length - tail.length - 4));
     const filled = Math.round((width * s.batch) / Math.max(1, this.opts.batches));
@@ -116,7 +116,7 @@ export class EpochProgress {
 
   private plainLine(s: ProgressStats, t: number): string {
     const { perSecond, eta, acc } = this.rates(s, t);
-    return `epoch ${this.opts.epoch}/${this.opts.epochs} batch ${s.batch}/${this.opts.batches}: loss ${s.loss.toFixed(4)} acc ${acc.toFixed(1)}% ${Math.round(perSecond)} img/s eta ${formatDuration(eta)}`;
+    return `epoch ${this.opts.epoch}/${this.opts.epochs} batch ${s.batch}/${this.opts.batches}: loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s eta ${formatDuration(eta)}`;
   }
 }
 

@@ -18,7 +18,7 @@ import { sgd } from '../optim/sgd.js';
 import type { LossSpec } from '../runtime/step-graph.js';
 import { TrainingSession, TrainingSessionOptions } from '../runtime/training-session.js';
 import { LoadedCheckpoint, resolveCheckpoint } from './checkpoint.js';
-import { RunView, TrainPlugin, applySessionHooks } from './hooks.js';
+import { RunView, TrainPlugin, applyModelHooks, applySessionHooks } from './hooks.js';
 import { TrainOptions, TrainSetupError } from './options.js';
 import { restoreEma, restoreOptimizer } from './resume.js';
 import { lookahead } from '../optim/lookahead.js';
@@ -30,6 +30,8 @@ import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
 import { airbenchPlugin, requireAirbenchModel } from './airbench.js';
 import { reportPlugin } from '../report/plugin.js';
+import { maePlugin } from '../mae/plugin.js';
+import { linearProbePlugin } from '../mae/linear-probe.js';
 
 /** The train and eval transforms of a run. */
 export interface RunTransforms {
@@ -81,8 +83,8 @@ export function tesseraVersion(): string {
  * makeOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 }).config.name; // 'sgd'
  * makeOptimizer({ optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 5e-4, lookahead: true, lookaheadSteps: 6, lookaheadAlpha: 0.5 }).slots; // ['momentum_buffer', 'lookahead_slow_buff']
  */
-export function makeOptimizer(opts: Pick<TrainOptions, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'> & Partial<Pick<TrainOptions, 'lookahead' | 'lookaheadSteps' | 'lookaheadAlpha'>>): OptimizerEmitter {
-  const base = opts.optimizer === 'adamw' ? adamw({ weightDecay: opts.weightDecay }) : sgd({ momentum: opts.momentum, nesterov: opts.nesterov, weightDecay: opts.weightDecay });
+export function makeOptimizer(opts: Pick<TrainOptions, 'optimizer' | 'momentum' | 'nesterov' | 'weightDecay'> & Partial<Pick<TrainOptions, 'lookahead' | 'lookaheadSteps' | 'lookaheadAlpha' | 'optBetas'>>): OptimizerEmitter {
+  const base = opts.optimizer === 'adamw' ? adamw({ weightDecay: opts.weightDecay, betas: opts.optBetas && [...opts.optBetas] }) : sgd({ momentum: opts.momentum, nesterov: opts.nesterov, weightDecay: opts.weightDecay });
   return opts.lookahead ? lookahead(base, { k: opts.lookaheadSteps, alpha: opts.lookaheadAlpha }) : base;
 }
 
@@ -113,7 +115,7 @@ export function refuseFinishedRun(out: string, target: RunTarget): void {
 
 /** Phase "splits": the training and validation sets; the training set must fill one batch. */
 export async function openTrainData(opts: TrainOptions): Promise<Splits> {
-  const opened = await openSplits({ data: opts.data, valSplit: opts.valSplit, val: opts.val, cacheDir: opts.cacheDir, offline: opts.offline });
+  const opened = await openSplits({ data: opts.data, valSplit: opts.valSplit, val: opts.val, cacheDir: opts.cacheDir, offline: opts.offline, unlabelled: opts.pretrain !== undefined });
   const splits = opts.imbalanceRatio === undefined ? opened : longTailedSplits(opened, opts.imbalanceRatio);
   if (splits.train.length < opts.batchSize) {
     throw new TrainSetupError(`the training set has ${splits.train.length} images, fewer than one batch of ${opts.batchSize} (training drops partial batches); lower --batch-size`);
@@ -123,9 +125,9 @@ export async function openTrainData(opts: TrainOptions): Promise<Splits> {
 }
 
 /** Phase "model": built from `seed` (pretrained weights for a new run), then the checkpoint's weights when resuming. */
-export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedCheckpoint | undefined, log: (line: string) => void): Module {
+export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedCheckpoint | undefined, log: (line: string) => void, plugins: readonly TrainPlugin[] = []): Module {
   manualSeed(opts.seed);
-  const model = createModel(opts.model, { numClasses, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log });
+  const model = applyModelHooks(plugins, createModel(opts.model, { numClasses, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log }), opts, log);
   if (ckpt) model.loadStateDict(ckpt.modelState);
   return model;
 }
@@ -162,7 +164,8 @@ export function trainLoss(opts: Pick<TrainOptions, 'bceLoss' | 'bceTargetThresh'
 export function builtInPlugins(opts: TrainOptions): TrainPlugin[] {
   const mixing = opts.mixup > 0 || opts.cutmix > 0 || opts.cutmixMinmax !== undefined;
   const mixupOptions = { mixupAlpha: opts.mixup, cutmixAlpha: opts.cutmix, cutmixMinmax: opts.cutmixMinmax, prob: opts.mixupProb, switchProb: opts.mixupSwitchProb, mode: opts.mixupMode, labelSmoothing: opts.labelSmoothing };
-  return [...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), ...(opts.airbench ? [airbenchPlugin(opts.airbench)] : []), reportPlugin()];
+  const method = [...(opts.pretrain ? [maePlugin(opts.pretrain, opts.seed)] : []), ...(opts.linearProbe ? [linearProbePlugin()] : [])];
+  return [...method, ...(opts.modelEma ? [modelEmaPlugin(runEmaOptions(opts))] : []), ...(mixing ? [mixupPlugin(mixupOptions, opts.seed)] : []), ...(opts.airbench ? [airbenchPlugin(opts.airbench)] : []), reportPlugin()];
 }
 
 /** The run's loaders. */

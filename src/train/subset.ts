@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { findCifarFolder } from '../data/cifar.js';
 import { DatasetError } from '../data/errors.js';
 import { openDataset } from '../data/open.js';
+import { isFlatImageFolder, openFlatImageFolder } from '../data/flat-folder.js';
 import type { ImageDataset, Sample } from '../data/types.js';
 
 /**
@@ -76,6 +77,8 @@ export interface SplitOptions {
   readonly val?: string;
   readonly cacheDir?: string;
   readonly offline?: boolean;
+  /** labels are not used (pre-training): a flat folder of images opens as one class */
+  readonly unlabelled?: boolean;
 }
 
 /** What validates, as recorded in config.json. */
@@ -113,7 +116,7 @@ export function isBuiltinDataset(spec: string): boolean {
 export async function openSplits(opts: SplitOptions): Promise<Splits> {
   if (opts.valSplit !== undefined && opts.val !== undefined) throw new DatasetError('give either --val-split N or --val DIR, not both');
   const open = (spec: string, split: 'train' | 'test') => openDataset(spec, { split, cacheDir: opts.cacheDir, offline: opts.offline });
-  const full = await open(opts.data, 'train');
+  const full = opts.unlabelled && isFlatImageFolder(opts.data) ? openFlatImageFolder(opts.data) : await open(opts.data, 'train');
   if (opts.valSplit !== undefined) {
     const { train, val } = holdOutPerClass(full, opts.valSplit);
     return {

@@ -43,7 +43,7 @@ import { join } from 'node:path';
 import type { OptimizerEmitter } from '../optim/optimizer.js';
 import type { EpochMetrics, LoadedCheckpoint } from './checkpoint.js';
 import { Best, LoopRun, endEpoch, epochMetrics, evaluateEpoch, pct, trainEpoch } from './epoch.js';
-import type { RunView, TrainHooks } from './hooks.js';
+import type { RunView, TrainHooks, TrainPlugin } from './hooks.js';
 import type { TrainOptions } from './options.js';
 import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
@@ -106,13 +106,13 @@ interface Prepared {
 /** The setup phases, then the epochs; the session and loaders are released however it ends. */
 async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFolder, hooks: TrainHooks, log: (line: string) => void): Promise<TrainResult> {
   const plugins = [...builtInPlugins(opts), ...(hooks.plugins ?? [])];
-  const p = await prepare(opts, target, log);
+  const p = await prepare(opts, target, log, plugins);
   try {
     const { session, options } = await openSession(opts, { model: p.view.model, optimizer: p.optimizer, loss: p.loss, size: p.view.transforms.train.size, ckpt: p.ckpt }, plugins, p.view);
     try {
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
-      log(`loss: ${describeLoss(options.loss ?? p.loss)}`);
+      log(`loss: ${options.objective?.description ?? describeLoss(options.loss ?? p.loss)}`);
       const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
       await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);
@@ -126,11 +126,11 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
 }
 
 /** Phases splits, checkpoint, model (whitened with --airbench), optimizer, schedule and loader, in the order that keeps runs reproducible (the model is seeded). */
-async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string) => void): Promise<Prepared> {
+async function prepare(opts: TrainOptions, target: RunTarget, log: (line: string) => void, plugins: readonly TrainPlugin[]): Promise<Prepared> {
   const splits = await openTrainData(opts);
   const classes = splits.classes;
   const ckpt = loadResume(target.resumePath, opts.model, classes);
-  const model = buildModel(opts, classes.length, ckpt, log);
+  const model = buildModel(opts, classes.length, ckpt, log, plugins);
   const transforms = runTransforms(opts, target.info.inputSize);
   if (opts.airbench && !ckpt) await whitenFromTraining(model, splits.train, transforms.eval, opts, log);
   const optimizer = makeOptimizer(opts);

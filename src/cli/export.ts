@@ -19,7 +19,7 @@ import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { CliCommand, UsageError, defineCommand, flagName, readCommandLine } from './args.js';
 import { AtomicWriteOptions, StagedFile, stageFile } from '../util/files.js';
 import { stageTritonRepository } from '../export/triton.js';
-import { exportWebCommand } from '../web/export-web.js';
+import { WebModel, exportWebCommand } from '../web/export-web.js';
 
 /** How `tessera export` is called: its options, help and checks. */
 export const EXPORT = defineCommand({
@@ -62,14 +62,8 @@ x·HardSigmoid(x)`,
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
 
-interface Loaded {
-  readonly model: Module;
-  readonly name: string;
-  readonly classes: readonly string[];
-  readonly mean: readonly number[];
-  readonly std: readonly number[];
-  readonly size: number;
-}
+/** the model and its preprocessing, as every export target takes it */
+type Loaded = WebModel;
 
 /**
  * Runs `tessera export`; resolves to the exit status. `io` replaces how the file is written

@@ -9,7 +9,8 @@
  */
 import { defaultThreads } from '../runtime/ort.js';
 import { readResumeTarget } from '../train/checkpoint.js';
-import { TRAIN_DEFAULTS, TrainOptions, TrainingDivergedError, train } from '../train/trainer.js';
+import { TRAIN_DEFAULTS, TrainOptions } from '../train/trainer.js';
+import { runTraining } from './train.js';
 import { MAE_DECODER_DEFAULTS } from '../mae/model.js';
 import type { PretrainSpec } from '../mae/spec.js';
 import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, readCommandLine } from './args.js';
@@ -64,16 +65,7 @@ type PretrainCommandLine = CommandLine<typeof PRETRAIN.options>;
 export async function pretrainCommand(argv: readonly string[]): Promise<number> {
   const parsed = readCommandLine(PRETRAIN, argv);
   if (!parsed) return 0;
-  try {
-    await train(pretrainOptions(parsed));
-    return 0;
-  } catch (e) {
-    if (e instanceof TrainingDivergedError) {
-      process.stderr.write(`tessera: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  return runTraining(pretrainOptions(parsed));
 }
 
 export const command: CliCommand = { declaration: PRETRAIN, run: pretrainCommand };

@@ -165,9 +165,16 @@ export async function trainCommand(argv: readonly string[], hooks: TrainHooks = 
   }
   const opts = resolveOptions(parsed);
   const pretrained = resolvePretrained(parsed.opts.pretrained, opts);
+  return runTraining(pretrained === undefined ? opts : { ...opts, pretrained }, hooks);
+}
+
+/**
+ * Runs the trainer for a command: exit status 0 when it finishes, 1 (and one line) when the
+ * loss diverged; every other error goes to `main` (a UserError: one line, exit 2).
+ */
+export async function runTraining(opts: TrainOptions, hooks?: TrainHooks): Promise<number> {
   try {
-    const withWeights: TrainOptions = pretrained === undefined ? opts : { ...opts, pretrained };
-    await train(withWeights, hooks);
+    await train(opts, hooks);
     return 0;
   } catch (e) {
     if (e instanceof TrainingDivergedError) {

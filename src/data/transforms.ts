@@ -311,16 +311,17 @@ export function applyTransform(img: RgbImage, spec: TransformSpec, rng: Rng, out
 }
 
 /**
- * Converts sharp's interleaved RGB (HWC) pixels into a channel-planar RgbImage.
+ * Converts interleaved (HWC) pixels into a channel-planar RgbImage: sharp's RGB, or with
+ * `channels` 4 a canvas's RGBA (alpha dropped).
  *
  * @example
  *   fromInterleaved(Uint8Array.of(1, 2, 3, 4, 5, 6), 2, 1).data; // [1, 4, 2, 5, 3, 6]
  */
-export function fromInterleaved(hwc: Uint8Array, width: number, height: number): RgbImage {
+export function fromInterleaved(hwc: Uint8Array | Uint8ClampedArray, width: number, height: number, channels: 3 | 4 = 3): RgbImage {
   const n = width * height;
-  if (hwc.length !== 3 * n) throw new RangeError(`${width}x${height} RGB needs ${3 * n} bytes, got ${hwc.length}`);
+  if (hwc.length !== channels * n) throw new RangeError(`${width}x${height} ${channels === 3 ? 'RGB' : 'RGBA'} needs ${channels * n} bytes, got ${hwc.length}`);
   const out = new Uint8Array(3 * n);
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
+  for (let i = 0, j = 0; i < n; i++, j += channels) {
     out[i] = hwc[j];
     out[n + i] = hwc[j + 1];
     out[2 * n + i] = hwc[j + 2];

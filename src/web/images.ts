@@ -2,7 +2,8 @@
  * Pixels to logits to ranked classes, with no DOM and no file system: what the web page does with
  * a decoded image, written so Node runs exactly the same steps (the tests compare the two).
  */
-import { RgbImage, normalizeInto, resizeCenterCrop } from '../data/transforms.js';
+import { RgbImage, fromInterleaved, normalizeInto, resizeCenterCrop } from '../data/transforms.js';
+import { softmax } from '../train/test-time.js';
 
 /** How the exported model wants its input (`preprocessing.json` of an exported page). */
 export interface Preprocessing {
@@ -28,15 +29,7 @@ export interface Ranked {
  * fromRgba(Uint8ClampedArray.of(1, 2, 3, 255, 4, 5, 6, 255), 2, 1).data; // → Uint8Array [1, 4, 2, 5, 3, 6]
  */
 export function fromRgba(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): RgbImage {
-  const n = width * height;
-  if (rgba.length !== 4 * n) throw new RangeError(`${width}x${height} RGBA needs ${4 * n} bytes, got ${rgba.length}`);
-  const data = new Uint8Array(3 * n);
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    data[i] = rgba[j];
-    data[n + i] = rgba[j + 1];
-    data[2 * n + i] = rgba[j + 2];
-  }
-  return { width, height, data };
+  return fromInterleaved(rgba, width, height, 4);
 }
 
 /**
@@ -52,19 +45,13 @@ export function toInput(img: RgbImage, prep: Preprocessing, out?: Float32Array, 
 }
 
 /**
- * Softmax of one row of logits (float64 sums, float32 out).
+ * Softmax of one row of logits (test-time.ts's, in float64), as float32.
  *
  * @example
  * probabilities(Float32Array.of(0, 0))[1]; // → 0.5
  */
 export function probabilities(logits: ArrayLike<number>): Float32Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const out = new Float32Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
+  return Float32Array.from(softmax(logits));
 }
 
 /**

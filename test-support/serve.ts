@@ -56,8 +56,12 @@ export function send(url: string, r: RawRequest = {}, signal?: AbortSignal): Pro
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
       res.on('error', reject);
     });
-    // the server may answer and close before a refused body is sent whole
-    req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
+    // the server may answer and close before a refused body is sent whole: the answer may still be
+    // arriving, so a reset fails the request only when no answer follows it
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ECONNRESET') setTimeout(() => reject(new Error(`${url}: the connection was reset (${e.code}) and no answer came`)), 2000);
+      else reject(e);
+    });
     if (r.body !== undefined) req.write(r.body);
     void (async () => {
       for (const p of r.pieces ?? []) {
@@ -140,4 +144,16 @@ export function spawnServe(args: readonly string[]): Promise<ServeChild> {
     child.stderr?.on('data', onData);
     void exited.then((code) => reject(new Error(`tessera serve exited (${code}) before listening: ${out}`)));
   });
+}
+
+/** SIGTERMs `server` and resolves to its exit code; SIGKILLs it and throws when it has not exited within `ms`. */
+export async function stopServe(server: ServeChild, ms = 20_000): Promise<number | null> {
+  server.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const code = await Promise.race([server.exited, late]);
+  clearTimeout(timer);
+  if (code !== 'late') return code;
+  server.child.kill('SIGKILL');
+  throw new Error(`tessera serve had not exited ${ms / 1000} s after SIGTERM: ${server.output()}`);
 }

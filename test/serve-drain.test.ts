@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classifyImages } from '../src/cli/predict.js';
 import { runCli } from '../test-support/cli.js';
-import { SERVE_CLASSES, metricValue, replyJson, send, spawnServe, tinyServeRun } from '../test-support/serve.js';
+import { SERVE_CLASSES, metricValue, replyJson, send, spawnServe, stopServe, tinyServeRun } from '../test-support/serve.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-serve-drain-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -22,10 +22,10 @@ test('serve SIGTERM: the queued requests are answered, then it exits 0 and stops
   const replies = Promise.all(IMAGES.map((p) => send(`${server.url}/predictions/lenet`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: readFileSync(p) })));
   // with a minute's --max-delay-ms they wait in the queue until the drain runs them
   for (let i = 0; i < 500 && metricValue((await send(`${server.url}/metrics`)).text, 'tessera_queue_images') !== IMAGES.length; i++) await new Promise((r) => setTimeout(r, 10));
-  server.child.kill('SIGTERM');
+  const exited = stopServe(server);
   const expected = (await classifyImages(run, IMAGES, { topk: 3, threads: 1 })).predictions.map((p) => p.top.map((t) => ({ label: t.class, score: t.probability })));
   assert.deepEqual((await replies).map(replyJson), expected);
-  assert.equal(await server.exited, 0, server.output());
+  assert.equal(await exited, 0, server.output());
   assert.match(server.output(), /SIGTERM: draining \d+ queued image\(s\)[^]*stopped/);
   await assert.rejects(send(`${server.url}/v2/health/live`), /ECONNREFUSED/);
 });

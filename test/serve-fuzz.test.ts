@@ -11,16 +11,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RawRequest, ServeChild, metricValue, replyError, replyJson, send, spawnServe, tinyServeRun } from '../test-support/serve.js';
+import { RawRequest, ServeChild, metricValue, replyError, replyJson, send, spawnServe, stopServe, tinyServeRun } from '../test-support/serve.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-serve-fuzz-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const { run, data } = await tinyServeRun(scratch);
 const server: ServeChild = await spawnServe(['--checkpoint', run, '--model-name', 'lenet', '--threads', '1', '--workers', '1', '--max-body', '1MB', '--max-queue', '8', '--body-timeout', '0.5']);
-after(async () => {
-  server.child.kill('SIGTERM');
-  await server.exited;
-});
+after(() => stopServe(server));
 
 const PNG = readFileSync(join(data, 'red', '00.png'));
 const JPEG = await (await import('sharp')).default(PNG).jpeg().toBuffer();

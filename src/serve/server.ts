@@ -157,7 +157,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, ctx: ServeConte
     result = { status: error.status, json: { error: error.message } };
     headers = error.headers;
   }
-  // a body left unread (refused early) is not drained: the connection closes after the answer
+  // a body left unread (refused early) is not read whole: the connection closes after the answer
   const unread = !req.complete;
   const body = result.text ?? JSON.stringify(result.json);
   res.writeHead(result.status, {
@@ -166,7 +166,31 @@ async function answer(req: IncomingMessage, res: ServerResponse, ctx: ServeConte
     'Content-Length': Buffer.byteLength(body),
     ...(unread ? { Connection: 'close' } : {}),
   });
-  res.end(body);
+  if (unread) closeAfterLinger(req, res, body, Math.min(LINGER_MS, ctx.body.timeoutMs));
+  else res.end(body);
   ctx.metrics.requests.inc({ route, code: String(result.status) });
   ctx.metrics.latency.observe((performance.now() - started) / 1000, { route });
+}
+
+/** how long a refused body is still read (and dropped) after its answer, at most */
+const LINGER_MS = 2000;
+
+/**
+ * Staged close (RFC 9112 §9.6) for an answer given before its request body was read: the answer
+ * goes out whole (its Content-Length completes it for the client), what the client still sends is
+ * read and dropped, and the response ends, closing the connection, once the body has ended, the
+ * client has gone, or `ms` have passed. Closing at once would leave unread bytes behind, the
+ * kernel would answer them with a reset, and a client still sending could lose the answer to it.
+ */
+function closeAfterLinger(req: IncomingMessage, res: ServerResponse, body: string, ms: number): void {
+  res.write(body);
+  const end = () => {
+    clearTimeout(timer);
+    req.off('end', end);
+    if (!res.writableEnded) res.end();
+  };
+  const timer = setTimeout(end, ms);
+  req.once('end', end);
+  res.once('close', end);
+  req.resume();
 }

@@ -12,6 +12,13 @@ import puppeteer, { Browser, Page } from 'puppeteer-core';
 /** Where the tests expect Chromium (Debian's `chromium` package); TESSERA_CHROMIUM overrides it. */
 export const CHROMIUM = process.env.TESSERA_CHROMIUM ?? '/usr/bin/chromium';
 
+/**
+ * Flags that give the page a WebGPU adapter (SwiftShader's, in software: with --disable-gpu
+ * and without this flag Debian's headless Chromium 150 has none) and a fake camera that
+ * needs no permission prompt.
+ */
+export const WEBGPU_AND_FAKE_CAMERA = ['--enable-unsafe-webgpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** A page opened from a file, with what went wrong while it loaded. */
@@ -42,11 +49,11 @@ export class HeadlessChromium {
     private readonly profile: string,
   ) {}
 
-  /** Starts Chromium; fails (never skips) when it is not installed. */
-  static async launch(): Promise<HeadlessChromium> {
+  /** Starts Chromium with `flags` beside the usual ones; fails (never skips) when it is not installed. */
+  static async launch(flags: readonly string[] = []): Promise<HeadlessChromium> {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; npm test's pretest step tries to)`);
     const profile = mkdtempSync(join(tmpdir(), 'tessera-chromium-'));
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, `--user-data-dir=${profile}`] });
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...flags, `--user-data-dir=${profile}`] });
     return new HeadlessChromium(browser, profile);
   }
 

@@ -1,8 +1,9 @@
 /**
  * Bundles the web page's script (./page.ts, with the browser entry ./index.ts and every model
- * family of the zoo) into one ES module with esbuild, for the browser: "#platform/*" resolves
+ * family of the zoo) into ES modules with esbuild, for the browser: "#platform/*" resolves
  * to src/platform/browser/, onnxruntime-web to its build that loads the .wasm/.mjs files from a
- * folder at run time. Node-only; runs from the compiled dist/ files.
+ * folder at run time. What the page imports only when it needs it (onnxruntime-web's WebGPU
+ * build, ./backend.ts) goes into chunks of its own. Node-only; runs from the compiled dist/ files.
  */
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
@@ -15,12 +16,26 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Files of src/models/ that load weights from files or the network (Node's side of "#platform/model-files"), not model families. */
 const NODE_ONLY_MODEL_FILES: ReadonlySet<string> = new Set(['./pretrained.js']);
 
-/** onnxruntime-web's files the page loads at run time (copied next to the bundle), in the package's dist/. */
-export const ORT_WEB_FILES: readonly string[] = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+/**
+ * onnxruntime-web's files the page loads at run time (copied next to the bundle), in the
+ * package's dist/: the WebAssembly build's, then the WebGPU build's (loaded only with WebGPU).
+ */
+export const ORT_WEB_FILES: readonly string[] = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+
+/** A module the page imports when it needs it, `path` relative to the page's folder. */
+export interface BundleChunk {
+  readonly path: string;
+  readonly code: string;
+}
+
+/** Where chunks go, relative to the page's folder. */
+const CHUNK_DIR = 'chunks';
 
 /** The bundle and what went into it. */
 export interface WebBundle {
+  /** the page's script (imports ./chunks/… when it needs them) */
   readonly code: string;
+  readonly chunks: readonly BundleChunk[];
   /** every module the bundle reached (paths relative to the package root) */
   readonly inputs: readonly string[];
   /** module specifiers left for the browser to resolve (none expected) */
@@ -38,9 +53,15 @@ export async function bundleWebPage(entry = 'page.js'): Promise<WebBundle> {
   const families = modelFiles().filter((f) => !NODE_ONLY_MODEL_FILES.has(f)).map((f) => join(SRC, 'models', f));
   const contents = [...families, join(SRC, 'web', entry)].map((f) => `import ${JSON.stringify(f)};`).join('\n');
   const external: string[] = [];
+  const outdir = '/tessera-web';
   const result = await build({
     stdin: { contents, resolveDir: SRC, sourcefile: 'tessera-web-entry.js' },
     bundle: true,
+    splitting: true,
+    outdir,
+    entryNames: 'entry',
+    chunkNames: `${CHUNK_DIR}/[name]-[hash]`,
+    outExtension: { '.js': '.mjs' },
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
@@ -63,5 +84,8 @@ export async function bundleWebPage(entry = 'page.js'): Promise<WebBundle> {
     ],
   });
   if (external.length) throw new Error(`the web bundle reaches Node-only modules:\n  ${external.join('\n  ')}`);
-  return { code: result.outputFiles[0].text, inputs: Object.keys(result.metafile.inputs), external };
+  const files = result.outputFiles.map((f) => ({ path: f.path.slice(outdir.length + 1), code: f.text }));
+  const main = files.find((f) => f.path === 'entry.mjs');
+  if (!main) throw new Error(`esbuild wrote no entry.mjs (${files.map((f) => f.path).join(', ')})`);
+  return { code: main.code, chunks: files.filter((f) => f !== main), inputs: Object.keys(result.metafile.inputs), external };
 }

@@ -1,4 +1,4 @@
-/** Decoding an image file in the browser (createImageBitmap and a canvas) into Tessera's RGB pixels. */
+/** Decoding an image file or a video frame in the browser (createImageBitmap and a canvas) into Tessera's RGB pixels. */
 import type { RgbImage } from '../data/transforms.js';
 import { fromRgba } from './images.js';
 
@@ -11,10 +11,15 @@ export async function decodeImage(file: Blob): Promise<RgbImage | null> {
   } catch {
     return null;
   }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  return pixelsOf(bitmap, bitmap.width, bitmap.height);
+}
+
+/** The RGB pixels of what `source` shows now (a bitmap, or a playing video's current frame), `width`×`height`. */
+export function pixelsOf(source: CanvasImageSource, width: number, height: number): RgbImage {
+  const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d');
   if (!ctx) throw new Error('no 2-D canvas');
-  ctx.drawImage(bitmap, 0, 0);
-  const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return fromRgba(data, bitmap.width, bitmap.height);
+  ctx.drawImage(source, 0, 0);
+  const { data } = ctx.getImageData(0, 0, width, height);
+  return fromRgba(data, width, height);
 }

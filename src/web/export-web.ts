@@ -2,7 +2,8 @@
  * `tessera export --web DIR`: a static folder that classifies and fine-tunes in the browser,
  * offline, from any static file server: index.html, the bundle of the page script, the model
  * (model.onnx for inference; weights.safetensors + the model name in preprocessing.json for
- * training), classes.json, two bundled images for `#selftest`, onnxruntime-web's .wasm/.mjs
+ * training), classes.json, two bundled images for `#selftest`, the modules the page loads only
+ * when it needs them under chunks/ (onnxruntime-web's WebGPU build), onnxruntime-web's .wasm/.mjs
  * files under ort/ (copied from node_modules: nothing from a CDN), and serve.mjs (a static
  * server with the COOP/COEP headers threads need). Written to a temporary folder, then renamed.
  */
@@ -14,7 +15,7 @@ import { UserError } from '../errors.js';
 import { serializeSafetensors } from '../io/safetensors.js';
 import { Module } from '../nn/module.js';
 import { exportInferenceOnnx } from '../runtime/inference.js';
-import { ORT_WEB_FILES, bundleWebPage } from './bundle.js';
+import { ORT_WEB_FILES, WebBundle, bundleWebPage } from './bundle.js';
 import type { Preprocessing } from './images.js';
 import { pageHtml } from './page-html.js';
 
@@ -46,7 +47,7 @@ export async function exportWeb(m: WebModel, dir: string, metadata: Readonly<Rec
   const tmp = `${target}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    writeFolder(m, tmp, metadata, (await bundleWebPage()).code);
+    writeFolder(m, tmp, metadata, await bundleWebPage());
     rmSync(target, { recursive: true, force: true });
     renameSync(tmp, target);
   } finally {
@@ -55,12 +56,16 @@ export async function exportWeb(m: WebModel, dir: string, metadata: Readonly<Rec
   return listFiles(target);
 }
 
-function writeFolder(m: WebModel, dir: string, metadata: Readonly<Record<string, string>>, script: string): void {
+function writeFolder(m: WebModel, dir: string, metadata: Readonly<Record<string, string>>, bundle: WebBundle): void {
   mkdirSync(join(dir, 'ort'), { recursive: true });
   const prep: Preprocessing = { model: m.name, size: m.size, mean: m.mean, std: m.std };
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   writeFileSync(join(dir, WEB_FILES.page), pageHtml(`Tessera: ${m.name}`, WEB_FILES.script));
-  writeFileSync(join(dir, WEB_FILES.script), script);
+  writeFileSync(join(dir, WEB_FILES.script), bundle.code);
+  for (const chunk of bundle.chunks) {
+    mkdirSync(dirname(join(dir, chunk.path)), { recursive: true });
+    writeFileSync(join(dir, chunk.path), chunk.code);
+  }
   writeFileSync(join(dir, WEB_FILES.onnx), exportInferenceOnnx(m.model, { inputShape: [1, 3, m.size, m.size], dynamicBatch: true, foldBatchNorms: true, metadata }));
   writeFileSync(join(dir, WEB_FILES.weights), serializeSafetensors(m.model.stateDict(), { model: m.name }));
   writeFileSync(join(dir, WEB_FILES.classes), json(m.classes));

@@ -36,7 +36,9 @@ export { applyTransform, fromInterleaved, normalizeInto, resizeCenterCrop } from
 export type { RgbImage } from '../data/transforms.js';
 export * from './images.js';
 export * from './teach.js';
-export { decodeImage } from './decode.js';
+export { decodeImage, pixelsOf } from './decode.js';
+export * from './backend.js';
+export { cameraErrorMessage } from './camera.js';
 
 /** Where onnxruntime-web finds its .wasm/.mjs files, and how many threads it may use. */
 export interface WasmSetup {

@@ -1,4 +1,5 @@
 /** The exported page's index.html (the script is the bundle of ./page.ts). */
+import { CLASSIFY_TARGET } from './camera.js';
 
 /** What the page says when opened from file:// (its module script cannot load there). */
 export const FILE_URL_MESSAGE = 'This page must be served over HTTP: it loads its model and WebAssembly files, which a file:// page cannot. In this folder run:  node serve.mjs  and open the address it prints.';
@@ -26,6 +27,7 @@ ol.bars li { display: grid; grid-template-columns: 8em 1fr 4em; align-items: cen
 .skipped { color: #a15c00; } fieldset { margin: .5em 0; } .shelf { display: flex; flex-wrap: wrap; gap: 4px; margin-top: .4em; }
 .shelf .thumb { width: 40px; height: 40px; } label { margin-right: 1em; } input[type=number] { width: 5em; }
 #loss-curve { border: 1px solid #ddd; margin-top: .6em; }
+#camera-panel { margin: .6em 0; } #camera-video { display: block; margin-top: .4em; border: 1px solid #ddd; } #camera-video[hidden] { display: none; }
 </style>
 </head>
 <body>
@@ -34,6 +36,9 @@ ol.bars li { display: grid; grid-template-columns: 8em 1fr 4em; align-items: cen
 <p id="status">loading the model…</p>
 <h2>Classify</h2>
 <div id="drop">drop images here, or <input id="pick" type="file" accept="image/*" multiple></div>
+<div id="camera-panel"><button id="camera">Camera</button>
+<span id="camera-controls" hidden><label>captures go to <select id="camera-target"><option value="${CLASSIFY_TARGET}">the classify list</option></select></label> <button id="capture">capture</button> <button id="camera-stop">stop</button></span>
+<span id="camera-status"></span><br><video id="camera-video" width="320" muted playsinline hidden></video></div>
 <ul id="results"></ul>
 <h2>Teach</h2>
 <p>Make classes from your own images (a few each; every 4th is held back to measure accuracy), then fine-tune the model here. Nothing leaves this machine.</p>

@@ -5,7 +5,9 @@
  * this file only wires it to the DOM. The library is also `window.tessera` for scripting.
  */
 import * as tessera from './index.js';
-import { createModel, decodeImage, Preprocessing, Ranked, TeachOptions, TeachSample, checkpointBytes, configureWasm, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, ort, InferenceModel, RgbImage, HostTensor } from './index.js';
+import { createModel, decodeImage, Preprocessing, Ranked, TeachOptions, TeachSample, checkpointBytes, configureWasm, exportInferenceOnnx, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, RgbImage, HostTensor } from './index.js';
+import { Classifier, chooseClassifier, wasmBackendName, webGpuAdapter } from './backend.js';
+import { CLASSIFY_TARGET, CameraPanel, CaptureTarget } from './camera.js';
 
 declare global {
   interface Window {
@@ -57,33 +59,11 @@ async function loadFiles(): Promise<PageFiles> {
   return { prep, classes, selftest, onnx, weights: parseSafetensors(weights, 'weights.safetensors').tensors };
 }
 
-/** Something that turns one preprocessed image into logits. */
-type Classifier = (input: Float32Array) => Promise<Float32Array>;
-
-async function onnxClassifier(bytes: Uint8Array, size: number): Promise<Classifier> {
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  return async (input) => {
-    const out = await session.run({ input: new ort.Tensor('float32', input, [1, 3, size, size]) });
-    const data = out.logits.data;
-    if (!(data instanceof Float32Array)) throw new Error('logits are not float32');
-    return data;
-  };
-}
-
-async function moduleClassifier(net: tessera.Module, size: number): Promise<Classifier> {
-  const model = await InferenceModel.create(net, { inputShape: [1, 3, size, size] });
-  return async (input) => {
-    const out = await model.run({ dtype: 'float32', shape: [1, 3, size, size], data: input });
-    if (!(out.data instanceof Float32Array)) throw new Error('logits are not float32');
-    return out.data;
-  };
-}
-
 /** Classifies one image: its top-5 and the milliseconds the model took. */
 async function classify(classifier: Classifier, img: RgbImage, prep: Preprocessing, labels: readonly string[]): Promise<{ top: Ranked[]; ms: number }> {
   const input = toInput(img, prep);
   const t0 = performance.now();
-  const logits = await classifier(input);
+  const logits = await classifier.run(input);
   return { top: topK(logits, labels, 5), ms: performance.now() - t0 };
 }
 
@@ -113,18 +93,39 @@ function bars(top: readonly Ranked[]): HTMLElement {
   );
 }
 
+/** One class of teach mode: its images and the shelf of their thumbnails. */
+interface TeachClass {
+  readonly name: string;
+  readonly images: RgbImage[];
+  readonly shelf: HTMLElement;
+}
+
 /** The page's state: the classifier in use (exported or fine-tuned) and its labels. */
 class Page {
   classifier!: Classifier;
   labels: readonly string[];
-  private readonly teachClasses: { name: string; images: RgbImage[] }[] = [];
+  /** why WebGPU was not used though the browser has it (null: it was used, or there is none) */
+  webgpuFailure: string | null = null;
+  private readonly teachClasses: TeachClass[] = [];
+  private camera!: CameraPanel;
+  private captures = 0;
 
-  constructor(readonly files: PageFiles) {
+  constructor(
+    readonly files: PageFiles,
+    private readonly gpuAdapter: object | null,
+  ) {
     this.labels = files.classes;
   }
 
+  /** Classifies with `onnx` from now on, on WebGPU where it can. */
+  private async useModel(onnx: Uint8Array): Promise<void> {
+    const chosen = await chooseClassifier(onnx, this.files.prep.size, this.gpuAdapter);
+    this.classifier = chosen.classifier;
+    this.webgpuFailure = chosen.webgpuFailure;
+  }
+
   async start(): Promise<void> {
-    this.classifier = await onnxClassifier(this.files.onnx, this.files.prep.size);
+    await this.useModel(this.files.onnx);
     $('model-name').textContent = `${this.files.prep.model}, ${this.files.classes.length} classes, ${this.files.prep.size}×${this.files.prep.size} input`;
     const pick = $('pick', HTMLInputElement);
     pick.addEventListener('change', () => void this.classifyFiles([...(pick.files ?? [])]));
@@ -136,6 +137,33 @@ class Page {
     });
     $('add-class').addEventListener('click', () => this.addTeachClass());
     $('train').addEventListener('click', () => void this.teach());
+    this.camera = new CameraPanel(
+      {
+        start: $('camera', HTMLButtonElement),
+        capture: $('capture', HTMLButtonElement),
+        stop: $('camera-stop', HTMLButtonElement),
+        target: $('camera-target', HTMLSelectElement),
+        controls: $('camera-controls'),
+        video: $('camera-video', HTMLVideoElement),
+        status: $('camera-status'),
+      },
+      (img, target) => this.captured(img, target),
+    );
+  }
+
+  /** A camera frame: classified, or added to the teach class `target` names. */
+  private async captured(img: RgbImage, target: CaptureTarget): Promise<void> {
+    this.captures++;
+    const teachClass = target === CLASSIFY_TARGET ? undefined : this.teachClasses[Number(target)];
+    if (teachClass) this.addTeachImage(teachClass, img);
+    else await this.showResult(`camera capture ${this.captures}`, img);
+  }
+
+  /** Classifies `img` and puts its thumbnail, top-5 bars, timing and backend first in the list. */
+  private async showResult(name: string, img: RgbImage): Promise<void> {
+    const { top, ms } = await classify(this.classifier, img, this.files.prep, this.labels);
+    const timing = el('small', { className: 'timing', textContent: `${ms.toFixed(1)} ms, ${this.classifier.backend}` });
+    $('results').prepend(el('li', { className: 'result' }, thumbnail(img), el('div', {}, el('b', { textContent: name }), bars(top), timing)));
   }
 
   async classifyFiles(files: readonly File[]): Promise<void> {
@@ -146,28 +174,30 @@ class Page {
         list.prepend(el('li', { className: 'skipped', textContent: `skipped ${file.name}: not an image` }));
         continue;
       }
-      const { top, ms } = await classify(this.classifier, img, this.files.prep, this.labels);
-      list.prepend(el('li', { className: 'result' }, thumbnail(img), el('div', {}, el('b', { textContent: file.name }), bars(top), el('small', { textContent: `${ms.toFixed(1)} ms` }))));
+      await this.showResult(file.name, img);
     }
   }
 
   addTeachClass(): void {
     const name = $('class-name', HTMLInputElement).value.trim() || `class ${this.teachClasses.length + 1}`;
-    const entry = { name, images: [] as RgbImage[] };
+    const entry: TeachClass = { name, images: [], shelf: el('div', { className: 'shelf' }) };
+    this.camera.addTarget(`teach class "${name}"`, String(this.teachClasses.length));
     this.teachClasses.push(entry);
     const input = el('input', { type: 'file', multiple: true, accept: 'image/*' });
-    const shelf = el('div', { className: 'shelf' });
     const skipped = el('div', { className: 'skipped' });
     input.addEventListener('change', async () => {
       for (const file of input.files ?? []) {
         const img = await decodeImage(file);
-        if (img) {
-          entry.images.push(img);
-          shelf.append(thumbnail(img));
-        } else skipped.append(el('div', { textContent: `skipped ${file.name}: not an image` }));
+        if (img) this.addTeachImage(entry, img);
+        else skipped.append(el('div', { textContent: `skipped ${file.name}: not an image` }));
       }
     });
-    $('teach-classes').append(el('fieldset', {}, el('legend', { textContent: name }), input, shelf, skipped));
+    $('teach-classes').append(el('fieldset', {}, el('legend', { textContent: name }), input, entry.shelf, skipped));
+  }
+
+  private addTeachImage(entry: TeachClass, img: RgbImage): void {
+    entry.images.push(img);
+    entry.shelf.append(thumbnail(img));
   }
 
   /** Every 4th image of a class (at least one when it has two or more) is held back for accuracy. */
@@ -207,12 +237,12 @@ class Page {
       status.textContent = `step ${step + 1}/${opts.steps}: loss ${loss.toFixed(4)}, ${(((step + 1) * opts.batch) / ((performance.now() - t0) / 1000)).toFixed(1)} images/s`;
       await new Promise((r) => setTimeout(r, 0));
     });
-    this.classifier = await moduleClassifier(net, prep.size);
+    await this.useModel(exportInferenceOnnx(net, { inputShape: [1, 3, prep.size, prep.size], dynamicBatch: true, foldBatchNorms: true }));
     this.labels = classes;
     let correct = 0;
     for (const s of held) if ((await classify(this.classifier, s.image, prep, classes)).top[0].index === s.label) correct++;
     const top1 = held.length ? correct / held.length : null;
-    status.textContent = `done: ${losses.length} steps, final loss ${losses[losses.length - 1].toFixed(4)}; held-back accuracy ${top1 === null ? 'n/a (no images held back)' : `${correct}/${held.length}`}; classifying with the fine-tuned model now`;
+    status.textContent = `done: ${losses.length} steps, final loss ${losses[losses.length - 1].toFixed(4)}; held-back accuracy ${top1 === null ? 'n/a (no images held back)' : `${correct}/${held.length}`}; classifying with the fine-tuned model now (${this.classifier.backend})`;
     const blob = new Blob([new Uint8Array(checkpointBytes(net, prep, classes, losses.length, opts, top1))], { type: 'application/octet-stream' });
     const link = $('download', HTMLAnchorElement);
     link.href = URL.createObjectURL(blob);
@@ -274,16 +304,17 @@ async function selftest(page: Page): Promise<void> {
   const net = createModel(prep.model, { numClasses: classes.length });
   net.loadStateDict(page.files.weights);
   const losses = await fineTune(net, samples, prep, { layers: 'all', steps: 5, batch: 2, lr: 0.01, seed: 0 });
-  $('selftest').textContent = JSON.stringify({ top1, losses, ms: Math.round(performance.now() - t0) });
+  $('selftest').textContent = JSON.stringify({ top1, losses, ms: Math.round(performance.now() - t0), backend: page.classifier.backend });
 }
 
 async function main(): Promise<void> {
   window.tessera = tessera;
   const threadsParam = new URLSearchParams(location.search).get('threads');
   const threads = configureWasm({ wasmPaths: new URL('ort/', location.href).href, threads: threadsParam ? Number(threadsParam) : Math.min(4, navigator.hardwareConcurrency || 1) });
-  const page = new Page(await loadFiles());
+  const page = new Page(await loadFiles(), await webGpuAdapter());
   await page.start();
-  $('status').textContent = `ready: WebAssembly, ${threads} thread${threads === 1 ? '' : 's'}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  const fallback = page.webgpuFailure === null ? '' : ` (WebGPU could not run this model: ${page.webgpuFailure}; using WebAssembly instead)`;
+  $('status').textContent = `ready: classifying on ${page.classifier.backend}${fallback}; training on ${wasmBackendName(threads)}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
   document.body.dataset.ready = 'true';
   if (location.hash === '#selftest') await selftest(page);
 }

@@ -62,10 +62,11 @@ export class HeadlessChromium {
     return this.openUrl(pathToFileURL(file).href, viewport);
   }
 
-  /** Opens a URL (a page served over HTTP, or file://) and waits for it to load. */
-  async openUrl(url: string, viewport = { width: 1280, height: 900 }): Promise<OpenedPage> {
+  /** Opens a URL (a page served over HTTP, or file://) and waits for it to load; `initScript` runs in the page before its own scripts. */
+  async openUrl(url: string, viewport = { width: 1280, height: 900 }, initScript?: string): Promise<OpenedPage> {
     const page = await this.browser.newPage();
     await page.setViewport(viewport);
+    if (initScript) await page.evaluateOnNewDocument(initScript);
     const consoleErrors: string[] = [];
     const failedRequests: string[] = [];
     const externalRequests: string[] = [];

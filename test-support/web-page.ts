@@ -56,9 +56,9 @@ export async function servedLenetPage(): Promise<ServedPage> {
   };
 }
 
-/** Opens the page (with `hash`) and waits until it is ready or says what went wrong. */
-export async function openReady(served: ServedPage, hash = '', query = ''): Promise<OpenedPage> {
-  const opened = await served.browser.openUrl(`${served.server.url}index.html${query}${hash}`);
+/** Opens the page (with `hash`, in `browser`, after `initScript`) and waits until it is ready or says what went wrong. */
+export async function openReady(served: ServedPage, hash = '', query = '', browser = served.browser, initScript?: string): Promise<OpenedPage> {
+  const opened = await browser.openUrl(`${served.server.url}index.html${query}${hash}`, undefined, initScript);
   await opened.page.waitForFunction(() => document.body.dataset.ready === 'true' || document.getElementById('status')?.className === 'error', { timeout: 30_000 });
   return opened;
 }
@@ -77,6 +77,23 @@ export function browserLogits(page: Page, images: readonly string[]): Promise<nu
       rows.push(Array.from(out.logits.data, Number));
     }
     return rows;
+  }, images);
+}
+
+/** Logits of the page's model.onnx for each image from the classifier the page would choose (WebGPU where it has an adapter), and its backend. */
+export function browserClassifierLogits(page: Page, images: readonly string[]): Promise<{ backend: string; rows: number[][] }> {
+  return page.evaluate(async (names: readonly string[]) => {
+    const t = window.tessera;
+    const prep = (await (await fetch('preprocessing.json')).json()) as Preprocessing;
+    const model = new Uint8Array(await (await fetch('model.onnx')).arrayBuffer());
+    const { classifier } = await t.chooseClassifier(model, prep.size, await t.webGpuAdapter());
+    const rows: number[][] = [];
+    for (const name of names) {
+      const img = await t.decodeImage(await (await fetch(name)).blob());
+      if (!img) throw new Error(`${name} did not decode`);
+      rows.push(Array.from(await classifier.run(t.toInput(img, prep)), Number));
+    }
+    return { backend: classifier.backend, rows };
   }, images);
 }
 

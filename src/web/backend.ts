@@ -60,6 +60,15 @@ export async function wasmClassifier(model: Uint8Array, size: number): Promise<C
   };
 }
 
+/**
+ * The WebGPU execution provider's options. Channels-first: onnxruntime-web 1.30's default for
+ * WebGPU is channels-last, whose vectorized Conv miscomputes when the input channels are a
+ * multiple of 3 but not of 4 (6 or 18 channels, k > 1: cifar_lenet's conv2 gave logits off by 15%
+ * on SwiftShader; the same convolutions channels-first match WASM to 1e-6; compare
+ * microsoft/onnxruntime#29651, a related open report).
+ */
+const WEBGPU_PROVIDER = { name: 'webgpu', preferredLayout: 'NCHW' } as const;
+
 /** `model` on WebGPU through `adapter`, with onnxruntime-web's WebGPU build (loaded on first use, set up like the WebAssembly one). */
 export async function webGpuClassifier(model: Uint8Array, size: number, adapter: object): Promise<Classifier> {
   const gpuOrt = await import('onnxruntime-web/webgpu');
@@ -67,7 +76,7 @@ export async function webGpuClassifier(model: Uint8Array, size: number, adapter:
   gpuOrt.env.wasm.numThreads = ort.env.wasm.numThreads;
   gpuOrt.env.logLevel = 'error';
   gpuOrt.env.webgpu.adapter = adapter;
-  const session = await gpuOrt.InferenceSession.create(model, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
+  const session = await gpuOrt.InferenceSession.create(model, { executionProviders: [WEBGPU_PROVIDER], graphOptimizationLevel: 'all' });
   return {
     backend: 'WebGPU',
     run: async (input) => logitsOf(await session.run({ input: new gpuOrt.Tensor('float32', input, [1, 3, size, size]) })),
@@ -83,8 +92,9 @@ export async function chooseClassifier(model: Uint8Array, size: number, adapter:
     try {
       return { classifier: await webGpuClassifier(model, size, adapter), webgpuFailure: null };
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      return { classifier: await wasmClassifier(model, size), webgpuFailure: why.split('\n')[0] };
+      // onnxruntime-web throws a bare number (an Emscripten exception) when its WebGPU device cannot be set up
+      const why = e instanceof Error ? e.message.split('\n')[0] : `onnxruntime-web's WebGPU backend failed to start (${String(e)})`;
+      return { classifier: await wasmClassifier(model, size), webgpuFailure: why };
     }
   }
   return { classifier: await wasmClassifier(model, size), webgpuFailure: null };

@@ -37,7 +37,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'tessera-drop-path-'));
 const quiet = { write: () => true };
 
 /** the drop-path rate of every StochasticDepth module, by path */
-const rates = (model: Module): [string, number][] => [...model.namedModules()].filter(([, m]) => m instanceof StochasticDepth).map(([path, m]) => [path, (m as StochasticDepth).p]);
+const rates = (model: Module): [string, number][] => [...model.namedModules()].flatMap(([path, m]): [string, number][] => (m instanceof StochasticDepth ? [[path, m.p]] : []));
 
 const random = (shape: number[], seed: number): HostTensor => {
   const rand = mulberry32(seed);

@@ -139,7 +139,7 @@ weights from the torch hub or Tessera cache; a classifier of another class
 count is re-initialised (and says so)`,
     },
     linearProbe: { kind: 'boolean', config: true, help: "train only the classifier on frozen features, behind a BatchNorm without affine\n(MAE's linear probe; ViT models)" },
-    dropPath: { kind: 'number', min: 0, max: 1, placeholder: 'RATE', config: true, help: "stochastic depth (timm's drop path) of the models that have it: ConvNeXt,\nEfficientNet, MaxViT, Swin, ViT (rising over depth to RATE; default: the model's own,\n0 for most)" },
+    dropPath: { kind: 'number', min: 0, max: 1, placeholder: 'RATE', config: true, help: "stochastic depth (timm's drop path) of ConvNeXt, EfficientNet, MaxViT, Swin and\nViT models, rising over depth to RATE (default: the model's own, 0 for most)" },
     patchSize: { kind: 'int', min: 1, max: 1024, placeholder: 'N', config: true, help: 'patch size of the ViTs that take one (vit_tiny_cifar, vit_small_cifar: default 4)' },
     optBetas: { kind: 'string', placeholder: 'B1,B2', config: true, help: "AdamW's betas (timm's --opt-betas; default 0.9,0.999)" },
 

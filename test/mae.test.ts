@@ -251,6 +251,20 @@ test('linear probe: only the head trains, behind a BatchNorm without affine', as
   assert.deepEqual([...probe.namedParameters()].filter(([, p]) => p.requiresGrad).map(([k]) => k), ['heads.head.weight', 'heads.head.bias']);
 });
 
+test('a linear probe checkpoint loads in tessera eval, predict and export like any run', async () => {
+  const probe = join(scratch, 'probe');
+  const ckpt = loadCheckpoint(join(probe, 'last.safetensors'));
+  assert.equal(ckpt.meta.linearProbe, true);
+  const evaluated = await runCli(['eval', '--checkpoint', probe, '--data', DATA, '--val-split', '4', '--threads', '1', '--json']);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  assert.equal(JSON.parse(evaluated.stdout).top1, ckpt.meta.metrics?.valTop1, 'eval of the held-out images agrees with the run');
+  const predicted = await runCli(['predict', '--checkpoint', probe, join(DATA, 'green', '00.png'), '--threads', '1', '--json']);
+  assert.equal(predicted.code, 0, predicted.stderr);
+  assert.equal(JSON.parse(predicted.stdout).predictions.length, 1);
+  const exported = await runCli(['export', '--checkpoint', probe, '--out', join(scratch, 'probe.onnx')]);
+  assert.equal(exported.code, 0, exported.stderr);
+});
+
 // ---- official checkpoints ------------------------------------------------------------------------
 
 /** the released mae_pretrain_vit_{base,large,huge}.pth layout (timm names, no head): key → shape */

@@ -7,7 +7,7 @@
  */
 import { basename, dirname } from 'node:path';
 import type { HostTensor } from '../graph/ir.js';
-import { createModel } from '../models/index.js';
+import { checkpointModel } from '../train/run-model.js';
 import { CheckpointError, CheckpointMeta, LoadedCheckpoint, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkpointWeights } from '../train/ema.js';
 import { tesseraVersion } from '../train/setup.js';
@@ -82,7 +82,7 @@ export async function averageCommand(argv: readonly string[]): Promise<number> {
   const ckpts = parsed.positionals.map((arg) => loadCheckpoint(resolveCheckpoint(arg, 'best')));
   const state = averageCheckpoints(ckpts, ema);
   const { meta } = ckpts[0];
-  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  const model = checkpointModel(meta);
   model.loadStateDict(state);
   const averaged: CheckpointMeta = {
     ...meta,

@@ -152,8 +152,8 @@ async function readRunInput(input: string, modelName: string | undefined, ema: b
   const ckpt = loadCheckpoint(path);
   const { meta } = ckpt;
   if (modelName !== undefined && modelName !== meta.model) throw new UsageError(`tessera convert: ${path} is a ${meta.model} checkpoint, not ${modelName}`);
-  const { createModel } = await import('../models/index.js');
-  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  const { checkpointModel } = await import('../train/run-model.js');
+  const model = checkpointModel(meta);
   model.loadStateDict(checkpointWeights(ckpt, ema), { strict: true });
   const tensors = model.stateDict();
   const sourceDtypes = new Map([...tensors].map(([k, t]) => [k, t.dtype] as const));

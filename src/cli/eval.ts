@@ -9,7 +9,7 @@
 import { DataLoader } from '../data/loader.js';
 import { openDataset } from '../data/open.js';
 import type { ImageDataset } from '../data/types.js';
-import { createModel } from '../models/index.js';
+import { checkpointModel } from '../train/run-model.js';
 import type { Module } from '../nn/module.js';
 import { defaultThreads } from '../runtime/ort.js';
 import { LoadedCheckpoint, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
@@ -144,7 +144,7 @@ async function writeEvaluationPage(file: string, title: string, result: EvalResu
 
 /** the checkpoint's model with its weights (the EMA's with `ema`) */
 function loadModel(ckpt: LoadedCheckpoint, ema: boolean): Module {
-  const model = createModel(ckpt.meta.model, { numClasses: ckpt.meta.numClasses });
+  const model = checkpointModel(ckpt.meta);
   model.loadStateDict(checkpointWeights(ckpt, ema));
   return model;
 }

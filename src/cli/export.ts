@@ -12,6 +12,7 @@ import { checkpointWeights } from '../train/ema.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../data/types.js';
 import { HostTensor } from '../graph/ir.js';
 import { createModel, modelInfo } from '../models/index.js';
+import { checkpointModel } from '../train/run-model.js';
 import { Module } from '../nn/module.js';
 import { MIN_OPSET, OPSET } from '../onnx/write.js';
 import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
@@ -134,7 +135,7 @@ function load(path: string, modelName: string | undefined, imageSize: number | u
     const ckpt = loadCheckpoint(path);
     const { meta } = ckpt;
     if (modelName && modelName !== meta.model) throw new UsageError(`${path} is a ${meta.model} checkpoint, not ${modelName}`);
-    const model = createModel(meta.model, { numClasses: meta.numClasses });
+    const model = checkpointModel(meta);
     model.loadStateDict(checkpointWeights(ckpt, ema));
     return { model, name: meta.model, classes: meta.classes, mean: meta.transform.mean, std: meta.transform.std, size: imageSize ?? meta.transform.size };
   }

@@ -3,7 +3,7 @@
  * of each image (softmax probabilities). Images are decoded with sharp and resized, cropped and
  * normalized exactly as the loader prepares evaluation batches (the checkpoint's transform).
  */
-import { createModel } from '../models/index.js';
+import { checkpointModel } from '../train/run-model.js';
 import { writeEvalImage } from '../data/eval-image.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
@@ -88,7 +88,7 @@ export async function classifyImages(checkpointArg: string, images: readonly str
   const per = 3 * S * S;
   const input = new Float32Array(images.length * per);
   for (let i = 0; i < images.length; i++) await writeEvalImage(images[i], spec, input, i * per);
-  const model = createModel(meta.model, { numClasses: meta.numClasses });
+  const model = checkpointModel(meta);
   model.loadStateDict(weights);
   const net = await InferenceModel.create(model, { inputShape: [images.length, 3, S, S], threads: options.threads });
   let logits: Float32Array;

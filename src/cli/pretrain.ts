@@ -10,7 +10,8 @@
 import { defaultThreads } from '../runtime/ort.js';
 import { readResumeTarget } from '../train/checkpoint.js';
 import { TRAIN_DEFAULTS, TrainOptions } from '../train/trainer.js';
-import { runTraining } from './train.js';
+import { parseOptBetas, runTraining } from './train.js';
+import { checkRunModelOptions } from '../train/run-model.js';
 import { MAE_DECODER_DEFAULTS } from '../mae/model.js';
 import type { PretrainSpec } from '../mae/spec.js';
 import { CliCommand, CommandLine, Given, OptionTable, UsageError, convertOptions, defineCommand, flagName, readCommandLine } from './args.js';
@@ -34,6 +35,8 @@ tessera train --model NAME --pretrained RUN.`,
     data: { kind: 'string', placeholder: 'DIR', config: true, help: 'a folder of images: flat, or one subfolder per class (labels ignored); or cifar10' },
     maskRatio: { kind: 'number', default: 0.75, placeholder: 'R', config: true, help: 'fraction of patches masked per image, in (0, 1) (default 0.75)' },
     normPixLoss: { kind: 'boolean', config: true, help: 'reconstruct each patch normalised by its own mean and variance' },
+    patchSize: { kind: 'int', min: 1, max: 1024, placeholder: 'N', config: true, help: 'patch size of the ViTs that take one (vit_tiny_cifar, vit_small_cifar: default 4)' },
+    optBetas: { kind: 'string', default: '0.9,0.95', placeholder: 'B1,B2', config: true, help: "AdamW's betas (timm's --opt-betas; default MAE's 0.9,0.95)" },
     decoderDim: { kind: 'int', min: 4, max: 4096, default: MAE_DECODER_DEFAULTS.decoderDim, placeholder: 'N', config: true, help: `decoder width (default ${MAE_DECODER_DEFAULTS.decoderDim}; a multiple of 4 and of the heads)` },
     decoderDepth: { kind: 'int', min: 1, max: 64, default: MAE_DECODER_DEFAULTS.decoderDepth, placeholder: 'N', config: true, help: `decoder blocks (default ${MAE_DECODER_DEFAULTS.decoderDepth})` },
     decoderHeads: { kind: 'int', min: 1, max: 256, default: MAE_DECODER_DEFAULTS.decoderHeads, placeholder: 'N', config: true, help: `decoder attention heads (default ${MAE_DECODER_DEFAULTS.decoderHeads})` },
@@ -84,6 +87,7 @@ export function pretrainOptions(parsed: PretrainCommandLine): TrainOptions {
   if (o.decoderDim % 4 !== 0 || o.decoderDim % o.decoderHeads !== 0) throw new UsageError(`--decoder-dim ${o.decoderDim} must be a multiple of 4 and of --decoder-heads ${o.decoderHeads}`);
   const warmupEpochs = o.warmupEpochs ?? Math.min(5, o.epochs / 4);
   if (warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${warmupEpochs} is longer than --epochs ${o.epochs}`);
+  checkRunModelOptions({ model: o.model, patchSize: o.patchSize });
   const pretrain: PretrainSpec = { method: o.method, maskRatio: o.maskRatio, normPixLoss: o.normPixLoss, blr: o.blr, decoderDim: o.decoderDim, decoderDepth: o.decoderDepth, decoderHeads: o.decoderHeads };
   return {
     ...TRAIN_DEFAULTS,
@@ -94,7 +98,8 @@ export function pretrainOptions(parsed: PretrainCommandLine): TrainOptions {
     batchSize: o.batchSize,
     lr: o.lr ?? (o.blr * o.batchSize) / 256,
     optimizer: 'adamw',
-    optBetas: [0.9, 0.95],
+    optBetas: parseOptBetas(o.optBetas),
+    patchSize: o.patchSize,
     weightDecay: o.weightDecay,
     normWeightDecay: 0,
     biasWeightDecay: 0,
@@ -124,7 +129,8 @@ function givenFromRun(resume: string): Map<string, Given> {
   for (const [key, spec] of Object.entries(table)) {
     if (!spec.config) continue;
     const source = Object.hasOwn(pretrain, key) ? pretrain : saved;
-    const value: unknown = typeof source === 'object' && source !== null && Object.hasOwn(source, key) ? Reflect.get(source, key) : undefined;
+    const stored: unknown = typeof source === 'object' && source !== null && Object.hasOwn(source, key) ? Reflect.get(source, key) : undefined;
+    const value = Array.isArray(stored) ? stored.join(',') : stored;
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') given.set(key, { value, from: `${join(runDir, 'config.json')} ${flagName(key)}` });
   }
   return given;

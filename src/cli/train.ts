@@ -17,6 +17,7 @@ import { requireAirbenchModel } from '../train/airbench.js';
 import { CLIP_MODES } from '../optim/clip.js';
 import { parseLrMult } from '../optim/param-groups.js';
 import { requireLayerIds } from '../train/optimization.js';
+import { checkRunModelOptions } from '../train/run-model.js';
 import { recipeFile, recipesHelp } from './recipes.js';
 import { policyUsage } from '../augment/policy-parse.js';
 import { checkTransformOptions } from '../train/run-transforms.js';
@@ -138,6 +139,9 @@ weights from the torch hub or Tessera cache; a classifier of another class
 count is re-initialised (and says so)`,
     },
     linearProbe: { kind: 'boolean', config: true, help: "train only the classifier on frozen features, behind a BatchNorm without affine\n(MAE's linear probe; ViT models)" },
+    dropPath: { kind: 'number', min: 0, max: 1, placeholder: 'RATE', config: true, help: "stochastic depth (timm's drop path) of ConvNeXt, EfficientNet, MaxViT, Swin and\nViT models, rising over depth to RATE (default: the model's own, 0 for most)" },
+    patchSize: { kind: 'int', min: 1, max: 1024, placeholder: 'N', config: true, help: 'patch size of the ViTs that take one (vit_tiny_cifar, vit_small_cifar: default 4)' },
+    optBetas: { kind: 'string', placeholder: 'B1,B2', config: true, help: "AdamW's betas (timm's --opt-betas; default 0.9,0.999)" },
 
   },
   notes: () => `exit status: 0 trained, 1 the loss diverged (NaN/inf; the last good checkpoint is kept) or an
@@ -223,7 +227,7 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (!model && resume !== undefined) throw new UsageError(`--resume ${resume}: its folder holds no config.json; give --model NAME and --data to resume a bare checkpoint`);
   if (!model) throw new UsageError('tessera train: --model NAME is required (see tessera models)');
   if (!data) throw new UsageError('tessera train: --data is required: cifar10, cifar100 or an ImageFolder directory');
-  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax), recipe: recipeName(recipe, resume) };
+  const o: TrainOptions = { ...values, model, data, out: values.out ?? join('runs', `${model}-${timestamp()}`), cutmixMinmax: parseMinmax(values.cutmixMinmax), recipe: recipeName(recipe, resume), optBetas: parseOptBetas(values.optBetas) };
   if (o.nesterov && (o.optimizer !== 'sgd' || !(o.momentum > 0))) throw new UsageError('--nesterov needs --optimizer sgd and a momentum > 0');
   if (o.decayMilestones && o.sched !== 'multistep' && o.sched !== 'step') throw new UsageError('--decay-milestones applies to --sched multistep only');
   if (o.warmupEpochs > o.epochs) throw new UsageError(`--warmup-epochs ${o.warmupEpochs} is longer than --epochs ${o.epochs}`);
@@ -232,6 +236,8 @@ export function resolveOptions(parsed: TrainCommandLine): TrainOptions {
   if (o.minLr > o.lr) throw new UsageError(`--min-lr ${o.minLr} is above --lr ${o.lr}`);
   if (o.lrMult !== undefined) parseLrMult(o.lrMult, '--lr-mult');
   if (o.layerDecay !== undefined) requireLayerIds(o.model);
+  if (o.optBetas && o.optimizer !== 'adamw') throw new UsageError('--opt-betas applies to --optimizer adamw only');
+  checkRunModelOptions(o);
   if (o.valSplit !== undefined && o.val !== undefined) throw new UsageError('give either --val-split N or --val DIR, not both');
   if (o.bceLoss && o.focalGamma !== undefined) throw new UsageError('give either --bce-loss or --focal-gamma G, not both');
   if (o.bceTargetThresh !== undefined && !o.bceLoss) throw new UsageError('--bce-target-thresh applies to --bce-loss only');
@@ -257,6 +263,14 @@ function parseMinmax(text: string | undefined): readonly [number, number] | unde
   if (parts.length !== 2 || !(parts[0] > 0 && parts[0] < parts[1] && parts[1] <= 1)) {
     throw new UsageError(`--cutmix-minmax: expected LO,HI with 0 < LO < HI ≤ 1 (e.g. 0.2,0.8), got "${text}"`);
   }
+  return [parts[0], parts[1]];
+}
+
+/** `--opt-betas B1,B2`: AdamW's two betas, each in [0, 1). */
+export function parseOptBetas(text: string | undefined): readonly [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 2 || !parts.every((b) => b >= 0 && b < 1)) throw new UsageError(`--opt-betas: expected B1,B2 with each in [0, 1) (e.g. 0.9,0.95), got "${text}"`);
   return [parts[0], parts[1]];
 }
 

@@ -252,11 +252,12 @@ defineFamily({
       },
     },
   },
-  builderArgs: OPTIONAL.filter((k) => k !== 'numClasses'),
+  // stochasticDepthProb besides torchvision's builder kwargs: `tessera train --drop-path` sets it
+  builderArgs: [...OPTIONAL.filter((k) => k !== 'numClasses'), 'stochasticDepthProb'],
   configs: maxVitConfigs.map((c) => ({
     name: c.name,
     pretrained: c.pretrained,
     build: (args) =>
-      new MaxVit({ ...optionalArgs(args), stemChannels: c.stemChannels, blockChannels: c.blockChannels, blockLayers: c.blockLayers, headDim: c.headDim, stochasticDepthProb: c.stochasticDepthProb, partitionSize: c.partitionSize }),
+      new MaxVit({ ...optionalArgs(args), stemChannels: c.stemChannels, blockChannels: c.blockChannels, blockLayers: c.blockLayers, headDim: c.headDim, stochasticDepthProb: stochasticDepthArg(args, c.stochasticDepthProb), partitionSize: c.partitionSize }),
   })),
 });

@@ -35,7 +35,9 @@ export interface ModelInfo {
   readonly source: 'torchvision' | 'pytorch-cifar' | 'timm' | 'airbench';
   /** the reference constructor, for parameter-count lookups (e.g. 'ResNet18') */
   readonly reference: string;
-  readonly create: (opts: { numClasses?: number }) => Module;
+  readonly create: (opts: { numClasses?: number; args?: JsonArgs }) => Module;
+  /** the JSON arguments its builder takes besides numClasses (CreateModelOptions.args; `stochasticDepthProb` where it has stochastic depth) */
+  readonly builderArgs?: readonly string[];
   /** why zoo_params.json has no reference row for this config (tests then assert the row is absent) */
   readonly notInZoo?: string;
   /** the reference's published weights for this config (torchvision's `Weights` entry), when it has some */
@@ -206,7 +208,8 @@ function registerConfig(decl: FamilyDeclaration, c: ConfigDeclaration): void {
     notInZoo: c.notInZoo,
     pretrained: c.pretrained,
     layerIds: decl.layerIds,
-    create: (opts) => c.build({ numClasses: opts.numClasses ?? numClasses }),
+    builderArgs: decl.builderArgs ?? [],
+    create: (opts) => c.build({ ...opts.args, numClasses: opts.numClasses ?? numClasses }),
   });
   if (decl.configBuilders === false || Object.hasOwn(decl.constructors ?? {}, reference)) return;
   const known = ['numClasses', ...(decl.builderArgs ?? [])];
@@ -277,6 +280,13 @@ export interface CreateModelOptions {
   readonly pretrained?: boolean | string;
   /** receives one-line notices while loading weights (e.g. `fc re-initialised`) */
   readonly onNotice?: (line: string) => void;
+  /** arguments of the config's builder (its `builderArgs`, e.g. `{ patchSize: 2 }` for vit_tiny_cifar); others are refused by name */
+  readonly args?: JsonArgs;
+  /**
+   * the drop-path rate (timm's `--drop-path`, torchvision's `stochastic_depth_prob`) of a model
+   * with stochastic depth; a model without it refuses a rate above 0; absent: the config's own
+   */
+  readonly stochasticDepthProb?: number;
 }
 
 /**
@@ -298,9 +308,32 @@ export function createModel(name: string, opts: CreateModelOptions = {}): Module
   const info = modelInfo(name);
   // the published weights are looked up before the model is built: a missing file fails fast
   const weights = opts.pretrained === true ? findPretrainedFile(info) : typeof opts.pretrained === 'string' && opts.pretrained !== '' ? opts.pretrained : undefined;
-  const model = info.create({ numClasses: opts.numClasses });
+  const model = info.create({ numClasses: opts.numClasses, args: builderArguments(info, opts) });
   if (weights !== undefined) loadPretrainedInto(model, info, weights, { onNotice: opts.onNotice });
   return model;
+}
+
+/**
+ * The builder arguments `createModel` passes for `opts.args` and `opts.stochasticDepthProb`,
+ * checked against the config's: an argument it does not take, or a drop-path rate above 0 for a
+ * model without stochastic depth, is one UserError line naming the model.
+ *
+ * @example
+ * builderArguments(modelInfo('vit_tiny_cifar'), { args: { patchSize: 2 }, stochasticDepthProb: 0.1 }); // → { patchSize: 2, stochasticDepthProb: 0.1 }
+ * builderArguments(modelInfo('resnet18'), { stochasticDepthProb: 0 }); // → {}
+ */
+export function builderArguments(info: ModelInfo, opts: Pick<CreateModelOptions, 'args' | 'stochasticDepthProb'>): JsonArgs {
+  const accepted = info.builderArgs ?? [];
+  const args: JsonArgs = { ...opts.args };
+  const rate = opts.stochasticDepthProb;
+  if (rate !== undefined && accepted.includes('stochasticDepthProb')) args.stochasticDepthProb = rate;
+  else if (rate !== undefined && rate > 0) {
+    const withIt = [...new Set(families.filter((f) => f.builderArgs?.includes('stochasticDepthProb')).map((f) => f.family))].sort();
+    throw new UserError(`${info.name} has no stochastic depth (drop path), so a rate of ${rate} does not apply; give 0 or leave it out, or pick a model of the ${withIt.join(', ')} families`);
+  }
+  const extra = Object.keys(args).filter((k) => !accepted.includes(k));
+  if (extra.length) throw new UserError(`${info.name} does not take the argument(s) ${extra.join(', ')}${accepted.length ? `; it takes ${accepted.join(', ')}` : ''}`);
+  return args;
 }
 
 /**

@@ -5,7 +5,9 @@
  * `encoder.layers.encoder_layer_0.self_attention.in_proj_weight`, `…mlp.0.weight`, `…mlp.3.weight`,
  * `encoder.ln.weight`, `heads.head.weight`), and initialization. Self-attention is
  * torch.nn.MultiheadAttention (batch_first, packed in-projection) with scaled dot-product
- * attention composed of MatMul / Softmax.
+ * attention composed of MatMul / Softmax. `stochasticDepthProb` (not torchvision's: timm's
+ * `drop_path_rate`, what MAE fine-tuning uses) drops each block's attention and MLP branches per
+ * sample in training, at a rate rising linearly over depth from 0 to it; no parameters, no keys.
  *
  * @example
  * createModel('vit_b_16', { numClasses: 10 });
@@ -20,8 +22,9 @@ import { fans, normal, uniform } from '../nn/init.js';
 import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import { LayerNorm } from '../nn/norm.js';
 import { Module, Parameter, Sequential, tensorValue } from '../nn/module.js';
+import { StochasticDepth } from '../nn/stochastic.js';
 import { UserError } from '../errors.js';
-import { JsonArgs, LayerIds, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt } from './registry.js';
+import { JsonArgs, LayerIds, PretrainedConfig, arg, defineFamily, isNumber, isPositiveInt, stochasticDepthArg } from './registry.js';
 import { ForeignLayout, hasPrefix } from './key-filters.js';
 import { torchvisionWeights } from './torchvision-weights.js';
 
@@ -104,28 +107,45 @@ export function mlpBlock(inDim: number, mlpDim: number, dropout: number): Sequen
   return block;
 }
 
-/** torchvision's EncoderBlock: pre-norm self-attention and MLP, each with a residual */
+/**
+ * torchvision's EncoderBlock: pre-norm self-attention and MLP, each with a residual; with
+ * `dropPath` > 0 each residual branch is dropped per sample in training (timm's Block drop_path)
+ */
 export class EncoderBlock extends Module {
   ln_1: LayerNorm;
   self_attention: MultiheadAttention;
   dropout: Dropout;
   ln_2: LayerNorm;
   mlp: Sequential;
+  /** drop path on both residual branches (a fresh per-sample mask at each); identity in eval */
+  drop_path: StochasticDepth;
 
-  constructor(numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number) {
+  constructor(numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number, dropPath = 0) {
     super();
     this.ln_1 = layerNorm(hiddenDim);
     this.self_attention = new MultiheadAttention(hiddenDim, numHeads, attentionDropout);
     this.dropout = new Dropout(dropout);
     this.ln_2 = layerNorm(hiddenDim);
     this.mlp = mlpBlock(hiddenDim, mlpDim, dropout);
+    this.drop_path = new StochasticDepth(dropPath, 'row');
   }
 
   forward(input: Value): Value {
     if (input.rank !== 3) throw new UserError(`EncoderBlock: expected (batch_size, seq_length, hidden_dim), got [${input.shape}]`);
-    const x = add(this.dropout.call(this.self_attention.call(this.ln_1.call(input))), input);
-    return add(x, this.mlp.call(this.ln_2.call(x)));
+    const x = add(this.drop_path.call(this.dropout.call(this.self_attention.call(this.ln_1.call(input)))), input);
+    return add(x, this.drop_path.call(this.mlp.call(this.ln_2.call(x))));
   }
+}
+
+/**
+ * timm's drop-path schedule: block i of `depth` drops at rate · i / (depth − 1), from 0 at the
+ * first block to `rate` at the last (torch.linspace(0, rate, depth)).
+ *
+ * @example
+ * dropPathRates(0.1, 3); // → [0, 0.05, 0.1]
+ */
+export function dropPathRates(rate: number, depth: number): number[] {
+  return Array.from({ length: depth }, (_, i) => (depth > 1 ? (rate * i) / (depth - 1) : 0));
 }
 
 /** torchvision's Encoder: learned position embedding, dropout, `encoder_layer_{i}` blocks, final LayerNorm */
@@ -135,11 +155,12 @@ export class Encoder extends Module {
   layers: Sequential;
   ln: LayerNorm;
 
-  constructor(seqLength: number, numLayers: number, numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number) {
+  constructor(seqLength: number, numLayers: number, numHeads: number, hiddenDim: number, mlpDim: number, dropout: number, attentionDropout: number, stochasticDepthProb = 0) {
     super();
     this.pos_embedding = new Parameter(normal([1, seqLength, hiddenDim], 0.02), [1, seqLength, hiddenDim]);
     this.dropout = new Dropout(dropout);
-    this.layers = Sequential.named(Array.from({ length: numLayers }, (_, i): [string, Module] => [`encoder_layer_${i}`, new EncoderBlock(numHeads, hiddenDim, mlpDim, dropout, attentionDropout)]));
+    const rates = dropPathRates(stochasticDepthProb, numLayers);
+    this.layers = Sequential.named(rates.map((rate, i): [string, Module] => [`encoder_layer_${i}`, new EncoderBlock(numHeads, hiddenDim, mlpDim, dropout, attentionDropout, rate)]));
     this.ln = layerNorm(hiddenDim);
   }
 
@@ -161,6 +182,8 @@ export interface VisionTransformerOptions {
   mlpDim: number;
   dropout?: number;
   attentionDropout?: number;
+  /** timm's drop_path_rate: the last block's drop-path rate (see dropPathRates); default 0 */
+  stochasticDepthProb?: number;
   numClasses?: number;
 }
 
@@ -186,7 +209,7 @@ export class VisionTransformer extends Module {
     this.class_token = new Parameter(new Float32Array(hiddenDim), [1, 1, hiddenDim]);
     this.seqLength = (imageSize / patchSize) ** 2 + 1;
     const dropout = opts.dropout ?? 0;
-    this.encoder = new Encoder(this.seqLength, opts.numLayers, opts.numHeads, hiddenDim, opts.mlpDim, dropout, opts.attentionDropout ?? 0);
+    this.encoder = new Encoder(this.seqLength, opts.numLayers, opts.numHeads, hiddenDim, opts.mlpDim, dropout, opts.attentionDropout ?? 0, opts.stochasticDepthProb ?? 0);
     this.heads = Sequential.named([['head', new Linear(hiddenDim, opts.numClasses ?? 1000)]]);
 
     // trunc_normal_(std=√(1/fan_in)) with torch's default absolute bounds ±2: with std ≪ 1 no draw is cut
@@ -285,12 +308,13 @@ const VIT_MAE: ForeignLayout = {
 const isProbability = (v: unknown): v is number => isNumber(v) && v >= 0 && v <= 1;
 
 /** the arguments a builder (`vit_b_16`, ...) leaves to its caller */
-function builderOptions(args: JsonArgs): Pick<VisionTransformerOptions, 'imageSize' | 'numClasses' | 'dropout' | 'attentionDropout'> {
+function builderOptions(args: JsonArgs): Pick<VisionTransformerOptions, 'imageSize' | 'numClasses' | 'dropout' | 'attentionDropout' | 'stochasticDepthProb'> {
   return {
     imageSize: arg(args, 'imageSize', 224, isPositiveInt, 'a positive integer'),
     numClasses: arg(args, 'numClasses', 1000, isPositiveInt, 'a positive integer'),
     dropout: arg(args, 'dropout', 0, isProbability, 'a number between 0 and 1'),
     attentionDropout: arg(args, 'attentionDropout', 0, isProbability, 'a number between 0 and 1'),
+    stochasticDepthProb: stochasticDepthArg(args, 0),
   };
 }
 
@@ -330,7 +354,7 @@ defineFamily({
   numClasses: 1000,
   constructors: {
     VisionTransformer: {
-      args: [...required, 'numClasses', 'dropout', 'attentionDropout'],
+      args: [...required, 'numClasses', 'dropout', 'attentionDropout', 'stochasticDepthProb'],
       build(args) {
         for (const k of required) if (args[k] === undefined) throw new UserError(`VisionTransformer: argument ${k} is required (a positive integer)`);
         const int = (k: (typeof required)[number]) => arg(args, k, 1, isPositiveInt, 'a positive integer');
@@ -346,7 +370,7 @@ defineFamily({
       },
     },
   },
-  builderArgs: ['imageSize', 'dropout', 'attentionDropout'],
+  builderArgs: ['imageSize', 'dropout', 'attentionDropout', 'stochasticDepthProb'],
   layerIds: vitLayerIds,
   configs: vitConfigs.map((c) => ({
     name: c.name,

@@ -5,7 +5,7 @@
  * --tta`), and the logits it answers are their logarithms (softmax of them gives those means).
  */
 import type { TransformSpec } from '../data/types.js';
-import { createModel } from '../models/index.js';
+import { checkpointModel } from '../train/run-model.js';
 import { InferenceModel } from '../runtime/inference.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { checkpointWeights } from '../train/ema.js';
@@ -43,7 +43,7 @@ export interface LoadOptions {
 export async function loadServedModel(checkpointArg: string, opts: LoadOptions): Promise<ServedModel> {
   const ckpt = loadCheckpoint(resolveCheckpoint(checkpointArg, 'best'));
   const { meta } = ckpt;
-  const module = createModel(meta.model, { numClasses: meta.numClasses });
+  const module = checkpointModel(meta);
   module.loadStateDict(checkpointWeights(ckpt, opts.ema));
   const S = meta.transform.size;
   const net = await InferenceModel.create(module, { inputShape: [1, 3, S, S], dynamicBatch: true, threads: opts.threads });

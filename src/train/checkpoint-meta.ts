@@ -28,5 +28,7 @@ export function encodeMeta(meta: CheckpointMeta): Record<string, string> {
     optimizer: JSON.stringify(meta.optimizer),
     seed: String(meta.seed),
     version: meta.version,
+    ...(meta.modelArgs ? { modelArgs: JSON.stringify(meta.modelArgs) } : {}),
+    ...(meta.linearProbe ? { linearProbe: 'true' } : {}),
   };
 }

@@ -20,6 +20,7 @@ import { SafetensorsError, SafetensorsFile, readSafetensors, writeSafetensors } 
 import { FileKind, sniffFileKind } from '../io/sniff.js';
 import type { TransformSpec } from '../data/types.js';
 import type { Module } from '../nn/module.js';
+import type { JsonArgs } from '../models/registry.js';
 import { writeFileAtomic } from '../util/files.js';
 
 import { CHECKPOINT_FORMAT, encodeMeta } from './checkpoint-meta.js';
@@ -82,6 +83,10 @@ export interface CheckpointMeta {
   readonly optimizer: Readonly<Record<string, string | number | boolean>>;
   readonly seed: number;
   readonly version: string;
+  /** the builder arguments the model was created with besides numClasses (`--patch-size`: `{ patchSize: 2 }`); absent: none */
+  readonly modelArgs?: JsonArgs;
+  /** the model carries MAE's linear-probe norm before its classifier (`--linear-probe`: `heads.probe_norm`) */
+  readonly linearProbe?: boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -150,7 +155,15 @@ function decodeMeta(path: string, m: Record<string, string>): CheckpointMeta {
     optimizer: json('optimizer') as Record<string, string | number | boolean>,
     seed: num('seed'),
     version: m.version ?? 'unknown',
+    ...(m.modelArgs === undefined ? {} : { modelArgs: jsonObject(path, 'modelArgs', json('modelArgs')) }),
+    ...(m.linearProbe === 'true' ? { linearProbe: true } : {}),
   };
+}
+
+/** a metadata value that must be a JSON object (`modelArgs`) */
+function jsonObject(path: string, key: string, value: unknown): JsonArgs {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CheckpointError(`${path}: metadata "${key}" is not a JSON object`);
+  return Object.fromEntries(Object.entries(value));
 }
 
 /**

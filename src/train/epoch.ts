@@ -15,6 +15,7 @@ import { balancedAccuracy } from './class-balance.js';
 import { EpochProgress, ProgressSink, formatDuration } from './progress.js';
 import type { RunFolder } from './run-folder.js';
 import { Schedule, epochSteps, totalEpochs } from './schedule.js';
+import { checkpointStructure } from './run-model.js';
 import type { RunLoaders } from './setup.js';
 
 /** Everything the epoch loop works with, set up by `train`. */
@@ -176,6 +177,7 @@ export async function endEpoch(run: LoopRun, pass: TrainPass, metrics: EpochMetr
     optimizer: run.optimizerConfig,
     seed: run.options.seed,
     version: run.version,
+    ...checkpointStructure(run.options),
   };
   saveCheckpoint(run.out, 'last', run.model, run.session.optimizerState(), meta, run.session.emaState());
   run.folder.settle();

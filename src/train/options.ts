@@ -136,6 +136,10 @@ export interface TrainOptions {
   readonly pretrain?: PretrainSpec;
   /** train only the classifier, on frozen features, behind a BatchNorm without affine (MAE's linear probe; src/mae/linear-probe.ts) */
   readonly linearProbe?: boolean;
+  /** timm's --drop-path: the stochastic-depth rate of models that have it (their own default when absent); see src/train/run-model.ts */
+  readonly dropPath?: number;
+  /** the patch size of a ViT that takes one (vit_*_cifar: 4 by default); kept in checkpoints so eval, predict and export rebuild the model */
+  readonly patchSize?: number;
 }
 
 /** pytorch-cifar's settings (main.py): SGD 0.1, momentum 0.9, weight decay 5e-4, cosine over 200 epochs, batch 128. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { DataLoader } from '../data/loader.js';
 import { CIFAR10_MEAN, CIFAR10_STD, ImageDataset, TransformSpec } from '../data/types.js';
 import { ModelInfo, createModel, modelInfo } from '../models/index.js';
+import { runModelOptions } from './run-model.js';
 import { manualSeed } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { adamw } from '../optim/adamw.js';
@@ -127,7 +128,7 @@ export async function openTrainData(opts: TrainOptions): Promise<Splits> {
 /** Phase "model": built from `seed` (pretrained weights for a new run), then the checkpoint's weights when resuming. */
 export function buildModel(opts: TrainOptions, numClasses: number, ckpt: LoadedCheckpoint | undefined, log: (line: string) => void, plugins: readonly TrainPlugin[] = []): Module {
   manualSeed(opts.seed);
-  const model = applyModelHooks(plugins, createModel(opts.model, { numClasses, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log }), opts, log);
+  const model = applyModelHooks(plugins, createModel(opts.model, { numClasses, pretrained: ckpt ? undefined : opts.pretrained, onNotice: log, ...runModelOptions(opts) }), opts, log);
   if (ckpt) model.loadStateDict(ckpt.modelState);
   return model;
 }

@@ -18,7 +18,7 @@ import { Trace, traceWith } from '../src/nn/trace.js';
 import { createFromConstructor, createModel, modelInfo } from '../src/models/index.js';
 import { mapForeignStateDict } from '../src/models/key-filters.js';
 import { loadPretrainedInto } from '../src/models/pretrained.js';
-import { VisionTransformer } from '../src/models/vit.js';
+import { VisionTransformer, vitConfigs } from '../src/models/vit.js';
 import { MAE_DECODER_DEFAULTS, MaskedAutoencoder, reconstructionTarget, sincosPositionEmbedding } from '../src/mae/model.js';
 import { maskingRng, randomMasking, visiblePatches } from '../src/mae/masking.js';
 import { linearProbePlugin } from '../src/mae/linear-probe.js';
@@ -30,6 +30,7 @@ import { makeImageFolder } from '../test-support/image-folder.js';
 import { runCli } from '../test-support/cli.js';
 import { assertClose, valuesOf } from '../test-support/gradcheck.js';
 import { mulberry32 } from '../src/util/random.js';
+import { registeredVitAtDepth } from '../test-support/zoo-counts.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-mae-'));
 const quiet = { write: () => true };
@@ -304,22 +305,25 @@ test('mae_pretrain_vit_base layout (synthetic file, exact names and shapes) load
   }
 });
 
-// vit_l_16 (304M parameters) and the huge encoder (632M) are too large to build in a test: their
-// layouts are checked by name and shape against a one-block model of the same widths
-for (const [name, depth, dim, heads, patch, tokens] of [
-  ['mae_pretrain_vit_large → vit_l_16', 24, 1024, 16, 16, 197],
-  ['mae_pretrain_vit_huge → ViT-H/14 (torchvision vit_h_14 widths)', 32, 1280, 16, 14, 257],
+// vit_l_16 (304M parameters) and vit_h_14 (632M) are too large to build in a test: the released
+// files' layouts (depth, width, patch and tokens as published) are checked by name and shape
+// against a one-block model built from the registered config, its blocks repeated to its depth
+for (const [file, name, depth, dim, patch, tokens] of [
+  ['mae_pretrain_vit_large', 'vit_l_16', 24, 1024, 16, 197],
+  ['mae_pretrain_vit_huge', 'vit_h_14', 32, 1280, 14, 257],
 ] as const) {
-  test(`${name}: every key maps onto torchvision's name and shape (by name and shape only)`, () => {
+  test(`${file} → ${name}: every key maps onto the registered config's name and shape (by name and shape only)`, () => {
+    const config = vitConfigs.find((c) => c.name === name);
+    assert.ok(config, `${name} is registered`);
+    assert.deepEqual([config.numLayers, config.hiddenDim, config.mlpDim, config.patchSize], [depth, dim, 4 * dim, patch], `${name}'s registered depth, widths and patch are ${file}'s`);
     const sd = new Map<string, HostTensor>(officialLayout(depth, dim, patch, tokens).map(([k, shape]) => [k, { dtype: 'float32', shape, data: new Float32Array(0) }]));
     const { tensors, report } = mapForeignStateDict('vit', sd);
     assert.equal(report.layout, 'timm');
-    const one = createFromConstructor('VisionTransformer', { imageSize: 224, patchSize: patch, numLayers: 1, numHeads: heads, hiddenDim: dim, mlpDim: 4 * dim, numClasses: 10 }).stateDict();
     const expected = new Map<string, readonly number[]>();
-    for (const [k, t] of one) {
+    for (const [k, t] of registeredVitAtDepth(name, 1).stateDict()) {
       if (k.startsWith('heads.')) continue;
       if (!k.startsWith('encoder.layers.encoder_layer_0.')) expected.set(k, t.shape);
-      else for (let i = 0; i < depth; i++) expected.set(k.replace('encoder_layer_0.', `encoder_layer_${i}.`), t.shape);
+      else for (let i = 0; i < config.numLayers; i++) expected.set(k.replace('encoder_layer_0.', `encoder_layer_${i}.`), t.shape);
     }
     assert.deepEqual([...tensors.keys()].sort(), [...expected.keys()].sort());
     for (const [k, t] of tensors) assert.deepEqual(t.shape, expected.get(k), k);

@@ -1,6 +1,7 @@
 /**
  * Pretrained configs, driven by the registry: every torchvision config carries the weights entry
- * torchvision marks DEFAULT, with sane values (https .pth URL, 0 < top-1 < top-5 ≤ 100, crop
+ * torchvision marks DEFAULT (vit_h_14: the SWAG LINEAR weights at 224, its DEFAULT being a 518
+ * model; src/models/vit.ts), with sane values (https .pth URL, 0 < top-1 < top-5 ≤ 100, crop
  * fraction = crop / resize, ImageNet-style normalization), and its classifier prefix names the
  * layer that outputs the classes. `tessera models` shows the published top-1 and, with --json,
  * the whole config.
@@ -18,7 +19,9 @@ function checkPretrainedValues(name: string, p: PretrainedConfig): void {
   const url = new URL(p.url);
   assert.equal(url.protocol, 'https:', `${name}: weights URL is https (${p.url})`);
   assert.match(url.pathname, /\/[^/]+\.pth$/, `${name}: weights URL names a .pth file (${p.url})`);
-  assert.match(p.licence, /BSD-3-Clause/, `${name}: licence states torchvision's terms`);
+  // SWAG weights (vit_h_14's only ones) are under SWAG's own, non-commercial licence
+  const swag = /_swag-[0-9a-f]+\.pth$/.test(url.pathname);
+  assert.match(p.licence, swag ? /^CC-BY-NC-4\.0 \(facebookresearch\/SWAG/ : /BSD-3-Clause/, `${name}: licence states ${swag ? "SWAG's" : "torchvision's"} terms`);
   assert.ok(p.top1 > 0 && p.top5 > 0, `${name}: 0 < top-1 (${p.top1}) and 0 < top-5 (${p.top5})`);
   assert.ok(p.top1 < p.top5 && p.top5 <= 100, `${name}: top-1 ${p.top1} < top-5 ${p.top5} ≤ 100`);
   assert.ok(Number.isInteger(p.inputSize) && Number.isInteger(p.resizeSize), `${name}: whole crop and resize sizes`);

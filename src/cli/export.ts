@@ -1,7 +1,8 @@
 /**
  * `tessera export --checkpoint RUN|FILE --out model.onnx [--opset 13..17] [--image-size S] [--model NAME]`:
  * writes a checkpoint's inference graph as a self-contained ONNX file (weights as initializers,
- * dynamic batch dimension, every BatchNorm that directly follows a Conv folded into it) with the
+ * dynamic batch dimension, every BatchNorm that directly follows a Conv folded into it; a model
+ * over ONNX's 2 GB limit, such as vit_h_14, keeps its weights in MODEL.onnx.data beside it) with the
  * preprocessing in its metadata, then checks a fresh ONNX Runtime session on the written file
  * against Tessera's unfolded InferenceModel (opset 17) on a random batch of 2. Below opset 17
  * LayerNormalization, and below 14 HardSwish, are written as their decompositions.
@@ -15,12 +16,14 @@ import { createModel, modelInfo } from '../models/index.js';
 import { checkpointModel } from '../train/run-model.js';
 import { Module } from '../nn/module.js';
 import { MIN_OPSET, OPSET } from '../onnx/write.js';
-import { InferenceModel, exportInferenceOnnx } from '../runtime/inference.js';
+import { InferenceModel, exportInferenceFiles } from '../runtime/inference.js';
 import { fromOrt, ort, toOrt } from '../runtime/ort.js';
 import { CliCommand, UsageError, defineCommand, flagName, readCommandLine } from './args.js';
-import { AtomicWriteOptions, StagedFile, stageFile } from '../util/files.js';
+import { AtomicWriteOptions, StagedFile } from '../util/files.js';
 import { stageTritonRepository } from '../export/triton.js';
 import { WebModel, exportWebCommand } from '../web/export-web.js';
+import { stageOnnxFiles } from '../onnx/onnx-files.js';
+import { basename } from 'node:path';
 
 /** How `tessera export` is called: its options, help and checks. */
 export const EXPORT = defineCommand({
@@ -30,7 +33,9 @@ export const EXPORT = defineCommand({
 weights as initializers, a dynamic batch dimension, each BatchNorm that directly follows a Conv
 folded into the conv, and the preprocessing (mean, std, image size, class names, model name,
 tessera version) in the metadata. A fresh ONNX Runtime session on the written file is then
-checked against the unfolded model on a random batch of 2.`,
+checked against the unfolded model on a random batch of 2. A model whose weights exceed about
+1.8 GB (ONNX files cannot exceed 2 GB) keeps them in MODEL.onnx.data beside MODEL.onnx (ONNX's
+external data); the two files belong together.`,
   options: {
     checkpoint: {
       kind: 'path',
@@ -96,12 +101,16 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
     batchnorm_folded: 'true',
   };
   if (web !== undefined) return exportWebCommand(loaded, web, metadata);
-  const bytes = exportInferenceOnnx(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset });
+  const externalDataLocation = `${out === undefined ? 'model.onnx' : basename(out)}.data`;
+  const files = exportInferenceFiles(model, { inputShape: [1, 3, size, size], dynamicBatch: true, foldBatchNorms: true, metadata, opset, externalDataLocation });
+  const bytes = files.model;
+  const data = files.externalData;
+  if (data && triton !== undefined) throw new UsageError(`tessera export: ${loaded.name}'s weights take ${(data.size / 1e9).toFixed(2)} GB, over ONNX's 2 GB single-file limit; --triton writes single-file models only: use --out`);
   const bnLeft = countBatchNorms(bytes);
 
   const staged: StagedFile[] = [];
   try {
-    if (out !== undefined) staged.push(stageFile(out, bytes, io));
+    if (out !== undefined) staged.push(stageOnnxFiles(out, files, io));
     if (triton !== undefined) {
       const spec = { name: loaded.name, classes: loaded.classes, imageSize: size, maxBatch, maxDelayMs };
       staged.push(stageTritonRepository(triton, spec, bytes, io));
@@ -125,6 +134,7 @@ export async function exportCommand(argv: readonly string[], io: AtomicWriteOpti
     `wrote ${out} (${loaded.name}, ${loaded.classes.length} classes, input [batch, 3, ${size}, ${size}], opset ${opset}, ` +
       `${(bytes.length / 1e6).toFixed(2)} MB${bnLeft ? ', BatchNorms not directly after a Conv kept' : ', all BatchNorms folded'})\n`,
   );
+  if (out !== undefined && data) process.stdout.write(`wrote ${externalDataLocation} beside it: ${(data.size / 1e6).toFixed(2)} MB of weights as ONNX external data (one ONNX file holds at most 2 GB); keep the two files together\n`);
   return 0;
 }
 

@@ -248,6 +248,8 @@ interface ViTConfig {
   readonly mlpDim: number;
   /** torchvision 0.14's DEFAULT weights for the builder */
   readonly pretrained: PretrainedConfig;
+  /** why zoo_params.json has no row for it (see ConfigDeclaration.notInZoo) */
+  readonly notInZoo?: string;
 }
 
 /**
@@ -257,11 +259,27 @@ interface ViTConfig {
  */
 const weights = (file: string, top1: number, top5: number, resizeSize = 256) => torchvisionWeights({ file, top1, top5, resizeSize, classifier: 'heads.head' });
 
+/**
+ * vit_h_14 has no ImageNet-1K-only weights: torchvision 0.14 publishes SWAG's (a trunk
+ * pre-trained on Instagram images, under SWAG's non-commercial licence). Its DEFAULT,
+ * IMAGENET1K_SWAG_E2E_V1, is fine-tuned at 518 (a 518 model, whose position embedding the 224
+ * one cannot load); the entry is IMAGENET1K_SWAG_LINEAR_V1, the frozen trunk with a linear head
+ * trained on ImageNet-1K at 224 (resize 224, bicubic), which fits the registered model.
+ */
+const vitH14SwagLinear: PretrainedConfig = {
+  ...torchvisionWeights({ file: 'vit_h_14_lc_swag-c1eb923e.pth', top1: 85.708, top5: 97.73, resizeSize: 224, interpolation: 'bicubic', classifier: 'heads.head' }),
+  licence: 'CC-BY-NC-4.0 (facebookresearch/SWAG licence: non-commercial use); trunk pre-trained on Instagram images (SWAG), head trained on ImageNet-1K',
+};
+
 export const vitConfigs: readonly ViTConfig[] = [
   { name: 'vit_b_16', patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072, pretrained: weights('vit_b_16-c867db91.pth', 81.072, 95.318) },
   { name: 'vit_b_32', patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072, pretrained: weights('vit_b_32-d86f8d99.pth', 75.912, 92.466) },
   { name: 'vit_l_16', patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096, pretrained: weights('vit_l_16-852ce7e3.pth', 79.662, 94.638, 242) },
   { name: 'vit_l_32', patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096, pretrained: weights('vit_l_32-c7638314.pth', 76.972, 93.07) },
+  {
+    name: 'vit_h_14', patchSize: 14, numLayers: 32, numHeads: 16, hiddenDim: 1280, mlpDim: 5120, pretrained: vitH14SwagLinear,
+    notInZoo: "../shared/fixtures/zoo_params.json predates it; its counts match torchvision's published num_params (632,045,800 at 1,000 classes, 224) and test/zoo.test.ts extrapolates them from depths 1 and 2 (632M parameters are too many to build in a test)",
+  },
 ];
 
 // ---- key filter: foreign checkpoints' names ----------------------------------------------------
@@ -375,6 +393,7 @@ defineFamily({
   configs: vitConfigs.map((c) => ({
     name: c.name,
     pretrained: c.pretrained,
+    notInZoo: c.notInZoo,
     build: (args) => new VisionTransformer({ ...builderOptions(args), patchSize: c.patchSize, numLayers: c.numLayers, numHeads: c.numHeads, hiddenDim: c.hiddenDim, mlpDim: c.mlpDim }),
   })),
   keyFilter: { summary: "timm's VisionTransformer names → torchvision's; MAE's decoder dropped", layouts: [VIT_TIMM, VIT_MAE] },

@@ -126,6 +126,7 @@ export const ZOO_COUNTS: Readonly<Record<string, { readonly params: number; read
   vgg19_bn: { params: 143678248, macs: 19632062464 },
   vit_b_16: { params: 86567656, macs: 17563828224 },
   vit_b_32: { params: 88224232, macs: 4409186304 },
+  vit_h_14: { params: 632045800, macs: 167295109120 },
   vit_l_16: { params: 304326632, macs: 61554712576 },
   vit_l_32: { params: 306535400, macs: 15377539072 },
   vit_small_cifar: { params: 21342346, macs: 1420309248 },

@@ -5,8 +5,10 @@
  *
  * Tensor payloads are read from `raw_data` (little-endian) or the typed fields (`float_data`,
  * `int32_data`, `int64_data`, `double_data`, `uint64_data`); float16 and bfloat16 are widened to
- * float32, int8/int16/uint16 to int32 and uint32 to int64. A tensor whose data lives in an external
- * file is refused with an `OnnxFormatError` that says how to re-export it. Every malformed input
+ * float32, int8/int16/uint16 to int32 and uint32 to int64. An initializer whose data lives in an
+ * external file (ONNX's external-data format, src/onnx/external-data.ts: models over 2 GB) is read
+ * from beside the model's file; from bytes alone, or with the side file missing, it is one
+ * `OnnxFormatError` that says what to do. Every malformed input
  * (a truncated file, a field running past its message, a file that is not protobuf) is one
  * `OnnxFormatError` naming the source; no RangeError escapes.
  *
@@ -20,8 +22,9 @@
  * model.opset;                                                  // → 17
  * model.graph.nodes.filter((n) => n.opType === 'Conv').length; // → 2
  */
-import { readFileSync } from '#platform/runtime';
-import { UserError, fsError } from '../errors.js';
+import { dirname, readFileSync, readFileRange } from '#platform/runtime';
+import { UserError, errnoCode, fsError } from '../errors.js';
+import { parseExternalEntries } from './external-data.js';
 import type { DType, HostTensor, TypedData } from '../graph/ir.js';
 import { bfloat16ToFloat32, float16ToFloat32 } from '../io/safetensors.js';
 
@@ -83,13 +86,16 @@ export function readOnnxFile(path: string): OnnxModel {
   } catch (e) {
     throw fsError(e, path, 'read');
   }
-  return decodeOnnx(bytes, path);
+  return decodeOnnx(bytes, path, dirname(path));
 }
 
-/** Decodes ONNX ModelProto bytes; `source` names the input in error messages. */
-export function decodeOnnx(bytes: Uint8Array, source = '<buffer>'): OnnxModel {
+/**
+ * Decodes ONNX ModelProto bytes; `source` names the input in error messages, `externalDataDir`
+ * is the folder external data locations are relative to (the model file's; none: refused).
+ */
+export function decodeOnnx(bytes: Uint8Array, source = '<buffer>', externalDataDir: string | null = null): OnnxModel {
   try {
-    return decodeModel(new ProtoReader(bytes), source);
+    return decodeModel(new ProtoReader(bytes), source, externalDataDir);
   } catch (e) {
     if (e instanceof OnnxFormatError) throw e;
     if (e instanceof WireError) throw new OnnxFormatError(`${source}: not a readable ONNX model (${e.message}); is the file complete and really .onnx?`);
@@ -225,7 +231,7 @@ function expectWire(wire: number, want: number, what: string): void {
   if (wire !== want) throw new WireError(`${what} has wire type ${wire}, expected ${want}`);
 }
 
-function decodeModel(r: ProtoReader, source: string): OnnxModel {
+function decodeModel(r: ProtoReader, source: string, dir: string | null): OnnxModel {
   // a holder object: assignments inside the field callbacks stay visible to the type checker
   const m: { irVersion: number; opset: number | null; producer: string; graph: OnnxGraph | null } = { irVersion: 0, opset: null, producer: '', graph: null };
   const metadata: Record<string, string> = {};
@@ -234,7 +240,7 @@ function decodeModel(r: ProtoReader, source: string): OnnxModel {
     else if (field === 2 && wire === 2) m.producer = r.string();
     else if (field === 7) {
       expectWire(wire, 2, 'ModelProto.graph');
-      m.graph = decodeGraph(new ProtoReader(r.bytes()), source);
+      m.graph = decodeGraph(new ProtoReader(r.bytes()), source, dir);
     } else if (field === 8) {
       expectWire(wire, 2, 'ModelProto.opset_import');
       const o = new ProtoReader(r.bytes());
@@ -270,7 +276,7 @@ function decodeStringPair(r: ProtoReader): [string, string] {
   return [key, value];
 }
 
-function decodeGraph(r: ProtoReader, source: string): OnnxGraph {
+function decodeGraph(r: ProtoReader, source: string, dir: string | null): OnnxGraph {
   let name = '';
   const nodes: OnnxNode[] = [];
   const initializers = new Map<string, HostTensor>();
@@ -281,7 +287,7 @@ function decodeGraph(r: ProtoReader, source: string): OnnxGraph {
     if (field === 1) nodes.push(decodeNode(new ProtoReader(r.bytes()), source));
     else if (field === 2) name = r.string();
     else if (field === 5) {
-      const [tname, t] = decodeTensor(new ProtoReader(r.bytes()), source);
+      const [tname, t] = decodeTensor(new ProtoReader(r.bytes()), source, dir);
       initializers.set(tname, t);
     } else if (field === 15) throw new OnnxFormatError(`${source}: sparse initializers are not supported; re-export with dense weights`);
     else if (field === 11) inputs.push(decodeValueInfo(new ProtoReader(r.bytes())));
@@ -391,10 +397,12 @@ export function dtypeOfOnnxCode(code: number): DType | null {
   return DATA_TYPES[code]?.dtype ?? null;
 }
 
-function decodeTensor(r: ProtoReader, source: string): [string, HostTensor] {
+/** a TensorProto; external data is read relative to `dir` (null: refused) */
+function decodeTensor(r: ProtoReader, source: string, dir: string | null = null): [string, HostTensor] {
   const dims: bigint[] = [];
   const fields: TypedFields = { floatData: [], int32Data: [], int64Data: [], doubleData: [], uint64Data: [] };
-  const m: { dataType: number; name: string; raw: Uint8Array | null; external: boolean; location: string } = { dataType: 0, name: '', raw: null, external: false, location: '' };
+  const m: { dataType: number; name: string; raw: Uint8Array | null; external: boolean } = { dataType: 0, name: '', raw: null, external: false };
+  const entries = new Map<string, string>();
   r.fields((field, wire) => {
     if (field === 1) r.int64s(wire, dims);
     else if (field === 2 && wire === 0) m.dataType = r.varint();
@@ -407,15 +415,15 @@ function decodeTensor(r: ProtoReader, source: string): [string, HostTensor] {
     else if (field === 11) r.int64s(wire, fields.uint64Data);
     else if (field === 13 && wire === 2) {
       const [k, v] = decodeStringPair(new ProtoReader(r.bytes()));
-      if (k === 'location') m.location = v;
+      entries.set(k, v);
       m.external = true;
     } else if (field === 14 && wire === 0) m.external = r.varint() === 1 || m.external;
     else return false;
     return true;
   });
-  const { dataType, name, raw } = m;
+  const { dataType, name } = m;
   const what = `tensor "${name}"`;
-  if (m.external) throw new OnnxFormatError(`${source}: ${what} keeps its data in an external file${m.location ? ` (${m.location})` : ''}; re-export with the weights inside the model (onnx.save_model(..., save_as_external_data=False))`);
+  const raw = m.external ? externalBytes(entries, what, source, dir) : m.raw;
   const type = DATA_TYPES[dataType];
   if (!type) throw new OnnxFormatError(`${source}: ${what} has data type ${dataType}, which tessera cannot read (float, double, float16, bfloat16 and integer types only)`);
   const shape = dims.map(Number);
@@ -424,6 +432,21 @@ function decodeTensor(r: ProtoReader, source: string): [string, HostTensor] {
   const data = raw ? fromRaw(raw, dataType, count) : fromTyped(dataType, fields);
   if (data.length !== count) throw new OnnxFormatError(`${source}: ${what} has ${data.length} values, its shape [${shape}] needs ${count}`);
   return [name, { dtype: type.dtype, shape, data }];
+}
+
+/** the bytes a tensor's `external_data` entries name, from the side file in `dir` */
+function externalBytes(entries: ReadonlyMap<string, string>, what: string, source: string, dir: string | null): Uint8Array {
+  const fail = (message: string) => new OnnxFormatError(`${source}: ${message}`);
+  const { location, offset, length } = parseExternalEntries(entries, what, fail);
+  if (dir === null) throw fail(`${what} keeps its data in an external file (${location}); read the model from its file, with ${location} beside it`);
+  const path = `${dir}/${location}`;
+  try {
+    return readFileRange(path, offset, length);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw fail(`${what} keeps its data in ${location}, which is not beside the model (no ${path}); copy ${location} next to it`);
+    if (e instanceof RangeError) throw fail(`${what}: ${path} is too short (${e.message}); is it complete, and the one written with this model?`);
+    throw fsError(e, path, 'read');
+  }
 }
 
 /** little-endian raw_data to the host array of `dataType`'s dtype */

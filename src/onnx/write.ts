@@ -13,9 +13,11 @@
  * decodeOnnx(bytes).opset; // → 13
  */
 import { DType, Graph, HostTensor, Node, Value } from '../graph/ir.js';
+import { UserError } from '../errors.js';
 import { Emitter, OnnxAttrs, getOp } from '../ops/registry.js';
 import { onnxDtypeCode } from '../ops/elementwise.js';
 import { ProtoWriter } from './protobuf.js';
+import { ExternalDataOptions, ExternalRef, OnnxFiles, planExternalData, tensorBytes } from './external-data.js';
 
 /** the opset written by default, and the newest Tessera writes */
 export const OPSET = 17;
@@ -54,7 +56,7 @@ export interface GraphOutput {
   readonly value: Value;
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends ExternalDataOptions {
   /** name the first dimension of inputs and outputs "batch" instead of fixing it */
   readonly dynamicBatch?: boolean;
   readonly metadata?: Readonly<Record<string, string>>;
@@ -68,15 +70,34 @@ export interface WriteOptions {
   readonly nchwcBlock?: number;
 }
 
-/** Serializes `graph` computing `outputs` to ONNX bytes. */
+/**
+ * Serializes `graph` computing `outputs` to ONNX bytes; a model whose initializers exceed the
+ * external-data threshold (about 1.8 GB: see src/onnx/external-data.ts) is refused, since one
+ * file cannot hold it: write it with `writeOnnxFiles`.
+ */
 export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: WriteOptions = {}): Uint8Array {
+  return singleFile(writeOnnxFiles(graph, outputs, opts));
+}
+
+/** The ModelProto bytes of `files`; a model that needs a side file is refused in one line. */
+export function singleFile(files: OnnxFiles): Uint8Array {
+  const data = files.externalData;
+  if (data) throw new UserError(`the model's weights take ${(data.size / 1e9).toFixed(2)} GB, more than one ONNX file holds (2 GB); write it as a file with its ${data.location} beside it (saveOnnx, tessera export)`);
+  return files.model;
+}
+
+/**
+ * Serializes `graph` computing `outputs` to an ONNX model and, where its initializers exceed
+ * `externalDataThreshold`, the external data file its large initializers go to.
+ */
+export function writeOnnxFiles(graph: Graph, outputs: readonly GraphOutput[], opts: WriteOptions = {}): OnnxFiles {
   const opset = opts.opset ?? OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > OPSET) throw new Error(`writeOnnx: opset ${opset} is not supported; Tessera writes opsets ${MIN_OPSET} to ${OPSET}`);
   const live = liveNodes(graph, outputs.map((o) => o.value));
   const names = new Map<Value, string>();
   for (const v of graph.inputs) names.set(v, v.name ?? `input_${v.id}`);
   const nodes: ProtoWriter[] = [];
-  const inits: ProtoWriter[] = [];
+  const inits: [string, HostTensor][] = [];
   const intConsts = new Map<string, string>();
   let tmpCount = 0;
   /** ONNX node names carry the IR node's module path and op, so ORT profiles read like the model */
@@ -84,7 +105,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   /** the non-default operator domains the nodes use (each gets an opset import, version 1) */
   const domains = new Set<string>();
 
-  const addInit = (name: string, t: HostTensor) => inits.push(tensorProto(name, t));
+  const addInit = (name: string, t: HostTensor) => inits.push([name, t]);
   const emitter: Emitter = {
     opset,
     nchwcBlock: opts.nchwcBlock,
@@ -154,7 +175,8 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   const g = new ProtoWriter();
   for (const n of nodes) g.bytes(1, n.finish());
   g.string(2, opts.graphName ?? 'tessera');
-  for (const i of inits) g.bytes(5, i.finish());
+  const external = planExternalData(inits, opts);
+  for (const [name, t] of inits) g.bytes(5, tensorProto(name, t, external?.refs.get(name)).finish());
   for (const v of graph.inputs) g.bytes(11, valueInfo(names.get(v)!, v.shape, v.dtype, opts.dynamicBatch));
   for (const o of outputs) g.bytes(12, valueInfo(o.name, o.value.shape, o.value.dtype, opts.dynamicBatch));
 
@@ -166,7 +188,7 @@ export function writeOnnx(graph: Graph, outputs: readonly GraphOutput[], opts: W
   m.message(8, (w) => w.string(1, '').int(2, opset));
   for (const domain of domains) m.message(8, (w) => w.string(1, domain).int(2, 1));
   for (const [k, v] of Object.entries(opts.metadata ?? {})) m.message(14, (w) => w.string(1, k).string(2, v));
-  return m.finish();
+  return { model: m.finish(), externalData: external?.file ?? null };
 }
 
 /** nodes that the outputs depend on, in topological order */
@@ -198,13 +220,17 @@ function writeAttrs(w: ProtoWriter, attrs: OnnxAttrs): void {
   }
 }
 
-export function tensorProto(name: string, t: HostTensor): ProtoWriter {
+/** A TensorProto: its data as raw_data, or where `external` says it lies (data_location EXTERNAL, external_data entries). */
+export function tensorProto(name: string, t: HostTensor, external?: ExternalRef): ProtoWriter {
   const w = new ProtoWriter();
   if (t.shape.length) w.packedInts(1, t.shape);
   w.int(2, onnxDtypeCode(t.dtype));
   w.string(8, name);
-  w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return w;
+  if (!external) return w.bytes(9, tensorBytes(t));
+  for (const [key, value] of [['location', external.location], ['offset', String(external.offset)], ['length', String(external.length)]]) {
+    w.message(13, (entry) => entry.string(1, key).string(2, value));
+  }
+  return w.int(14, 1);
 }
 
 function valueInfo(name: string, shape: readonly number[], dtype: DType, dynamicBatch = false): Uint8Array {

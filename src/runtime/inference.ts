@@ -2,15 +2,16 @@
  * Inference: the eval-mode graph with weights baked in as initializers (so ONNX Runtime
  * prepacks them and fuses Conv+BN+ReLU), run by onnxruntime-node or saved as a .onnx file.
  */
-import { writeFileAtomic } from '#platform/runtime';
+import { basename, stageOnnxFiles } from '#platform/runtime';
 import { HostTensor } from '../graph/ir.js';
-import { writeOnnx } from '../onnx/write.js';
+import { singleFile, writeOnnxFiles } from '../onnx/write.js';
+import { ExternalDataOptions, OnnxFiles } from '../onnx/external-data.js';
 import { foldConvBatchNorms } from '../onnx/fold.js';
 import { Module } from '../nn/module.js';
 import { Trace, traceWith } from '../nn/trace.js';
 import { SessionOptions, createSession, fromOrt, ort, toOrt } from './ort.js';
 
-export interface ExportOptions {
+export interface ExportOptions extends ExternalDataOptions {
   /** [N, C, H, W]; N is exported as a dynamic "batch" dimension when `dynamicBatch` */
   readonly inputShape: readonly number[];
   readonly dynamicBatch?: boolean;
@@ -23,23 +24,49 @@ export interface ExportOptions {
   readonly opset?: number;
 }
 
-/** ONNX bytes of `model`'s eval-mode forward pass (input "input", output "logits"). */
+/**
+ * ONNX bytes of `model`'s eval-mode forward pass (input "input", output "logits"); a model whose
+ * weights one file cannot hold (over about 1.8 GB) is refused: see `exportInferenceFiles`.
+ */
 export function exportInferenceOnnx(model: Module, opts: ExportOptions): Uint8Array {
+  return singleFile(exportInferenceFiles(model, opts));
+}
+
+/**
+ * `model`'s eval-mode forward pass as an ONNX model and, where its weights exceed
+ * `externalDataThreshold` (default about 1.8 GB; ONNX files cannot exceed 2 GB), the external
+ * data file (named `externalDataLocation`, default model.onnx.data) its large weights go to.
+ *
+ * @example
+ * const files = exportInferenceFiles(createModel('cifar_lenet'), { inputShape: [1, 3, 32, 32], externalDataThreshold: 0 });
+ * files.externalData?.location; // → 'model.onnx.data'
+ * files.externalData?.pieces.length; // → 5
+ */
+export function exportInferenceFiles(model: Module, opts: ExportOptions): OnnxFiles {
   const wasTraining = model.training;
   model.eval();
   try {
     const trace = new Trace(model, { weights: 'constants', precision: opts.precision });
     const logits = traceWith(trace, () => model.call(trace.graph.addInput('input', opts.inputShape, trace.floatType)));
     if (opts.foldBatchNorms) foldConvBatchNorms(trace.graph, [logits]);
-    return writeOnnx(trace.graph, [{ name: 'logits', value: logits }], { dynamicBatch: opts.dynamicBatch, metadata: opts.metadata, opset: opts.opset });
+    const { dynamicBatch, metadata, opset, externalDataThreshold, externalDataLocation } = opts;
+    return writeOnnxFiles(trace.graph, [{ name: 'logits', value: logits }], { dynamicBatch, metadata, opset, externalDataThreshold, externalDataLocation });
   } finally {
     model.train(wasTraining);
   }
 }
 
-/** Writes the inference graph to `path` (through a temporary file, then renamed). */
+/**
+ * Writes the inference graph to `path` (through a temporary file, then renamed); a model over the
+ * external-data threshold also writes its weights to `path`.data beside it (both or neither).
+ */
 export function saveOnnx(model: Module, path: string, opts: ExportOptions): void {
-  writeFileAtomic(path, exportInferenceOnnx(model, opts));
+  const staged = stageOnnxFiles(path, exportInferenceFiles(model, { externalDataLocation: `${basename(path)}.data`, ...opts }));
+  try {
+    staged.commit();
+  } finally {
+    staged.discard();
+  }
 }
 
 /**
@@ -58,8 +85,7 @@ export class InferenceModel {
   ) {}
 
   static async create(model: Module, opts: ExportOptions & SessionOptions): Promise<InferenceModel> {
-    const bytes = exportInferenceOnnx(model, opts);
-    return new InferenceModel(await createSession(bytes, opts), opts.inputShape);
+    return new InferenceModel(await createSession(exportInferenceFiles(model, opts), opts), opts.inputShape);
   }
 
   async run(input: HostTensor): Promise<HostTensor> {

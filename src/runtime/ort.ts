@@ -2,8 +2,9 @@
  * ONNX Runtime sessions and conversion between host tensors and ORT tensors. `ort` is
  * onnxruntime-node in Node and onnxruntime-web in the browser build (src/platform/).
  */
-import { environment, ort } from '#platform/runtime';
+import { environment, ort, withModelFiles } from '#platform/runtime';
 import { HostTensor, TypedData } from '../graph/ir.js';
+import type { OnnxFiles } from '../onnx/external-data.js';
 
 export { ort };
 
@@ -25,9 +26,20 @@ function navigatorCores(): number {
   return typeof globalThis.navigator !== 'undefined' && globalThis.navigator.hardwareConcurrency ? globalThis.navigator.hardwareConcurrency : 2;
 }
 
-/** Creates an ORT CPU session from ONNX bytes. */
-export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, {
+/**
+ * Creates an ORT CPU session from ONNX bytes, or from a model with its external data file
+ * (`writeOnnxFiles`): ONNX Runtime reads external data from beside a model file only, so such
+ * a model goes through a temporary folder, removed once the session is created.
+ */
+export async function createSession(model: Uint8Array | OnnxFiles, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const options = sessionOptions(opts);
+  if (model instanceof Uint8Array) return ort.InferenceSession.create(model, options);
+  if (!model.externalData) return ort.InferenceSession.create(model.model, options);
+  return withModelFiles(model, (path) => ort.InferenceSession.create(path, options));
+}
+
+function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: ['cpu'],
     graphOptimizationLevel: opts.optimization ?? 'all',
     intraOpNumThreads: opts.threads ?? defaultThreads(),
@@ -37,7 +49,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     enableProfiling: opts.profilePrefix !== undefined,
     profileFilePrefix: opts.profilePrefix,
     extra: { session: { set_denormal_as_zero: '1' } },
-  });
+  };
 }
 
 const ORT_TYPES = {

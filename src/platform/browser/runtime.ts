@@ -32,3 +32,11 @@ export const environment: typeof NodePlatform.environment = () => undefined;
 
 /** A web page cannot read CPU flags: WebAssembly has no NCHWc kernels anyway. */
 export const cpuinfo: typeof NodePlatform.cpuinfo = () => '';
+
+/** The folder part of a slash-separated path ('.' where there is none). */
+export const dirname: typeof NodePlatform.dirname = (path: string) => (path.includes('/') ? path.slice(0, path.lastIndexOf('/')) || '/' : '.');
+
+/** Models with an external data file (over 2 GB of weights) need files: a web page has none. */
+export const readFileRange: typeof NodePlatform.readFileRange = noFileSystem('reading ONNX external data');
+export const stageOnnxFiles: typeof NodePlatform.stageOnnxFiles = noFileSystem('writing an ONNX model with external data');
+export const withModelFiles: typeof NodePlatform.withModelFiles = noFileSystem('running an ONNX model with external data (over 2 GB of weights)');

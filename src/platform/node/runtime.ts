@@ -9,6 +9,8 @@ export * as ort from 'onnxruntime-node';
 export { readFileSync };
 export { basename } from 'node:path';
 export { writeFileAtomic } from '../../util/files.js';
+export { dirname } from 'node:path';
+export { readFileRange, stageOnnxFiles, withModelFiles } from '../../onnx/onnx-files.js';
 
 /** Where the engine runs. */
 export const PLATFORM: 'node' | 'browser' = 'node';

@@ -16,10 +16,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleWebPage } from '../src/web/bundle.js';
 import { Preprocessing, topK } from '../src/web/images.js';
-import { TeachSample, checkpointBytes, fineTune, modelForClasses, tooLargeMessage } from '../src/web/teach.js';
+import { PageModel, TeachSample, checkpointBytes, fineTune, modelForClasses, pageModel, tooLargeMessage } from '../src/web/teach.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../src/data/types.js';
 import { decodeImageFile } from '../src/data/worker.js';
-import { createModel } from '../src/models/index.js';
 import { ROOT } from '../test-support/cli.js';
 import { runCli } from '../test-support/cli.js';
 import { HeadlessChromium, OpenedPage, WEBGPU_AND_FAKE_CAMERA } from '../test-support/browser.js';
@@ -216,27 +215,31 @@ test('no console errors or failed requests on any page opened over HTTP', () => 
   }
 });
 
-test('fine-tuned weights from teach mode are a checkpoint that tessera eval loads', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tessera-teach-'));
-  try {
-    const classes = ['airplane', 'automobile'];
-    const prep: Preprocessing = { model: 'cifar_lenet', size: 32, mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
-    const samples: TeachSample[] = [];
-    for (const [label, c] of classes.entries()) {
-      mkdirSync(join(root, 'data', c), { recursive: true });
-      for (const f of readdirSync(join(SAMPLE, c)).slice(0, 4)) {
-        copyFileSync(join(SAMPLE, c, f), join(root, 'data', c, f));
-        samples.push({ image: await decodeImageFile(join(SAMPLE, c, f)), label });
+/** the page's models teach mode fine-tunes: a plain one, and a linear probe of a ViT trained with --patch-size 8 */
+const TEACH_MODELS: PageModel[] = [{ model: 'cifar_lenet' }, { model: 'vit_tiny_cifar', modelArgs: { patchSize: 8 }, linearProbe: true }];
+for (const pageNet of TEACH_MODELS) {
+  test(`fine-tuned weights from teach mode are a checkpoint that tessera eval loads: ${JSON.stringify(pageNet)}`, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tessera-teach-'));
+    try {
+      const classes = ['airplane', 'automobile'];
+      const prep: Preprocessing = { ...pageNet, size: 32, mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
+      const samples: TeachSample[] = [];
+      for (const [label, c] of classes.entries()) {
+        mkdirSync(join(root, 'data', c), { recursive: true });
+        for (const f of readdirSync(join(SAMPLE, c)).slice(0, 4)) {
+          copyFileSync(join(SAMPLE, c, f), join(root, 'data', c, f));
+          samples.push({ image: await decodeImageFile(join(SAMPLE, c, f)), label });
+        }
       }
+      const opts = { layers: 'head', steps: 3, batch: 4, lr: 0.01 } as const;
+      const net = modelForClasses(pageNet, pageModel(pageNet, 10).stateDict(), classes.length, opts.layers);
+      const losses = await fineTune(net, samples, prep, opts);
+      writeFileSync(join(root, 'tuned.safetensors'), checkpointBytes(net, prep, classes, losses.length, opts, null));
+      const r = await runCli(['eval', '--checkpoint', join(root, 'tuned.safetensors'), '--data', join(root, 'data'), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { images: number }).images, 8);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
-    const opts = { layers: 'head', steps: 3, batch: 4, lr: 0.01 } as const;
-    const net = modelForClasses('cifar_lenet', createModel('cifar_lenet').stateDict(), classes.length, opts.layers);
-    const losses = await fineTune(net, samples, prep, opts);
-    writeFileSync(join(root, 'tuned.safetensors'), checkpointBytes(net, prep, classes, losses.length, opts, null));
-    const r = await runCli(['eval', '--checkpoint', join(root, 'tuned.safetensors'), '--data', join(root, 'data'), '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { images: number }).images, 8);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+  });
+}

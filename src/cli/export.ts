@@ -147,7 +147,7 @@ function load(path: string, modelName: string | undefined, imageSize: number | u
     if (modelName && modelName !== meta.model) throw new UsageError(`${path} is a ${meta.model} checkpoint, not ${modelName}`);
     const model = checkpointModel(meta);
     model.loadStateDict(checkpointWeights(ckpt, ema));
-    return { model, name: meta.model, classes: meta.classes, mean: meta.transform.mean, std: meta.transform.std, size: imageSize ?? meta.transform.size };
+    return { model, name: meta.model, classes: meta.classes, mean: meta.transform.mean, std: meta.transform.std, size: imageSize ?? meta.transform.size, structure: { modelArgs: meta.modelArgs, linearProbe: meta.linearProbe } };
   }
   if (!modelName) {
     throw new UsageError(`${path} is not a Tessera training checkpoint; pass --model NAME to export a plain state dict`);

@@ -7,9 +7,7 @@
  * @example
  * runModelOptions({ model: 'vit_tiny_cifar', patchSize: 2, dropPath: 0.1 }); // → { args: { patchSize: 2 }, stochasticDepthProb: 0.1 }
  */
-import { addProbeNorm } from '../mae/linear-probe.js';
-import { CreateModelOptions, JsonArgs, builderArguments, createModel, modelInfo } from '../models/index.js';
-import type { Module } from '../nn/module.js';
+import { CreateModelOptions, JsonArgs, builderArguments, modelInfo } from '../models/index.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import type { TrainOptions } from './options.js';
 
@@ -37,15 +35,4 @@ export function checkpointStructure(opts: ModelFlags & Pick<TrainOptions, 'linea
   return { ...(modelArgs ? { modelArgs } : {}), ...(opts.linearProbe ? { linearProbe: true } : {}) };
 }
 
-/**
- * The model a run checkpoint's weights fit (weights not loaded): its config with the class count
- * and builder arguments the checkpoint records, the linear probe's norm where it had one.
- *
- * @example
- * checkpointModel({ model: 'vit_tiny_cifar', numClasses: 2, modelArgs: { patchSize: 8 }, linearProbe: true }).stateDict().get('encoder.pos_embedding')!.shape; // → [1, 17, 192]
- */
-export function checkpointModel(meta: Pick<CheckpointMeta, 'model' | 'numClasses' | 'modelArgs' | 'linearProbe'>): Module {
-  const model = createModel(meta.model, { numClasses: meta.numClasses, args: meta.modelArgs });
-  if (meta.linearProbe) addProbeNorm(model, meta.model);
-  return model;
-}
+export { checkpointModel } from './checkpoint-model.js';

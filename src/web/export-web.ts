@@ -27,6 +27,8 @@ export interface WebModel {
   readonly mean: readonly number[];
   readonly std: readonly number[];
   readonly size: number;
+  /** the builder arguments and linear probe its checkpoint records (see checkpointModel) */
+  readonly structure?: Pick<Preprocessing, 'modelArgs' | 'linearProbe'>;
 }
 
 /** What an exported folder holds (file names relative to it). */
@@ -58,7 +60,7 @@ export async function exportWeb(m: WebModel, dir: string, metadata: Readonly<Rec
 
 function writeFolder(m: WebModel, dir: string, metadata: Readonly<Record<string, string>>, bundle: WebBundle): void {
   mkdirSync(join(dir, 'ort'), { recursive: true });
-  const prep: Preprocessing = { model: m.name, size: m.size, mean: m.mean, std: m.std };
+  const prep: Preprocessing = { model: m.name, ...m.structure, size: m.size, mean: m.mean, std: m.std };
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   writeFileSync(join(dir, WEB_FILES.page), pageHtml(`Tessera: ${m.name}`, WEB_FILES.script));
   writeFileSync(join(dir, WEB_FILES.script), bundle.code);

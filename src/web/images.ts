@@ -3,12 +3,17 @@
  * a decoded image, written so Node runs exactly the same steps (the tests compare the two).
  */
 import { RgbImage, fromInterleaved, normalizeInto, resizeCenterCrop } from '../data/transforms.js';
+import type { JsonArgs } from '../models/registry.js';
 import { softmax } from '../train/test-time.js';
 
 /** How the exported model wants its input (`preprocessing.json` of an exported page). */
 export interface Preprocessing {
   /** the registered model name (for training in the page) */
   readonly model: string;
+  /** the builder arguments the checkpoint records (`--patch-size`), when not the defaults */
+  readonly modelArgs?: JsonArgs;
+  /** the checkpoint is a linear probe (BatchNorm without affine before the head) */
+  readonly linearProbe?: boolean;
   /** input height and width */
   readonly size: number;
   readonly mean: readonly number[];

@@ -5,7 +5,7 @@
  * this file only wires it to the DOM. The library is also `window.tessera` for scripting.
  */
 import * as tessera from './index.js';
-import { createModel, decodeImage, Preprocessing, Ranked, TeachOptions, TeachSample, checkpointBytes, configureWasm, exportInferenceOnnx, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, RgbImage, HostTensor } from './index.js';
+import { pageModel, decodeImage, Preprocessing, Ranked, TeachOptions, TeachSample, checkpointBytes, configureWasm, exportInferenceOnnx, fineTune, modelForClasses, parseSafetensors, toInput, tooLargeMessage, topK, RgbImage, HostTensor } from './index.js';
 import { Classifier, chooseClassifier, wasmBackendName, webGpuAdapter } from './backend.js';
 import { CLASSIFY_TARGET, CameraPanel, CaptureTarget } from './camera.js';
 
@@ -222,7 +222,7 @@ class Page {
       lr: Number($('lr', HTMLInputElement).value),
     };
     const { prep } = this.files;
-    const net = modelForClasses(prep.model, this.files.weights, classes.length, opts.layers);
+    const net = modelForClasses(prep, this.files.weights, classes.length, opts.layers);
     const tooLarge = tooLargeMessage(prep.model, net.parameterCount(), opts.batch, prep.size, MEMORY_LIMIT);
     if (tooLarge) {
       status.textContent = tooLarge;
@@ -301,7 +301,7 @@ async function selftest(page: Page): Promise<void> {
     top1.push(top[0].label);
     samples.push({ image, label: top[0].index });
   }
-  const net = createModel(prep.model, { numClasses: classes.length });
+  const net = pageModel(prep, classes.length);
   net.loadStateDict(page.files.weights);
   const losses = await fineTune(net, samples, prep, { layers: 'all', steps: 5, batch: 2, lr: 0.01, seed: 0 });
   $('selftest').textContent = JSON.stringify({ top1, losses, ms: Math.round(performance.now() - t0), backend: page.classifier.backend });

@@ -7,13 +7,13 @@
 import type { HostTensor } from '../graph/ir.js';
 import { RgbImage, applyTransform } from '../data/transforms.js';
 import type { TransformSpec } from '../data/types.js';
-import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Rng } from '../nn/init.js';
 import { sgd } from '../optim/sgd.js';
 import { TrainingSession } from '../runtime/training-session.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { encodeMeta } from '../train/checkpoint-meta.js';
+import { checkpointModel } from '../train/checkpoint-model.js';
 import { serializeSafetensors } from '../io/safetensors.js';
 import type { Preprocessing } from './images.js';
 
@@ -34,15 +34,29 @@ export interface TeachSample {
   readonly label: number;
 }
 
+/** The page's model: its registered name and the structure its checkpoint records. */
+export type PageModel = Pick<Preprocessing, 'model' | 'modelArgs' | 'linearProbe'>;
+
+/**
+ * The page's model with `numClasses` classes (weights not loaded), built as `tessera eval` builds
+ * the checkpoint it was exported from.
+ *
+ * @example
+ * pageModel({ model: 'vit_tiny_cifar', modelArgs: { patchSize: 8 } }, 3).stateDict().get('heads.head.weight')!.shape; // → [3, 192]
+ */
+export function pageModel(model: PageModel, numClasses: number): Module {
+  return checkpointModel({ ...model, numClasses });
+}
+
 /**
  * The state-dict keys of a model's classifier: those whose shape follows the class count.
  *
  * @example
- * headKeys('cifar_lenet'); // → ['fc3.weight', 'fc3.bias']
+ * headKeys({ model: 'cifar_lenet' }); // → ['fc3.weight', 'fc3.bias']
  */
-export function headKeys(model: string): string[] {
-  const a = createModel(model, { numClasses: 2 }).stateDict();
-  const b = createModel(model, { numClasses: 3 }).stateDict();
+export function headKeys(model: PageModel): string[] {
+  const a = pageModel(model, 2).stateDict();
+  const b = pageModel(model, 3).stateDict();
   return [...a].filter(([k, t]) => b.get(k)?.shape.join() !== t.shape.join()).map(([k]) => k);
 }
 
@@ -51,11 +65,11 @@ export function headKeys(model: string): string[] {
  * with `layers: 'head'` only the classifier trains.
  *
  * @example
- * const net = modelForClasses('cifar_lenet', createModel('cifar_lenet').stateDict(), 3, 'head');
+ * const net = modelForClasses({ model: 'cifar_lenet' }, createModel('cifar_lenet').stateDict(), 3, 'head');
  * [...net.namedParameters()].filter(([, p]) => p.requiresGrad).length; // → 2
  */
-export function modelForClasses(model: string, weights: ReadonlyMap<string, HostTensor>, numClasses: number, layers: TeachLayers): Module {
-  const net = createModel(model, { numClasses });
+export function modelForClasses(model: PageModel, weights: ReadonlyMap<string, HostTensor>, numClasses: number, layers: TeachLayers): Module {
+  const net = pageModel(model, numClasses);
   const head = new Set(headKeys(model));
   net.loadStateDict(new Map([...weights].filter(([k]) => !head.has(k))), { strict: false });
   if (layers === 'head') for (const [k, p] of net.namedParameters()) p.requiresGrad = head.has(k);
@@ -107,6 +121,8 @@ export function checkpointBytes(net: Module, prep: Preprocessing, classes: reado
     epoch: 1,
     stepCount: steps,
     model: prep.model,
+    ...(prep.modelArgs ? { modelArgs: prep.modelArgs } : {}),
+    ...(prep.linearProbe ? { linearProbe: true } : {}),
     numClasses: classes.length,
     classes,
     transform,

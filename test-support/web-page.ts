@@ -91,7 +91,7 @@ export function browserClassifierLogits(page: Page, images: readonly string[]): 
     for (const name of names) {
       const img = await t.decodeImage(await (await fetch(name)).blob());
       if (!img) throw new Error(`${name} did not decode`);
-      rows.push(Array.from(await classifier.run(t.toInput(img, prep)), Number));
+      rows.push(Array.from((await classifier.run(t.toInput(img, prep))).logits, Number));
     }
     return { backend: classifier.backend, rows };
   }, images);

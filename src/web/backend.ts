@@ -11,7 +11,8 @@ import { ort } from '#platform/runtime';
 export interface Classifier {
   /** "WebGPU" or "WASM, N threads" */
   readonly backend: string;
-  run(input: Float32Array): Promise<Float32Array>;
+  /** the logits, and the milliseconds the model took (waiting for an earlier run not counted) */
+  run(input: Float32Array): Promise<{ readonly logits: Float32Array; readonly ms: number }>;
 }
 
 /** A classifier and, when WebGPU was there but could not be used, why (for the page to say). */
@@ -44,6 +45,24 @@ export function wasmBackendName(threads: number): string {
   return `WASM, ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
+/**
+ * `run` queued one call at a time and timed from its own start: an onnxruntime-web session runs
+ * one call at once (images dropped while a camera capture is being classified would start a
+ * second one, on which the WebGPU build hangs the page).
+ */
+function oneAtATime(run: (input: Float32Array) => Promise<Float32Array>): Classifier['run'] {
+  let last: Promise<unknown> = Promise.resolve();
+  return (input) => {
+    const next = last.then(async () => {
+      const t0 = performance.now();
+      const logits = await run(input);
+      return { logits, ms: performance.now() - t0 };
+    });
+    last = next.catch(() => undefined);
+    return next;
+  };
+}
+
 /** The logits output of a run, checked to be float32. */
 function logitsOf(out: Readonly<Record<string, { readonly data: unknown }>>): Float32Array {
   const data = out.logits?.data;
@@ -56,7 +75,7 @@ export async function wasmClassifier(model: Uint8Array, size: number): Promise<C
   const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   return {
     backend: wasmBackendName(ort.env.wasm.numThreads ?? 1),
-    run: async (input) => logitsOf(await session.run({ input: new ort.Tensor('float32', input, [1, 3, size, size]) })),
+    run: oneAtATime(async (input) => logitsOf(await session.run({ input: new ort.Tensor('float32', input, [1, 3, size, size]) }))),
   };
 }
 
@@ -79,7 +98,7 @@ export async function webGpuClassifier(model: Uint8Array, size: number, adapter:
   const session = await gpuOrt.InferenceSession.create(model, { executionProviders: [WEBGPU_PROVIDER], graphOptimizationLevel: 'all' });
   return {
     backend: 'WebGPU',
-    run: async (input) => logitsOf(await session.run({ input: new gpuOrt.Tensor('float32', input, [1, 3, size, size]) })),
+    run: oneAtATime(async (input) => logitsOf(await session.run({ input: new gpuOrt.Tensor('float32', input, [1, 3, size, size]) }))),
   };
 }
 

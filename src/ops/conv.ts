@@ -6,7 +6,7 @@ import { environment } from '#platform/runtime';
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
-import { emitNchwcConv } from './conv-nchwc.js';
+import { emitNchwcConv, nchwcPlan } from './conv-nchwc.js';
 import { expectRank, sameDtype, windowOut } from './shape-rules.js';
 import { reduceSum } from './shape.js';
 
@@ -79,7 +79,7 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
     const [xv, dyv] = node.inputs;
     const geometry = { x: xv.shape, w: node.outputs[0].shape, ...a };
     if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, geometry, dyv.shape);
-    else if (a.group === 1 && environment('TESSERA_WGRAD') !== 'conv') emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
+    else if (a.group === 1 && !weightGradAsConv(e, xv.shape, dyv.shape, a.strides)) emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
     else emitConvWeightGrad(e, x, dy, dw, xv.shape, dyv.shape, a);
   },
   // dW is bilinear in (x, dy): its cotangent flows back as a ConvTranspose and a Conv
@@ -94,6 +94,21 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
     ];
   },
 });
+
+/**
+ * Which form an ungrouped float32 weight gradient takes: one NCHWc Conv with the batch as channels
+ * for a stride-1 conv whose map is at most 8×8 (there im2col's rows are too short to copy
+ * efficiently, and the Conv measured faster; a strided conv's Conv form computes outputs it then
+ * drops), else im2col + one Gemm. TESSERA_WGRAD=conv or =gemm forces one.
+ */
+function weightGradAsConv(e: Emitter, xs: readonly number[], ys: readonly number[], strides: readonly number[]): boolean {
+  const forced = environment('TESSERA_WGRAD');
+  if (forced === 'conv' || forced === 'gemm') return forced === 'conv';
+  const [n, c, h, w] = xs;
+  const [, o, ho, wo] = ys;
+  const small = ho * wo <= 64 && strides.every((s) => s === 1);
+  return e.nchwcBlock !== undefined && small && nchwcPlan([c, n, h, w], [o, n, ho, wo], 1, e.nchwcBlock) !== null;
+}
 
 /** Gradient of a convolution's weight, given its input `x` and output gradient `dy`. */
 export function convWeightGrad(x: Value, dy: Value, wShape: readonly number[], a: Conv2dAttrs): Value {

@@ -7,7 +7,7 @@
 import { DType, TensorType, Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { isFloat } from './shape-rules.js';
-import { add, emitErf, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
+import { add, cast, emitErf, erf, exp, greater, less, mul, sigmoid, where } from './elementwise.js';
 
 function floatInfer([x]: readonly TensorType[]): TensorType[] {
   if (!isFloat(x.dtype)) throw new Error(`needs a float input, got ${x.dtype}`);
@@ -18,8 +18,9 @@ const reluOp = defineOp({
   type: 'Relu',
   infer: floatInfer,
   emit: (e, ins, outs) => e.node('Relu', ins, outs),
-  // from the output, so the forward Relu stays fusable into a preceding Conv
-  grad: (n, [g], { needs }) => [needs[0] && g ? where(greater(n.outputs[0], 0), g, 0) : null],
+  // from the output, so the forward Relu stays fusable into a preceding Conv; dY times the 0/1
+  // mask, because ORT's Where took about 4x as long as Greater + Cast + Mul on a training step's maps
+  grad: (n, [g], { needs }) => [needs[0] && g ? mul(g, cast(greater(n.outputs[0], 0), g.dtype)) : null],
 });
 
 /** max(x, 0) */

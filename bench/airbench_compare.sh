@@ -9,6 +9,7 @@
 #   bash bench/airbench_compare.sh /tmp/cifar/train runs/ab50k        # all 50,000, nothing held out
 #   EPOCHS=1.5 bash bench/airbench_compare.sh /tmp/small runs/try 50  # a quick check
 #   RECIPE=airbench96 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab96 500
+#   SEED=1 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab45k-s1 500   # another seed, both sides
 #
 # Wall time is the whole process for both (start-up, decoding, whitening, training, the final
 # evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
@@ -19,10 +20,11 @@ OUT=${2:?OUT_DIR}
 SPLIT=${3:-}
 THREADS=${THREADS:-2}
 RECIPE=${RECIPE:-airbench94}
+SEED=${SEED:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
-SPLIT_ARGS=()
-[ -n "$SPLIT" ] && SPLIT_ARGS=(--val-split "$SPLIT")
+SPLIT_ARGS=(--seed "$SEED")
+[ -n "$SPLIT" ] && SPLIT_ARGS+=(--val-split "$SPLIT")
 # EPOCHS=N overrides the recipe's epochs (9.9, 37) on both sides (a quick check of the script)
 [ -n "${EPOCHS:-}" ] && SPLIT_ARGS+=(--epochs "$EPOCHS")
 
@@ -30,7 +32,7 @@ SPLIT_ARGS=()
   echo "date: $(date -u +%FT%TZ)"
   lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
   echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-  echo "recipe: $RECIPE, threads: $THREADS, data: $DATA, val split: ${SPLIT:-none}"
+  echo "recipe: $RECIPE, threads: $THREADS, seed: $SEED, data: $DATA, val split: ${SPLIT:-none}"
 } | tee "$OUT/machine.txt"
 
 stamp() { date +%s.%N; }

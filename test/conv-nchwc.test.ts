@@ -49,9 +49,12 @@ interface ConvCase {
   /**
    * whether the weight gradient's Conv form (TESSERA_WGRAD=conv: batch as channels, dY as the
    * kernel) takes the NCHWc form; each case is run with the weight gradient as one Gemm over
-   * im2col patches (TESSERA_WGRAD=gemm) and as that Conv, against the standard graph
+   * im2col patches (TESSERA_WGRAD=gemm), as that Conv, and as the default picks, against the
+   * standard graph
    */
   readonly nchwcWgrad: boolean;
+  /** whether the default (TESSERA_WGRAD unset) takes that Conv form: stride 1, a map of at most 4×4 */
+  readonly autoConv?: boolean;
 }
 
 const cases: readonly ConvCase[] = [
@@ -62,6 +65,7 @@ const cases: readonly ConvCase[] = [
   { name: '32→64 1×1 shortcut, stride 2', x: [4, 32, 16, 16], w: [64, 32, 1, 1], bias: false, opts: { stride: 2 }, nchwcConvs: 1, nchwcWgrad: true },
   { name: '32→32 5×5, dilation 2, padding [2, 1, 3, 2]', x: [2, 32, 12, 12], w: [32, 32, 5, 5], bias: true, opts: { dilation: 2, padding: [2, 1, 3, 2] }, nchwcConvs: 2, nchwcWgrad: true },
   { name: '16→32 3×3, batch 16 (a blocked batch in the weight gradient\'s Conv form)', x: [16, 16, 8, 8], w: [32, 16, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: '64→64 3×3 on a 4×4 map, batch 16', x: [16, 64, 4, 4], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true, autoConv: true },
   { name: 'depthwise 32 3×3, padding 1, bias', x: [4, 32, 16, 16], w: [32, 1, 3, 3], bias: true, opts: { padding: 1, groups: 32 }, nchwcConvs: 1, nchwcWgrad: false },
   { name: '24→24 (channels not blocked: standard Conv)', x: [2, 24, 8, 8], w: [24, 24, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 0, nchwcWgrad: false },
 ];
@@ -139,7 +143,7 @@ function withEnv<T>(name: string, value: string, fn: () => T): T {
 }
 
 for (const c of cases) {
-  for (const wgrad of ['gemm', 'conv'] as const) {
+  for (const wgrad of ['gemm', 'conv', 'auto'] as const) {
     test(`NCHWc conv matches the standard Conv: ${c.name}, weight gradient as ${wgrad}`, async () => {
       const { graph, outputs, feeds, weights } = convGraph(c);
       const named = Object.fromEntries(feeds.map((t, i) => [`in${i}`, t]));
@@ -147,7 +151,8 @@ for (const c of cases) {
       assert.equal(nchwcNodes(plain, 'Conv'), 0);
       if (BLOCK === null) return;
       const blocked = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs, { nchwcBlock: BLOCK }));
-      assert.equal(nchwcNodes(blocked, 'Conv'), c.nchwcConvs + (wgrad === 'conv' && c.nchwcWgrad ? 1 : 0));
+      const wgradConv = wgrad === 'conv' ? c.nchwcWgrad : wgrad === 'auto' && c.autoConv === true;
+      assert.equal(nchwcNodes(blocked, 'Conv'), c.nchwcConvs + (wgradConv ? 1 : 0));
       const expected = await run(plain, named);
       const r = weights.data as Float32Array;
       const lossScale = expected.y.reduce((sum, v, i) => sum + Math.abs(v * r[i]), 0);
@@ -193,8 +198,8 @@ test('a step graph with convLayout nchwc has the loss and gradients of the stand
   const [plain, blocked] = results;
   assert.equal(nchwcNodes(plain.onnx, 'Conv'), 0);
   // forward: stem, conv, down, depthwise; input gradients: conv (stride 1, blocked); stem's input
-  // needs none; weight gradients of the ungrouped stride-1 convs, whose maps are ≤ 8×8: stem, conv
-  assert.equal(nchwcNodes(blocked.onnx, 'Conv'), BLOCK === null ? 0 : 7);
+  // needs none; no weight gradient as a Conv (the stride-1 convs' maps are 8×8, above 4×4)
+  assert.equal(nchwcNodes(blocked.onnx, 'Conv'), BLOCK === null ? 0 : 5);
   assert.ok('grad.stem.weight' in plain.values);
   assertSameOutputs(blocked.values, plain.values, 'step graph');
 });

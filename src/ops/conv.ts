@@ -97,16 +97,17 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
 
 /**
  * Which form an ungrouped float32 weight gradient takes: one NCHWc Conv with the batch as channels
- * for a stride-1 conv whose map is at most 8×8 (there im2col's rows are too short to copy
- * efficiently, and the Conv measured faster; a strided conv's Conv form computes outputs it then
- * drops), else im2col + one Gemm. TESSERA_WGRAD=conv or =gemm forces one.
+ * for a stride-1 conv whose map is at most 4×4 (there im2col's rows are too short to copy
+ * efficiently, and the Conv measured faster: cifar_resnet18's layer4; on 7×7 and 8×8 maps it
+ * measured slower or level; a strided conv's Conv form computes outputs it then drops), else
+ * im2col + one Gemm. TESSERA_WGRAD=conv or =gemm forces one.
  */
 function weightGradAsConv(e: Emitter, xs: readonly number[], ys: readonly number[], strides: readonly number[]): boolean {
   const forced = environment('TESSERA_WGRAD');
   if (forced === 'conv' || forced === 'gemm') return forced === 'conv';
   const [n, c, h, w] = xs;
   const [, o, ho, wo] = ys;
-  const small = ho * wo <= 64 && strides.every((s) => s === 1);
+  const small = ho * wo <= 16 && strides.every((s) => s === 1);
   return e.nchwcBlock !== undefined && small && nchwcPlan([c, n, h, w], [o, n, ho, wo], 1, e.nchwcBlock) !== null;
 }
 

@@ -31,6 +31,7 @@ const bnTrainOp = defineOp<BnAttrs>({
   infer: ([x, gamma, beta]) => {
     const c = checkParams(x, [gamma, beta]);
     const dtype = sameDtype([x, gamma, beta]);
+    // y, the batch mean, the biased batch variance, and x − mean (kept for the gradient)
     return [
       { shape: x.shape, dtype },
       { shape: [c], dtype },

@@ -75,7 +75,7 @@ function reorderFilter(e: Emitter, w: string, block: number, filter: 'OIHWBiBo' 
   const k = kh * kw;
   let cur = w;
   if (filter === 'OIHWBiBo') cur = blockInner(e, cur, [(o * i) / block, block, k, 1]);
-  cur = blockInner(e, cur, [o / block, block, (i * k), 1]);
+  cur = blockInner(e, cur, [o / block, block, i * k, 1]);
   const out = e.tmp('nchwc_w');
   e.node('Reshape', [cur, e.ints(shape4)], [out]);
   return out;

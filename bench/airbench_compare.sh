@@ -23,10 +23,10 @@ RECIPE=${RECIPE:-airbench94}
 SEED=${SEED:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
-SPLIT_ARGS=(--seed "$SEED")
-[ -n "$SPLIT" ] && SPLIT_ARGS+=(--val-split "$SPLIT")
+RUN_ARGS=(--seed "$SEED")
+[ -n "$SPLIT" ] && RUN_ARGS+=(--val-split "$SPLIT")
 # EPOCHS=N overrides the recipe's epochs (9.9, 37) on both sides (a quick check of the script)
-[ -n "${EPOCHS:-}" ] && SPLIT_ARGS+=(--epochs "$EPOCHS")
+[ -n "${EPOCHS:-}" ] && RUN_ARGS+=(--epochs "$EPOCHS")
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -38,9 +38,9 @@ SPLIT_ARGS=(--seed "$SEED")
 stamp() { date +%s.%N; }
 
 t0=$(stamp)
-node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
 t1=$(stamp)
-/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${SPLIT_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
+/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
 t2=$(stamp)
 
 node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'

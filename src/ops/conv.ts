@@ -95,6 +95,9 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
   },
 });
 
+/** the largest map (Ho·Wo) whose stride-1 weight gradient takes the Conv form by default */
+const WGRAD_CONV_MAX_MAP = 4 * 4;
+
 /**
  * Which form an ungrouped float32 weight gradient takes: one NCHWc Conv with the batch as channels
  * for a stride-1 conv whose map is at most 4×4 (there im2col's rows are too short to copy
@@ -107,7 +110,7 @@ function weightGradAsConv(e: Emitter, xs: readonly number[], ys: readonly number
   if (forced === 'conv' || forced === 'gemm') return forced === 'conv';
   const [n, c, h, w] = xs;
   const [, o, ho, wo] = ys;
-  const small = ho * wo <= 16 && strides.every((s) => s === 1);
+  const small = ho * wo <= WGRAD_CONV_MAX_MAP && strides.every((s) => s === 1);
   return e.nchwcBlock !== undefined && small && nchwcPlan([c, n, h, w], [o, n, ho, wo], 1, e.nchwcBlock) !== null;
 }
 

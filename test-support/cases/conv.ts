@@ -173,6 +173,7 @@ export const convWeightGradSpecs: ConvSpec[] = [
   { name: 'group 1, 3x3 pad 1', x: [2, 3, 5, 5], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] },
   { name: 'group 1, 3x3 stride 2 pad 1, even input 6x6', x: [2, 2, 6, 6], w: [3, 2, 3, 3], stride: [2, 2], pads: [1, 1, 1, 1] },
   { name: 'group 1, 3x3 dilation 2 pad 1', x: [1, 2, 7, 7], w: [2, 2, 3, 3], dilation: [2, 2], pads: [1, 1, 1, 1] },
+  { name: 'group 1, 2x3 kernel, pads [0, 1, 1, 2]', x: [2, 3, 5, 6], w: [2, 3, 2, 3], pads: [0, 1, 1, 2] },
   { name: 'group 2, 3x3 pad 1', x: [1, 4, 5, 5], w: [4, 2, 3, 3], group: 2, pads: [1, 1, 1, 1] },
   { name: 'group 2, 3x3 stride 2 pad 1, even input 6x6', x: [2, 4, 6, 6], w: [6, 2, 3, 3], group: 2, stride: [2, 2], pads: [1, 1, 1, 1] },
   { name: 'depthwise, 3x3 stride 2 pad 1, odd input 5x5', x: [2, 3, 5, 5], w: [3, 1, 3, 3], group: 3, stride: [2, 2], pads: [1, 1, 1, 1] },

@@ -1,7 +1,4 @@
-/**
- * The loader's shared decode cache: files decode once, and batches are identical with or without
- * it; `preload` fills it before the first epoch, after which the files are no longer read.
- */
+/** The loader's shared decode cache: files decode once, and batches are identical with or without it. */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -25,8 +22,7 @@ async function makeFolder(): Promise<string> {
   return dir;
 }
 
-/** three epochs' batches; with `afterPreload`, the loader preloads, then the folder is deleted before the epochs */
-async function epochs(dir: string, decodeCache: boolean, workers: number, afterPreload?: (decoded: number, progress: number[]) => void): Promise<Batch[]> {
+async function epochs(dir: string, decodeCache: boolean, workers: number): Promise<Batch[]> {
   const loader = new DataLoader(openImageFolder(dir), {
     batchSize: 4,
     shuffle: true,
@@ -38,12 +34,6 @@ async function epochs(dir: string, decodeCache: boolean, workers: number, afterP
   });
   const out: Batch[] = [];
   try {
-    if (afterPreload) {
-      const progress: number[] = [];
-      const decoded = await loader.preload((done, total) => progress.push(done / total));
-      rmSync(dir, { recursive: true, force: true });
-      afterPreload(decoded, progress);
-    }
     for (const e of [0, 1, 2]) for await (const b of loader.epoch(e)) out.push(b);
   } finally {
     await loader.close();
@@ -71,35 +61,3 @@ for (const c of cases) {
     }
   });
 }
-
-for (const c of cases) {
-  test(`preload decodes every file up front: the epochs then never read the folder (${c.name})`, async () => {
-    const dir = await makeFolder();
-    try {
-      const fresh = await epochs(dir, false, c.workers);
-      const preloaded = await epochs(dir, true, c.workers, (decoded, progress) => {
-        assert.equal(decoded, 10);
-        assert.deepEqual(progress, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((k) => k / 10));
-      });
-      assert.equal(preloaded.length, fresh.length);
-      preloaded.forEach((b, i) => {
-        assert.deepEqual(b.indices, fresh[i].indices);
-        assert.deepEqual(b.skipped, []);
-        assert.deepEqual(b.input, fresh[i].input);
-      });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-test('preload without a decode cache decodes nothing', async () => {
-  const dir = await makeFolder();
-  try {
-    const loader = new DataLoader(openImageFolder(dir), { batchSize: 4, shuffle: false, seed: 0, dropLast: false, workers: 0, decodeCache: false, transform: { size: 8, mean: CIFAR10_MEAN, std: CIFAR10_STD } });
-    assert.equal(await loader.preload(), 0);
-    await loader.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});

@@ -21,7 +21,6 @@ import {
   CancelledError,
   WORKER_KIND,
   epochOrder,
-  fillDecodeCache,
   prepareBatch,
   type BatchTask,
   type FromWorker,
@@ -60,8 +59,6 @@ export interface DataLoaderOptions {
 }
 
 const DECODE_CACHE_LIMIT = 1 << 30;
-/** decodes in flight per core while preloading (sharp runs them on libuv's threads) */
-const PRELOAD_DECODES_PER_CORE = 4;
 
 interface WorkerSlot {
   readonly id: number;
@@ -223,36 +220,6 @@ export class DataLoader {
       throw new RangeError(`DataLoader(${this.dataset.name}): epoch must be a non-negative integer, got ${e}`);
     }
     return this.iterate(e);
-  }
-
-  /**
-   * Decodes every file sample into the decode cache now, several at a time, rather than in the
-   * first epoch's batches, where decoding competes with the training step for the cores. Calls
-   * `onProgress(done, total)` after each file; returns how many files it decoded: 0 when the
-   * loader keeps no decode cache (pixel datasets, RandomResizedCrop, a set above the cache's
-   * 1 GiB). A file that fails is left to the batch that needs it, which reports and replaces it.
-   *
-   * @example
-   *   const black: ImageDataset = {
-   *     name: 'black', classes: ['black'], length: 4,
-   *     sample: () => ({ label: 0, source: { kind: 'pixels', data: new Uint8Array(3 * 8 * 8), width: 8, height: 8 } }),
-   *   };
-   *   const loader = new DataLoader(black, { batchSize: 2, shuffle: false, seed: 0, dropLast: false, transform: { size: 8, mean: [0, 0, 0], std: [1, 1, 1] } });
-   *   const decoded = await loader.preload((done, total) => console.log(`decoded ${done}/${total}`));
-   *   console.log(`${decoded} files decoded`); // prints 0 files decoded
-   *   await loader.close();
-   */
-  async preload(onProgress?: (done: number, total: number) => void): Promise<number> {
-    const cache = this.cache;
-    if (!cache) return 0;
-    const files: { index: number; path: string }[] = [];
-    for (let index = 0; index < this.dataset.length; index++) {
-      const source = this.dataset.sample(index).source;
-      if (source.kind === 'file') files.push({ index, path: source.path });
-    }
-    let done = 0;
-    await fillDecodeCache(files, this.transform, cache, PRELOAD_DECODES_PER_CORE * availableParallelism(), () => onProgress?.(++done, files.length));
-    return files.length;
   }
 
   /**

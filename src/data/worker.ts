@@ -286,6 +286,7 @@ export function decodeForSpec(path: string, spec: TransformSpec): Promise<RgbIma
 }
 
 async function decodeRef(ref: SourceRef, spec: TransformSpec, pool: PixelPool | null, cache: DecodeCache | null): Promise<Decoded> {
+  const size = spec.size;
   switch (ref.kind) {
     case 'pool': {
       const off = pool ? pool.offsets[ref.index] : -1;
@@ -299,48 +300,23 @@ async function decodeRef(ref: SourceRef, spec: TransformSpec, pool: PixelPool | 
         throw new Error(`sample ${ref.index}: a ${ref.width}x${ref.height} RGB image needs ${3 * ref.width * ref.height} bytes, got ${ref.data.length}`);
       }
       return { ok: true, img: { width: ref.width, height: ref.height, data: ref.data } };
-    case 'file':
-      return decodeFile(ref.index, ref.path, spec, cache);
-  }
-}
-
-/** file sample `index` decoded for `spec`, from the cache when it is there, into it when it fits */
-async function decodeFile(index: number, path: string, spec: TransformSpec, cache: DecodeCache | null): Promise<Decoded> {
-  const size = spec.size;
-  const per = 3 * size * size;
-  const slot = cache && cache.size === size && !spec.randomResizedCrop ? new Uint8Array(cache.data, index * per, per) : null;
-  const state = cache ? new Int32Array(cache.state) : null;
-  if (slot && state && Atomics.load(state, index) === 1) return { ok: true, img: { width: size, height: size, data: slot } };
-  try {
-    const img = await decodeForSpec(path, spec);
-    if (slot && state) {
-      slot.set(img.data);
-      Atomics.store(state, index, 1);
+    case 'file': {
+      const per = 3 * size * size;
+      const slot = cache && cache.size === size && !spec.randomResizedCrop ? new Uint8Array(cache.data, ref.index * per, per) : null;
+      const state = cache ? new Int32Array(cache.state) : null;
+      if (slot && state && Atomics.load(state, ref.index) === 1) return { ok: true, img: { width: size, height: size, data: slot } };
+      try {
+        const img = await decodeForSpec(ref.path, spec);
+        if (slot && state) {
+          slot.set(img.data);
+          Atomics.store(state, ref.index, 1);
+        }
+        return { ok: true, img };
+      } catch (e) {
+        return { ok: false, reason: e instanceof DatasetError ? e.message : `${ref.path}: ${firstLine(e)}` };
+      }
     }
-    return { ok: true, img };
-  } catch (e) {
-    return { ok: false, reason: e instanceof DatasetError ? e.message : `${path}: ${firstLine(e)}` };
   }
-}
-
-/**
- * Decodes `files` into the shared cache, `concurrency` at a time (sharp decodes on libuv's
- * threads, so this thread only waits), skipping those already there. A file that fails is left
- * for the batch that needs it, which reports and replaces it. `onDecoded` runs after each file.
- *
- * @example
- *   await fillDecodeCache([{ index: 0, path: 'a.jpg' }], spec, cache, 8, () => bar.tick());
- */
-export async function fillDecodeCache(files: readonly { index: number; path: string }[], spec: TransformSpec, cache: DecodeCache, concurrency: number, onDecoded: () => void): Promise<void> {
-  let next = 0;
-  const drain = async () => {
-    while (next < files.length) {
-      const { index, path } = files[next++];
-      await decodeFile(index, path, spec, cache);
-      onDecoded();
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, drain));
 }
 
 /**

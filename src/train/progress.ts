@@ -108,66 +108,15 @@ export class EpochProgress {
     const { perSecond, eta, acc } = this.rates(s, t);
     const head = `epoch ${this.opts.epoch}/${this.opts.epochs}`;
     const tail = `${s.batch}/${this.opts.batches} loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s ETA ${formatDuration(eta)}`;
-    return barLine(head, tail, s.batch, this.opts.batches, this.sink.columns);
+    const columns = this.sink.columns ?? 100;
+    const width = Math.max(10, Math.min(30, columns - head.length - tail.length - 4));
+    const filled = Math.round((width * s.batch) / Math.max(1, this.opts.batches));
+    return `${head} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${tail}`;
   }
 
   private plainLine(s: ProgressStats, t: number): string {
     const { perSecond, eta, acc } = this.rates(s, t);
     return `epoch ${this.opts.epoch}/${this.opts.epochs} batch ${s.batch}/${this.opts.batches}: loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s eta ${formatDuration(eta)}`;
-  }
-}
-
-/** `head [====    ] tail`, the bar as wide as the terminal leaves room for (10 to 30 columns) */
-function barLine(head: string, tail: string, done: number, total: number, columns = 100): string {
-  const width = Math.max(10, Math.min(30, columns - head.length - tail.length - 4));
-  const filled = Math.round((width * Math.min(done, total)) / Math.max(1, total));
-  return `${head} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${tail}`;
-}
-
-/**
- * Progress of counted work outside the epochs (decoding the training images ahead of them): on a
- * terminal a bar redrawn in place with rate and ETA, otherwise a plain line every
- * `everySeconds` seconds (default 10); `finish` prints the summary line.
- *
- * @example
- * const bar = new CountProgress({ label: 'decoding training images', total: 45000, unit: 'images' });
- * bar.update(9000);
- * bar.finish('decoded 45,000 training images into memory (18.0 s)');
- */
-export class CountProgress {
-  private readonly sink: ProgressSink;
-  private readonly tty: boolean;
-  private readonly now: () => number;
-  private readonly start: number;
-  private lastDraw: number;
-  private drawn = false;
-
-  constructor(private readonly opts: { readonly label: string; readonly total: number; readonly unit: string; readonly sink?: ProgressSink; readonly tty?: boolean; readonly everySeconds?: number; readonly now?: () => number }) {
-    this.sink = opts.sink ?? process.stdout;
-    this.tty = opts.tty ?? !!this.sink.isTTY;
-    this.now = opts.now ?? (() => performance.now());
-    this.start = this.now();
-    this.lastDraw = this.tty ? -Infinity : this.start;
-  }
-
-  /** Reports `done` of the total; draws only when due. */
-  update(done: number): void {
-    const t = this.now();
-    const due = this.tty ? REDRAW_MS : (this.opts.everySeconds ?? 10) * 1000;
-    if (t - this.lastDraw < due && done < this.opts.total) return;
-    this.lastDraw = t;
-    const seconds = Math.max(1e-9, (t - this.start) / 1000);
-    const tail = `${done}/${this.opts.total} ${Math.round(done / seconds)} ${this.opts.unit}/s ETA ${formatDuration(done > 0 ? (seconds / done) * (this.opts.total - done) : NaN)}`;
-    if (this.tty) {
-      this.drawn = true;
-      this.sink.write(`\r${barLine(this.opts.label, tail, done, this.opts.total, this.sink.columns)}\x1b[K`);
-    } else this.sink.write(`${this.opts.label}: ${tail}\n`);
-  }
-
-  /** Clears the bar (on a terminal) and prints the summary. */
-  finish(summary: string): void {
-    if (this.tty && this.drawn) this.sink.write('\r\x1b[K');
-    this.sink.write(`${summary}\n`);
   }
 }
 

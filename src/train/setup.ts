@@ -31,7 +31,6 @@ import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
 import { airbenchPlugin, requireAirbenchModel } from './airbench.js';
 import { reportPlugin } from '../report/plugin.js';
-import { CountProgress, ProgressSink } from './progress.js';
 import { maePlugin } from '../mae/plugin.js';
 import { linearProbePlugin } from '../mae/linear-probe.js';
 
@@ -192,22 +191,6 @@ export function openLoaders(opts: TrainOptions, splits: Splits, transforms: RunT
       await val?.close();
     },
   };
-}
-
-/**
- * Phase "preload": the training files decoded into memory before the first epoch, where they
- * would otherwise decode alongside the training step and slow it (DataLoader.preload); a
- * progress bar, then one summary line. Nothing for pixel datasets.
- */
-export async function preloadTrainingImages(loader: DataLoader, sink: ProgressSink): Promise<void> {
-  const start = performance.now();
-  const progress: { bar?: CountProgress } = {};
-  const files = await loader.preload((done, total) => {
-    progress.bar ??= new CountProgress({ label: 'decoding training images', total, unit: 'img', sink });
-    progress.bar.update(done);
-  });
-  if (files === 0 || !progress.bar) return;
-  progress.bar.finish(`decoded ${files.toLocaleString('en-US')} training images into memory (${((performance.now() - start) / 1000).toFixed(1)} s)`);
 }
 
 /**

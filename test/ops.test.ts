@@ -24,7 +24,7 @@ import { GradCase, gradCheck } from '../test-support/gradcheck.js';
 import { Dt } from '../test-support/cases/common.js';
 import { elementwiseCases } from '../test-support/cases/elementwise.js';
 import { convCases, convTransposeCases, convWeightGradCase, convWeightGradCases, convWeightGradSpecs } from '../test-support/cases/conv.js';
-import { batchNormCases, linalgCases, poolCases, scatterGatherCases } from '../test-support/cases/pool-norm-linalg.js';
+import { batchNormCases, linalgCases, maxUnpoolCases, poolCases, scatterGatherCases } from '../test-support/cases/pool-norm-linalg.js';
 import { layerNormCases } from '../test-support/cases/layernorm.js';
 import { compositeCases } from '../test-support/cases/composites.js';
 import { tokenCases } from '../test-support/cases/tokens.js';
@@ -46,6 +46,7 @@ export const gradCases: GradCase[] = [
   ...batchNormCases,
   ...linalgCases,
   ...scatterGatherCases,
+  ...maxUnpoolCases,
   // tokens.ts
   ...tokenCases,
   // layernorm.ts
@@ -165,6 +166,11 @@ test('conv and pool emission paths (what the gradient cases exercise)', async ()
     assert.ok(has(pool('float32', globalAvgPool), 'GlobalAveragePool', 'GlobalAveragePool'));
     assert.ok(has(pool('float64', globalAvgPool), 'GlobalAveragePool', 'ReduceMean'));
     assert.ok(has(pool('float64', (x) => maxPool2d(x, 3, { stride: 2, padding: 1 })), 'MaxPool', 'MaxPool'));
+    // MaxPool's gradient: a MaxUnpool for disjoint float32 windows, else a scatter-add
+    const maxGrad = (dtype: Dt, k: number, stride: number) => [...pool(dtype, (x) => maxPool2d(x, k, { stride })).keys()].filter((op) => op === 'MaxUnpool' || op === 'ScatterAdd');
+    assert.deepEqual(maxGrad('float32', 2, 2), ['MaxUnpool']);
+    assert.deepEqual(maxGrad('float64', 2, 2), ['ScatterAdd']);
+    assert.deepEqual(maxGrad('float32', 3, 2), ['ScatterAdd']);
   });
 });
 

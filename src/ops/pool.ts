@@ -1,6 +1,6 @@
 /**
  * MaxPool, AveragePool and GlobalAveragePool (2-D, NCHW). MaxPool's gradient scatters dY
- * through the Indices output; AveragePool's is a ConvTranspose with a constant 1/area kernel.
+ * through the Indices output (a MaxUnpool where the windows are disjoint); AveragePool's is a ConvTranspose with a constant 1/area kernel.
  */
 import { Value, sizeOf } from '../graph/ir.js';
 import { constant, hostTensor, scalar } from '../graph/constants.js';
@@ -42,13 +42,43 @@ const maxPoolOp = defineOp<PoolAttrs>({
     ];
   },
   emit: (e, ins, outs, a, _n, live) => e.node('MaxPool', ins, live[1] ? outs : [outs[0]], onnxPool(a)),
+  // dY goes to each window's argmax; where windows cannot overlap no index repeats, and ORT's
+  // MaxUnpool (float32) places dY without ScatterElements' zero-filled copy to add into
   grad: (n, [g], { needs }) => {
     if (!needs[0] || !g) return [null];
     const x = n.inputs[0];
+    const a = n.attrs;
+    const disjoint = a.kernel.every((k, i) => k === a.strides[i]) && a.pads.every((p) => p === 0) && !a.ceil;
+    if (disjoint && g.dtype === 'float32') return [maxUnpool(g, n.outputs[1], x.shape, a.kernel)];
     const flat = scatterAdd(sizeOf(x.shape), reshape(n.outputs[1], [g.size]), reshape(g, [g.size]));
     return [reshape(flat, x.shape)];
   },
 });
+
+const maxUnpoolOp = defineOp<{ shape: readonly number[]; kernel: readonly number[] }>({
+  type: 'MaxUnpool',
+  infer: ([v, idx], { shape, kernel }) => {
+    expectRank(v, 4, 'values');
+    if (v.dtype !== 'float32') throw new Error(`values must be float32 (ORT's MaxUnpool), got ${v.dtype}`);
+    if (idx.dtype !== 'int64' || idx.shape.join() !== v.shape.join()) throw new Error(`indices must be int64 [${v.shape}]`);
+    if (shape.length !== 4 || shape[0] !== v.shape[0] || shape[1] !== v.shape[1] || [0, 1].some((i) => v.shape[2 + i] * kernel[i] > shape[2 + i])) {
+      throw new Error(`output shape [${shape}] cannot hold [${v.shape}] unpooled by [${kernel}]`);
+    }
+    return [{ shape: [...shape], dtype: v.dtype }];
+  },
+  emit: (e, [v, idx], outs, { shape, kernel }) => e.node('MaxUnpool', [v, idx, e.ints([...shape])], outs, { kernel_shape: [...kernel], strides: [...kernel] }),
+  grad: (n, [g], { needs }) => {
+    const [v, idx] = n.inputs;
+    return [needs[0] && g ? reshape(gatherElements(reshape(g, [g.size]), reshape(idx, [idx.size])), v.shape) : null, null];
+  },
+});
+
+/**
+ * zeros of `shape` (NCHW) with `values` placed at the flat `indices` a MaxPool with disjoint
+ * `kernel`-sized windows returned (ONNX MaxUnpool with its output_shape input; float32): no index
+ * may repeat
+ */
+export const maxUnpool = (values: Value, indices: Value, shape: readonly number[], kernel: readonly number[]): Value => maxUnpoolOp([values, indices], { shape, kernel })[0];
 
 const scatterAddOp = defineOp<{ size: number }>({
   type: 'ScatterAdd',

@@ -11,6 +11,7 @@ import {
   globalAvgPool,
   matmul,
   maxPool2d,
+  maxUnpool,
   scatterAdd,
 } from '../../src/ops/index.js';
 import { GradCase, uniform } from '../gradcheck.js';
@@ -142,6 +143,7 @@ interface PoolSpec {
 
 const maxPoolSpecs: PoolSpec[] = [
   { name: '2x2', x: [2, 3, 4, 4], k: 2, dtypes: DTYPES },
+  { name: '2x2, odd input 5x7 (last row and column in no window)', x: [2, 2, 5, 7], k: 2, dtypes: DTYPES },
   { name: '3x3 stride 2 pad 1, odd input 7x7', x: [2, 2, 7, 7], k: 3, stride: 2, pad: 1, dtypes: DTYPES },
   { name: '3x3 stride 2 pad 1, even input 6x6', x: [1, 3, 6, 6], k: 3, stride: 2, pad: 1, dtypes: DTYPES },
   { name: '3x3 stride 2 ceil mode, input 6x6', x: [1, 2, 6, 6], k: 3, stride: 2, ceil: true, dtypes: DTYPES },
@@ -290,6 +292,26 @@ export const linalgCases: GradCase[] = [
     ],
     build: ([a, b, c]) => gemm(a, b, c, 1, 1),
     check: refCheck('float32', ([a, b, c]) => gemmRef(a, [4, 3], b, [5, 4], { data: c, shape: [5] }, 1, 1)),
+  },
+];
+
+// MaxUnpool is float32 only (ORT's kernel): values [1, 2, 2, 3] into [1, 2, 5, 7] by 2×2 windows,
+// each index one position of its own window (as MaxPool's argmax), so none repeats
+const unpoolIndex = (rand: () => number, i: number) => {
+  const [plane, row, col] = [Math.floor(i / 6), Math.floor((i % 6) / 3), i % 3];
+  return plane * 35 + (2 * row + Math.floor(rand() * 2)) * 7 + 2 * col + Math.floor(rand() * 2);
+};
+export const maxUnpoolCases: GradCase[] = [
+  {
+    op: 'MaxUnpool',
+    name: 'MaxUnpool 2x2 windows into 5x7 (float32)',
+    inputs: [{ shape: [1, 2, 2, 3], dtype: 'float32' }, { shape: [1, 2, 2, 3], dtype: 'int64', gen: unpoolIndex }],
+    build: ([v, idx]) => maxUnpool(v, idx, [1, 2, 5, 7], [2, 2]),
+    check: refCheck('float32', ([v, idx]) => {
+      const data = new Array<number>(70).fill(0);
+      idx.forEach((k, i) => (data[k] = v[i]));
+      return { shape: [1, 2, 5, 7], data };
+    }),
   },
 ];
 

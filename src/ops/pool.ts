@@ -1,6 +1,7 @@
 /**
  * MaxPool, AveragePool and GlobalAveragePool (2-D, NCHW). MaxPool's gradient scatters dY
- * through the Indices output (a MaxUnpool where the windows are disjoint); AveragePool's is a ConvTranspose with a constant 1/area kernel.
+ * through the Indices output (a MaxUnpool where the windows are disjoint); AveragePool's is a
+ * ConvTranspose with a constant 1/area kernel.
  */
 import { Value, sizeOf } from '../graph/ir.js';
 import { constant, hostTensor, scalar } from '../graph/constants.js';

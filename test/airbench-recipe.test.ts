@@ -122,25 +122,33 @@ test("lookahead in the step graph = airbench's update by hand after each step (e
   assert.ok([...got.keys()].includes('2.norm1.running_mean'));
 });
 
-test("a parameter group's per-step rate factor: 0 leaves the parameter exactly as it was", async () => {
-  manualSeed(0);
-  const model = createModel('cifar_lenet');
+test("a parameter group's per-step rate factor: 0 freezes the parameter (no gradient, value and momentum kept), the others train as before", async () => {
   const key = 'fc3.bias';
-  const lrFactor = { name: 'fc3_bias_lr', value: (step: number) => (step <= 1 ? 1 : 0) };
-  const session = await TrainingSession.create(model, { inputShape: [2, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }), threads: 1, paramGroups: new Map([[key, { weightDecay: 0, lrScale: 1, lrFactor }]]) });
-  const bias = () => Float32Array.from([...model.namedParameters()].find(([k]) => k === key)![1].data);
-  const images = new Float32Array(2 * 3 * 32 * 32).fill(0.3);
-  const labels = BigInt64Array.from([1n, 2n]);
-  try {
-    const start = bias();
-    await session.step(images, labels, 0.1);
-    const afterFirst = bias();
-    await session.step(images, labels, 0.1);
-    assert.notDeepEqual(afterFirst, start, 'factor 1: the bias trains');
-    assert.deepEqual(bias(), afterFirst, 'factor 0: the bias stays');
-  } finally {
-    await session.release();
-  }
+  // the same model and batch twice: the bias's factor is 1 then 0 (`frozen`), or 1 throughout (`trained`)
+  const run = async (factor: (step: number) => number) => {
+    manualSeed(0);
+    const model = createModel('cifar_lenet');
+    const lrFactor = { name: 'fc3_bias_lr', value: factor };
+    const session = await TrainingSession.create(model, { inputShape: [2, 3, 32, 32], optimizer: sgd({ momentum: 0.9 }), threads: 1, paramGroups: new Map([[key, { weightDecay: 0, lrScale: 1, lrFactor }]]) });
+    const images = new Float32Array(2 * 3 * 32 * 32).fill(0.3);
+    const labels = BigInt64Array.from([1n, 2n]);
+    try {
+      await session.step(images, labels, 0.1);
+      const first = { state: floatState(model), momentum: Float32Array.from(session.optimizerState().get(`${key}.momentum_buffer`)!), frozen: session.frozen };
+      await session.step(images, labels, 0.1);
+      return { first, state: floatState(model), momentum: session.optimizerState().get(`${key}.momentum_buffer`)!, frozen: session.frozen };
+    } finally {
+      await session.release();
+    }
+  };
+  const frozen = await run((step) => (step <= 1 ? 1 : 0));
+  const trained = await run(() => 1);
+  assert.deepEqual([frozen.first.frozen, frozen.frozen, trained.frozen], [[], [key], []]);
+  assert.deepEqual(frozen.state.get(key), frozen.first.state.get(key), 'factor 0: the bias stays');
+  assert.deepEqual(frozen.momentum, frozen.first.momentum, 'factor 0: its momentum stays');
+  assert.notDeepEqual(trained.state.get(key), frozen.first.state.get(key), 'factor 1: the bias trains');
+  for (const [k, want] of trained.state) if (k !== key) assert.deepEqual(frozen.state.get(k), want, `${k}: trains as without the freeze`);
+  assert.throws(() => buildStepGraph(createModel('cifar_lenet'), { inputShape: [2, 3, 32, 32], optimizer: sgd(), frozen: new Set(['fc9.bias']) }), /frozen fc9\.bias is not a trainable parameter/);
 });
 
 test("loss reduction 'sum': the gradients are N times the mean's, the loss output stays the mean", async () => {

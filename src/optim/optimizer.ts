@@ -35,8 +35,10 @@ export interface ParamGroup {
   readonly weightDecay: number;
   readonly lrScale: number;
   /**
-   * a per-step factor of the group's rate on top of `lrScale` (a scalar graph input): 0 stops the
-   * update, e.g. airbench's whitening bias after its first epochs
+   * a per-step factor of the group's rate on top of `lrScale` (a scalar graph input). A step where
+   * it is 0 freezes the group's parameters, as `requires_grad = False` does in PyTorch: no gradient,
+   * value and optimizer state kept (TrainingSession then runs a graph without their gradients),
+   * e.g. airbench's whitening bias after its first epochs
    */
   readonly lrFactor?: StepScalar;
 }

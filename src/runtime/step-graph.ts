@@ -69,6 +69,13 @@ export interface StepGraphOptions {
   readonly convLayout?: ConvLayout;
   /** replaces the classification loss (self-supervised pre-training): the graph then has no `target` input and no `logits` output */
   readonly objective?: StepObjective;
+  /**
+   * trainable parameters (state-dict keys) this graph leaves as they are, as PyTorch does with
+   * `requires_grad = False`: no gradient is computed for them, their value and optimizer state
+   * pass through (the EMA still averages them). The graph keeps their inputs and outputs, so
+   * graphs with different frozen sets share one TrainingSession's state.
+   */
+  readonly frozen?: ReadonlySet<string>;
 }
 
 /** A graph input an objective adds besides `input`, fed every step. */
@@ -190,7 +197,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
       outputs.push({ name: 'loss', value: loss }, { name: 'logits', value: logits });
     }
     const paramValues = trainable.map(([, p]) => trace.value(p));
-    const raw = gradients(spec.reduction === 'sum' && !opts.objective ? mul(loss, opts.inputShape[0]) : loss, paramValues);
+    const raw = gradientsUnlessFrozen(spec.reduction === 'sum' && !opts.objective ? mul(loss, opts.inputShape[0]) : loss, trainable, paramValues, opts.frozen);
     const grads = opts.clipGrad ? clipGradients(raw, opts.clipGrad) : raw;
     const optimizer = opts.optimizer;
     const scalarInputs = Object.fromEntries(scalars.map((s) => [s.name, g.addInput(s.name, [], float)]));
@@ -209,7 +216,7 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
         return;
       }
       const state = optimizer.slots.map((s) => g.addInput(`${key}.${s}`, p.shape, float));
-      // a parameter the loss does not reach has no gradient: like PyTorch, the optimizer skips it
+      // a parameter the loss does not reach (or a frozen one) has no gradient: like PyTorch, the optimizer skips it
       const group = opts.paramGroups?.get(key);
       const scaled = group ? lrOf(group.lrScale, hyper.lr) : hyper.lr;
       const groupHyper = group ? { ...hyper, lr: group.lrFactor ? mul(scaled, scalarInputs[group.lrFactor.name]) : scaled } : hyper;
@@ -247,6 +254,15 @@ export function buildStepGraph(model: Module, opts: StepGraphOptions): StepGraph
     targetDtype: soft ? float : 'int64',
     objectiveInputs: opts.objective?.inputs ?? [],
   };
+}
+
+/** The loss's gradients with respect to the trainable parameters, null for the frozen ones (none computed). */
+function gradientsUnlessFrozen(loss: Value, trainable: readonly [string, Parameter][], values: readonly Value[], frozen: ReadonlySet<string> | undefined): (Value | null)[] {
+  for (const key of frozen ?? []) if (!trainable.some(([k]) => k === key)) throw new Error(`buildStepGraph: frozen ${key} is not a trainable parameter`);
+  const isFrozen = trainable.map(([key]) => frozen?.has(key) ?? false);
+  const grads = gradients(loss, values.filter((_, i) => !isFrozen[i]));
+  let next = 0;
+  return isFrozen.map((f) => (f ? null : grads[next++]));
 }
 
 /** The step graph's per-step scalar inputs: the optimizer's, the parameter groups' rate factors, the EMA's. */

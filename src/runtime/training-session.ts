@@ -3,6 +3,11 @@
  * two sets of JS buffers: one is fed, the other receives the outputs (pre-allocated), then they
  * swap; a step allocates no tensors. The model's Parameter/Buffer objects always point at the
  * current set, so `model.stateDict()` is up to date after every step.
+ *
+ * A parameter whose group's rate factor is 0 in a step is frozen in it: the step runs a graph
+ * that computes no gradient for it (StepGraphOptions.frozen), as PyTorch skips a parameter with
+ * `requires_grad = False`. The session compiles that graph when the frozen set changes (airbench's
+ * whitening bias: once, after epoch 3); all its graphs share the same state.
  */
 import type { HostTensor } from '../graph/ir.js';
 import { Module, StateTensor } from '../nn/module.js';
@@ -10,6 +15,7 @@ import { OptimizerEmitter } from '../optim/optimizer.js';
 import { PREALLOCATED_OUTPUTS } from '#platform/runtime';
 import { SessionOptions, createSession, ort } from './ort.js';
 import { StepGraph, StepGraphOptions, StepObjective, buildStepGraph } from './step-graph.js';
+import type { ParamGroup } from '../optim/optimizer.js';
 
 type Data = Float32Array | BigInt64Array;
 
@@ -32,6 +38,12 @@ interface Slot {
 
 export interface TrainingSessionOptions extends Omit<StepGraphOptions, 'optimizer' | 'precision'>, SessionOptions {
   readonly optimizer: OptimizerEmitter;
+}
+
+/** The compiled step graph in use and the parameters it freezes (sorted keys). */
+interface Variant {
+  readonly frozen: readonly string[];
+  readonly session: ort.InferenceSession;
 }
 
 export interface StepResult {
@@ -72,16 +84,20 @@ export class TrainingSession {
   private readonly scalarData: readonly { readonly value: (step: number) => number; readonly data: Float32Array }[];
   /** the objective's per-step inputs (StepGraphOptions.objective), fed before every step */
   private readonly objective: StepObjective | null;
+  readonly inputShape: readonly number[];
   /** optimizer steps taken so far */
   stepCount = 0;
+  private variant: Variant;
 
   private constructor(
     readonly model: Module,
     readonly graph: StepGraph,
-    readonly session: ort.InferenceSession,
-    readonly inputShape: readonly number[],
-    objective: StepObjective | undefined,
+    variant: Variant,
+    private readonly options: TrainingSessionOptions,
   ) {
+    this.variant = variant;
+    const objective = options.objective;
+    this.inputShape = options.inputShape;
     this.objective = objective ?? null;
     this.logitsData = new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1));
     this.logits = new ort.Tensor('float32', this.logitsData, [...graph.logitsShape]);
@@ -117,9 +133,31 @@ export class TrainingSession {
   }
 
   static async create(model: Module, opts: TrainingSessionOptions): Promise<TrainingSession> {
-    const graph = buildStepGraph(model, opts);
+    const frozen = frozenAt(opts.paramGroups, 1);
+    const graph = buildStepGraph(model, { ...opts, frozen: new Set(frozen) });
     const session = await createSession(graph.onnx, opts);
-    return new TrainingSession(model, graph, session, opts.inputShape, opts.objective);
+    return new TrainingSession(model, graph, { frozen, session }, opts);
+  }
+
+  /** the ORT session of the step graph in use */
+  get session(): ort.InferenceSession {
+    return this.variant.session;
+  }
+
+  /** the trainable parameters (state-dict keys) the last step's graph froze: their rate factor was 0 */
+  get frozen(): readonly string[] {
+    return this.variant.frozen;
+  }
+
+  /** compiles the step graph for step `step` if its frozen parameters differ from the current graph's */
+  private async graphFor(step: number): Promise<void> {
+    const frozen = frozenAt(this.options.paramGroups, step);
+    if (frozen.join('\n') === this.variant.frozen.join('\n')) return;
+    const graph = buildStepGraph(this.model, { ...this.options, frozen: new Set(frozen) });
+    const session = await createSession(graph.onnx, this.options);
+    const previous = this.variant.session;
+    this.variant = { frozen, session };
+    await previous.release();
   }
 
   /**
@@ -127,6 +165,7 @@ export class TrainingSession {
    * same arrays again (a loader refilling its buffers) reuses their ORT tensors.
    */
   async step(input: Float32Array, target: BigInt64Array | Float32Array, lr: number): Promise<StepResult> {
+    await this.graphFor(this.stepCount + 1);
     this.lrData[0] = lr;
     this.stepData[0] = this.stepCount + 1;
     for (const sc of this.scalarData) sc.data[0] = sc.value(this.stepCount + 1);
@@ -205,6 +244,11 @@ export class TrainingSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** the keys of the parameters whose group's rate factor is 0 at 1-based `step`, sorted */
+function frozenAt(groups: ReadonlyMap<string, ParamGroup> | undefined, step: number): string[] {
+  return [...(groups ?? [])].filter(([, g]) => g.lrFactor?.value(step) === 0).map(([key]) => key).sort();
 }
 
 function copyInto(from: ort.Tensor, to: ort.Tensor): void {

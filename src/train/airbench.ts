@@ -13,7 +13,8 @@
  *   weights restart from it, and after the last step the weights become the average; it runs in
  *   the step graph as an EMA (StepEma with `buffers` and `copy`), so checkpoints carry it;
  * - the whitening conv's bias trains in the first 3 epochs only (a per-step rate factor of 0
- *   after them);
+ *   after them, which freezes it: from then on the step graph computes no gradient through the
+ *   whitening conv, as PyTorch's airbench does with `requires_grad = False`);
  * - after the last epoch the validation set is also classified with airbench's TTA level 2
  *   (mirror and one-pixel reflect shifts, logits weighted; airbench-tta.ts): `valTtaTop1`.
  *

@@ -12,11 +12,14 @@
  *   node dist/bench/train_bench.js --model cifar_lenet --no-torch
  *   node dist/bench/train_bench.js --profile      # ORT per-op profile of the training step, top 15 ops
  *   npm run bench -- --model resnet50 --batch 8 --threads 2 --inference-only   # 224×224, torchvision's resnet50 in PyTorch
+ *   node dist/bench/train_bench.js --model cifar_airbench94 --batch 1024 --no-torch --no-write --freeze 0.bias   # a step with that parameter frozen
  *
  * Flags: --model NAME, --batch N, --threads N, --steps N, --warmup N, --no-torch, --profile, --inference-only,
  * --size N (input side; default the model's input size),
+ * --freeze KEY[,KEY...] (train with these parameters frozen: their rate factor 0, so the step graph
+ * computes no gradient for them, as airbench's whitening bias after epoch 3),
  * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
- * With --profile the timings include ORT's profiling overhead, so BENCHMARKS.md is not written.
+ * With --profile or --freeze the timings are not the model's plain step, so BENCHMARKS.md is not written.
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
@@ -40,15 +43,17 @@ interface Args {
   inferenceOnly: boolean;
   /** input side (default: the model's inputSize) */
   size: number | null;
+  /** trainable parameters (state-dict keys) frozen in the training step */
+  freeze: string[];
   write: boolean;
   python: string;
 }
 
 const USAGE = `usage: node dist/bench/train_bench.js [--model cifar_resnet18] [--batch 128] [--threads 2] [--steps 20] [--warmup 3]
-                                       [--no-torch] [--profile] [--inference-only] [--size N] [--no-write] [--python /usr/bin/python3]`;
+                                       [--no-torch] [--profile] [--inference-only] [--size N] [--freeze KEY[,KEY...]] [--no-write] [--python /usr/bin/python3]`;
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, size: null, write: true, python: '/usr/bin/python3' };
+  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, size: null, freeze: [], write: true, python: '/usr/bin/python3' };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -68,6 +73,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--profile': a.profile = true; break;
       case '--inference-only': a.inferenceOnly = true; break;
       case '--size': a.size = int(flag, value(), 1); break;
+      case '--freeze': a.freeze = (value() ?? fail('--freeze needs parameter keys, e.g. 0.bias')).split(','); break;
       case '--no-write': a.write = false; break;
       case '-h':
       case '--help':
@@ -231,6 +237,9 @@ async function main(): Promise<void> {
 
   const { images, labels } = randomBatch(inputShape, info.numClasses);
   const model = createModel(a.model);
+  const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad).map(([key]) => key);
+  for (const key of a.freeze) if (!trainable.includes(key)) fail(`--freeze ${key}: ${a.model} has no trainable parameter ${key} (its first ones: ${trainable.slice(0, 4).join(', ')})`);
+  if (a.freeze.length) console.log(`frozen in the training step: ${a.freeze.join(', ')}`);
 
   // ---- training
   let profileDir: string | null = null;
@@ -238,7 +247,7 @@ async function main(): Promise<void> {
   if (a.profile) profileDir = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
   const profilePrefix = profileDir ? join(profileDir, profileName) : undefined;
   const bench = { inputShape, images, labels, threads: a.threads, steps: a.steps, warmup: a.warmup, log: console.log };
-  const trained = a.inferenceOnly ? null : await measureTraining(model, { ...bench, profilePrefix });
+  const trained = a.inferenceOnly ? null : await measureTraining(model, { ...bench, profilePrefix, frozen: a.freeze });
   const train = trained?.timing ?? null;
   if (trained) console.log(`[tessera] last loss ${trained.lastLoss.toFixed(4)}`);
   let profileLines: string[] = [];
@@ -283,8 +292,8 @@ async function main(): Promise<void> {
   if (profileLines.length) console.log(`\n${profileLines.join('\n')}`);
 
   if (!a.write) return;
-  if (a.profile) {
-    console.log('\nBENCHMARKS.md not updated: --profile timings include ORT profiling overhead');
+  if (a.profile || a.freeze.length) {
+    console.log(`\nBENCHMARKS.md not updated: ${a.profile ? '--profile timings include ORT profiling overhead' : '--freeze measures another step than the model\'s plain one'}`);
     return;
   }
 

@@ -101,18 +101,23 @@ export interface TrainingMeasurement {
   lastLoss: number;
 }
 
+const BENCH_WEIGHT_DECAY = 5e-4;
+
 /**
  * Tessera's training throughput: one TrainingSession (cross-entropy, SGD lr 0.1, momentum 0.9,
  * Nesterov, weight decay 5e-4) stepped on the same batch. With `profilePrefix` ORT writes its
- * per-op profile there (ended before the session is released).
+ * per-op profile there (ended before the session is released). `frozen` parameters get a rate
+ * factor of 0, so the step graph computes no gradient for them.
  */
-export async function measureTraining(model: Module, opts: EngineBenchOptions & { readonly profilePrefix?: string }): Promise<TrainingMeasurement> {
+export async function measureTraining(model: Module, opts: EngineBenchOptions & { readonly profilePrefix?: string; readonly frozen?: readonly string[] }): Promise<TrainingMeasurement> {
   const t0 = performance.now();
+  const lrFactor = { name: 'frozen_lr', value: () => 0 };
   const session = await TrainingSession.create(model, {
     inputShape: opts.inputShape,
-    optimizer: sgd({ momentum: 0.9, weightDecay: 5e-4, nesterov: true }),
+    optimizer: sgd({ momentum: 0.9, weightDecay: BENCH_WEIGHT_DECAY, nesterov: true }),
     threads: opts.threads,
     profilePrefix: opts.profilePrefix,
+    paramGroups: new Map((opts.frozen ?? []).map((key) => [key, { weightDecay: BENCH_WEIGHT_DECAY, lrScale: 1, lrFactor }])),
   });
   const buildSec = (performance.now() - t0) / 1000;
   opts.log?.(`training session built in ${buildSec.toFixed(2)} s`);

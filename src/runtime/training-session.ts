@@ -11,11 +11,10 @@
  */
 import type { HostTensor } from '../graph/ir.js';
 import { Module, StateTensor } from '../nn/module.js';
-import { OptimizerEmitter } from '../optim/optimizer.js';
+import type { OptimizerEmitter, ParamGroup } from '../optim/optimizer.js';
 import { PREALLOCATED_OUTPUTS } from '#platform/runtime';
 import { SessionOptions, createSession, ort } from './ort.js';
 import { StepGraph, StepGraphOptions, StepObjective, buildStepGraph } from './step-graph.js';
-import type { ParamGroup } from '../optim/optimizer.js';
 
 type Data = Float32Array | BigInt64Array;
 
@@ -87,6 +86,7 @@ export class TrainingSession {
   readonly inputShape: readonly number[];
   /** optimizer steps taken so far */
   stepCount = 0;
+  /** the step graph in use: the one whose frozen parameters are the current step's (graphFor) */
   private variant: Variant;
 
   private constructor(
@@ -96,9 +96,8 @@ export class TrainingSession {
     private readonly options: TrainingSessionOptions,
   ) {
     this.variant = variant;
-    const objective = options.objective;
     this.inputShape = options.inputShape;
-    this.objective = objective ?? null;
+    this.objective = options.objective ?? null;
     this.logitsData = new Float32Array(graph.logitsShape.reduce((a, b) => a * b, 1));
     this.logits = new ort.Tensor('float32', this.logitsData, [...graph.logitsShape]);
     const slots: Slot[] = [];
@@ -125,7 +124,7 @@ export class TrainingSession {
       return { value: sc.value, data };
     });
     for (const [key, t] of graph.fixed) this.feeds[key] = tensor(t.data, [...t.shape]);
-    this.fetches = objective ? { loss: this.loss } : { loss: this.loss, logits: this.logits };
+    this.fetches = this.objective ? { loss: this.loss } : { loss: this.loss, logits: this.logits };
     for (const s of slots) {
       this.feeds[s.name] = s.curT;
       this.fetches[`new.${s.name}`] = s.nextT;

@@ -132,10 +132,8 @@ export class TrainingSession {
   }
 
   static async create(model: Module, opts: TrainingSessionOptions): Promise<TrainingSession> {
-    const frozen = frozenAt(opts.paramGroups, 1);
-    const graph = buildStepGraph(model, { ...opts, frozen: new Set(frozen) });
-    const session = await createSession(graph.onnx, opts);
-    return new TrainingSession(model, graph, { frozen, session }, opts);
+    const { graph, variant } = await compileStep(model, opts, 1);
+    return new TrainingSession(model, graph, variant, opts);
   }
 
   /** the ORT session of the step graph in use */
@@ -150,12 +148,9 @@ export class TrainingSession {
 
   /** compiles the step graph for step `step` if its frozen parameters differ from the current graph's */
   private async graphFor(step: number): Promise<void> {
-    const frozen = frozenAt(this.options.paramGroups, step);
-    if (frozen.join('\n') === this.variant.frozen.join('\n')) return;
-    const graph = buildStepGraph(this.model, { ...this.options, frozen: new Set(frozen) });
-    const session = await createSession(graph.onnx, this.options);
+    if (frozenAt(this.options.paramGroups, step).join('\n') === this.variant.frozen.join('\n')) return;
     const previous = this.variant.session;
-    this.variant = { frozen, session };
+    this.variant = (await compileStep(this.model, this.options, step)).variant;
     await previous.release();
   }
 
@@ -243,6 +238,13 @@ export class TrainingSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** the step graph of 1-based `step` (its parameters whose rate factor is then 0 frozen), loaded in ORT */
+async function compileStep(model: Module, opts: TrainingSessionOptions, step: number): Promise<{ graph: StepGraph; variant: Variant }> {
+  const frozen = frozenAt(opts.paramGroups, step);
+  const graph = buildStepGraph(model, { ...opts, frozen: new Set(frozen) });
+  return { graph, variant: { frozen, session: await createSession(graph.onnx, opts) } };
 }
 
 /** the keys of the parameters whose group's rate factor is 0 at 1-based `step`, sorted */

@@ -79,7 +79,7 @@ const WGRAD_BATCH_INNER_MAX_MAP = 8 * 8;
  * no large matrix needs transposing.
  */
 export function emitConvWeightGradGemm(e: Emitter, x: string, dy: string, dw: string, g: ConvGeometry, dyShape: readonly number[]): void {
-  const [n, c, h, wd] = g.x;
+  const [n, c] = g.x;
   const [, o, ho, wo] = dyShape;
   const [, , kh, kw] = g.w;
   const batchInner = ho * wo <= WGRAD_BATCH_INNER_MAX_MAP;

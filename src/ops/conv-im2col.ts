@@ -23,7 +23,7 @@ type SpatialAxes = readonly [number, number];
 const TRAILING: SpatialAxes = [2, 3];
 
 /**
- * The kh·kw shifted windows of (padded) x, stacked on a new axis `axis` before axis `axis`
+ * The kh·kw shifted windows of (padded) x, stacked on a new axis inserted at position `axis`
  * (x [A, B, H, W], axis 2: [A, B, K, Ho, Wo]; axis 1: [A, K, B, Ho, Wo]; x [C, H, W, N] with
  * `spatial` [1, 2], axis 1: [C, K, Ho, Wo, N]). `g.x` gives the sizes in NCHW order.
  */

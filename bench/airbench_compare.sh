@@ -10,6 +10,8 @@
 #   EPOCHS=1.5 bash bench/airbench_compare.sh /tmp/small runs/try 50  # a quick check
 #   RECIPE=airbench96 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab96 500
 #   SEED=1 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab45k-s1 500   # another seed, both sides
+#   TORCH_MALLOC=glibc bash bench/airbench_compare.sh ...   # PyTorch on glibc's malloc (default auto: tcmalloc
+#                                                           # when installed; see bench/torch_malloc.py)
 #
 # Wall time is the whole process for both (start-up, decoding, whitening, training, the final
 # evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
@@ -40,7 +42,7 @@ stamp() { date +%s.%N; }
 t0=$(stamp)
 node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
 t1=$(stamp)
-/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/torch" | tee "$OUT/torch.log"
+/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "${TORCH_MALLOC:-auto}" --out "$OUT/torch" | tee "$OUT/torch.log"
 t2=$(stamp)
 
 node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'
@@ -60,6 +62,6 @@ const rows = [
   ['PyTorch', pct(torch.valTop1), pct(torch.valTop1Tta), (t2 - t1).toFixed(0), torch.imagesPerSecond.toFixed(1)],
 ];
 const table = ['| engine | val top-1 | val top-1 (TTA) | wall time (s) | train images/s |', '| --- | ---: | ---: | ---: | ---: |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-console.log(`\n${table}\n\nTessera: ${steps} steps; PyTorch: ${torch.steps} steps, its own split (s): ${JSON.stringify(torch.seconds)}`);
+console.log(`\n${table}\n\nTessera: ${steps} steps; PyTorch: ${torch.steps} steps, malloc ${torch.malloc}, its own split (s): ${JSON.stringify(torch.seconds)}`);
 writeFileSync(`${out}/table.md`, `${table}\n`);
 EOF

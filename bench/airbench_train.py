@@ -47,6 +47,12 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_malloc  # noqa: E402
+
+if __name__ == '__main__':
+    torch_malloc.reexec_with(sys.argv)  # PyTorch's allocator is fixed at process start, before torch loads
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -253,6 +259,7 @@ def main():
     ap.add_argument('--eps', type=float, default=EPS, help=f'BatchNorm eps (default {EPS}; airbench: 1e-12)')
     ap.add_argument('--eval-every-epoch', action='store_true', help='validate after every epoch (outside the timed run)')
     ap.add_argument('--seed', type=int, default=0)
+    torch_malloc.add_argument(ap)
     ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: TESSERA_THREADS or the CPU count)')
     ap.add_argument('--out', required=True, metavar='DIR', help='run folder: metrics.jsonl, summary.json')
     args = ap.parse_args()
@@ -308,7 +315,7 @@ def main():
     top1 = accuracy(net, val_images, val_labels, 0) if len(val_images) else None
     top1_tta = accuracy(net, val_images, val_labels, r['tta_level']) if len(val_images) else None
     final_seconds = time.perf_counter() - final_started
-    summary = dict(recipe=args.recipe, eps=args.eps, threads=threads, seed=args.seed, trainImages=len(train_images), valImages=len(val_images),
+    summary = dict(recipe=args.recipe, eps=args.eps, threads=threads, malloc=torch_malloc.in_use(), seed=args.seed, trainImages=len(train_images), valImages=len(val_images),
                    steps=total_steps, valTop1=top1, valTop1Tta=top1_tta, imagesPerSecond=total_steps * r['batch_size'] / train_seconds,
                    seconds=dict(load=load_seconds, whitening=whiten_seconds, train=train_seconds, evaluation=final_seconds,
                                 run=whiten_seconds + train_seconds + final_seconds))

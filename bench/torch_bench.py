@@ -21,6 +21,12 @@ import re
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_malloc  # noqa: E402
+
+if __name__ == '__main__':
+    torch_malloc.reexec_with(sys.argv)  # PyTorch's allocator is fixed at process start, before torch loads
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -158,6 +164,7 @@ def main():
     ap.add_argument('--size', type=int, default=32, help='input height and width')
     ap.add_argument('--no-train', action='store_true', help='measure inference only')
     ap.add_argument('--batch', type=int, default=128)
+    torch_malloc.add_argument(ap)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--warmup', type=int, default=3)
@@ -213,6 +220,7 @@ def main():
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),
         'blas': blas_info(),
+        'malloc': torch_malloc.in_use(),
         'model': args.model,
         'batch': args.batch,
         'size': args.size,
@@ -227,7 +235,7 @@ def main():
         print(f'PyTorch {torch.__version__} {args.model} batch {args.batch} threads {result["threads"]}')
         train_text = 'not measured' if train_ips is None else f'{train_ips:.1f} img/s'
         print(f'  train {train_text}   infer {infer_ips:.1f} img/s')
-        print(f'  BLAS: {result["blas"]}')
+        print(f'  BLAS: {result["blas"]}; malloc: {result["malloc"]}')
 
 
 if __name__ == '__main__':

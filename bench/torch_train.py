@@ -43,15 +43,17 @@ import random
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_malloc  # noqa: E402
+
+if __name__ == '__main__':
+    torch_malloc.reexec_with(sys.argv)  # PyTorch's allocator is fixed at process start, before torch loads
+
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Subset
 
-try:
-    from torch_bench import MODELS
-except ImportError:  # run from elsewhere, or imported as bench.torch_train
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from torch_bench import MODELS
+from torch_bench import MODELS  # noqa: E402
 
 from torchvision import datasets, transforms
 
@@ -162,6 +164,7 @@ def main():
     ap.add_argument('--warmup-epochs', type=float, default=0.0, help='linear warmup, per iteration (default 0)')
     ap.add_argument('--label-smoothing', type=float, default=0.0)
     ap.add_argument('--seed', type=int, default=0)
+    torch_malloc.add_argument(ap)
     ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: TESSERA_THREADS or the CPU count)')
     ap.add_argument('--workers', type=int, default=1, help='DataLoader worker processes (default 1)')
     ap.add_argument('--out', required=True, metavar='DIR', help='run folder: metrics.jsonl, config.json')
@@ -230,7 +233,7 @@ def main():
     config = {
         'torch': torch.__version__,
         'createdAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-        'options': {**vars(args), 'model': model_name, 'threads': threads},
+        'options': {**vars(args), 'model': model_name, 'threads': threads, 'malloc': torch_malloc.in_use()},
         'model': {'name': model_name, 'numClasses': num_classes, 'parameters': params},
         'dataset': {'train': train_dir, 'classes': classes},
         'split': {'trainImages': len(train_set), 'valImages': len(val_set) if val_set is not None else 0, 'description': split},

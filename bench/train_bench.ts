@@ -18,14 +18,16 @@
  * --size N (input side; default the model's input size),
  * --freeze KEY[,KEY...] (train with these parameters frozen: their rate factor 0, so the step graph
  * computes no gradient for them, as airbench's whitening bias after epoch 3),
- * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3).
+ * --no-write (do not touch BENCHMARKS.md), --python PATH (default /usr/bin/python3),
+ * --torch-malloc auto|tcmalloc|jemalloc|glibc (PyTorch's allocator, bench/torch_malloc.py; auto: tcmalloc
+ * when Debian's libtcmalloc-minimal4 is installed, as PyTorch's CPU tuning guide recommends).
  * With --profile or --freeze the timings are not the model's plain step, so BENCHMARKS.md is not written.
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type TorchResult, torchCounterpart, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
+import { TORCH_MALLOCS, type TorchMalloc, type TorchResult, torchCounterpart, measureInference, measureTraining, median, randomBatch, runTorchBench } from '../src/bench/measure.js';
 import { createModel, modelInfo } from '../src/models/index.js';
 import { ort } from '../src/runtime/ort.js';
 import { nchwcBlockFor } from '../src/runtime/conv-layout.js';
@@ -47,13 +49,18 @@ interface Args {
   freeze: string[];
   write: boolean;
   python: string;
+  /** PyTorch's memory allocator (torch_bench.py --malloc) */
+  torchMalloc: TorchMalloc;
 }
 
 const USAGE = `usage: node dist/bench/train_bench.js [--model cifar_resnet18] [--batch 128] [--threads 2] [--steps 20] [--warmup 3]
-                                       [--no-torch] [--profile] [--inference-only] [--size N] [--freeze KEY[,KEY...]] [--no-write] [--python /usr/bin/python3]`;
+                                       [--no-torch] [--profile] [--inference-only] [--size N] [--freeze KEY[,KEY...]] [--no-write] [--python /usr/bin/python3]
+                                       [--torch-malloc auto|tcmalloc|jemalloc|glibc]`;
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, size: null, freeze: [], write: true, python: '/usr/bin/python3' };
+  const a: Args = { model: 'cifar_resnet18', batch: 128, threads: 2, steps: 20, warmup: 3, torch: true, profile: false, inferenceOnly: false, size: null, freeze: [], write: true, python: '/usr/bin/python3', torchMalloc: 'auto' };
+  const oneOf = <T extends string>(flag: string, v: string | undefined, choices: readonly T[]): T =>
+    choices.find((c) => c === v) ?? fail(`${flag} needs one of ${choices.join(', ')}, got ${v ?? 'nothing'}`);
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -69,6 +76,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--steps': a.steps = int(flag, value(), 1); break;
       case '--warmup': a.warmup = int(flag, value(), 0); break;
       case '--python': a.python = value() ?? fail('--python needs a path'); break;
+      case '--torch-malloc': a.torchMalloc = oneOf(flag, value(), TORCH_MALLOCS); break;
       case '--no-torch': a.torch = false; break;
       case '--profile': a.profile = true; break;
       case '--inference-only': a.inferenceOnly = true; break;
@@ -157,7 +165,7 @@ function findProfile(dir: string, prefix: string): string | null {
 // ---------------------------------------------------------------- PyTorch
 
 function runTorch(a: Args, size: number, root: string): { result: TorchResult | null; note: string; command: string | null } {
-  return runTorchBench({ ...a, size, train: !a.inferenceOnly, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
+  return runTorchBench({ ...a, size, malloc: a.torchMalloc, train: !a.inferenceOnly, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
 }
 
 // ---------------------------------------------------------------- machine
@@ -344,7 +352,7 @@ async function main(): Promise<void> {
     `- CPU features (/proc/cpuinfo flags): ${cpuFeatures()}`,
     `- load average (1 min) at start: ${load0.toFixed(2)}`,
     `- Node ${process.version}, onnxruntime-node ${ortVersion(root)}`,
-    `- PyTorch: ${torch ? `${torch.torch}, ${torch.threads} threads; BLAS: ${torch.blas}` : torchNote}`,
+    `- PyTorch: ${torch ? `${torch.torch}, ${torch.threads} threads; malloc: ${torch.malloc}; BLAS: ${torch.blas}` : torchNote}`,
   );
   const file = join(root, 'BENCHMARKS.md');
   updateBenchmarks(file, a.model, md.join('\n'));

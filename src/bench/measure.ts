@@ -237,7 +237,13 @@ export interface TorchResult {
   torch: string;
   threads: number;
   blas: string;
+  /** the allocator PyTorch ran with (bench/torch_malloc.py): 'tcmalloc (libtcmalloc_minimal.so.4)', 'glibc' */
+  malloc: string;
 }
+
+/** PyTorch's memory allocators bench/torch_malloc.py knows (auto: tcmalloc when installed, else glibc) */
+export const TORCH_MALLOCS = ['auto', 'tcmalloc', 'jemalloc', 'glibc'] as const;
+export type TorchMalloc = (typeof TORCH_MALLOCS)[number];
 
 /** pytorch-cifar models bench/torch_bench.py defines itself, by Tessera name. */
 export const TORCH_CIFAR_MODELS: Readonly<Record<string, string>> = { cifar_resnet18: 'resnet18', cifar_lenet: 'lenet', cifar_airbench94: 'airbench94' };
@@ -266,6 +272,8 @@ export interface TorchBenchOptions extends StepCounts {
   readonly python: string;
   /** the repository root (holding bench/torch_bench.py) */
   readonly root: string;
+  /** PyTorch's memory allocator, torch_bench.py's `--malloc` (auto: tcmalloc when installed, else glibc) */
+  readonly malloc?: TorchMalloc;
   /** called with the command line just before PyTorch starts */
   readonly onStart?: (command: string) => void;
 }
@@ -279,7 +287,7 @@ export function runTorchBench(o: TorchBenchOptions): { result: TorchResult | nul
   const torchModel = torchCounterpart(o.model);
   if (!torchModel) return { result: null, note: `no PyTorch counterpart for ${o.model} (bench/torch_bench.py runs ${Object.keys(TORCH_CIFAR_MODELS).join(', ')} and torchvision configs); PyTorch skipped`, command: null };
   const script = join(o.root, 'bench', 'torch_bench.py');
-  const pyArgs = [script, '--model', torchModel, '--size', String(o.size), '--batch', String(o.batch), '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup), ...(o.train ? [] : ['--no-train']), '--json'];
+  const pyArgs = [script, '--model', torchModel, '--size', String(o.size), '--batch', String(o.batch), '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup), ...(o.train ? [] : ['--no-train']), '--malloc', o.malloc ?? 'auto', '--json'];
   const command = `${o.python} bench/torch_bench.py ${pyArgs.slice(1).join(' ')}`;
   if (!existsSync(o.python)) return { result: null, note: `${o.python} not found; PyTorch skipped, Tessera reported alone`, command };
   o.onStart?.(command);

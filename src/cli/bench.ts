@@ -115,7 +115,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     if (!torch) (json ? progress : out)(`PyTorch: ${r.note}`);
     else {
       const trainText = (ours: number, theirs: number | null) => (theirs === null ? '' : `training ${(ours / theirs).toFixed(2)}x, `);
-      out(`PyTorch ${torch.torch}: ${torch.trainImagesPerSec === null ? '' : `training ${fmt(torch.trainImagesPerSec)} images/s, `}inference ${fmt(torch.inferImagesPerSec)} images/s (${plural(torch.threads, 'thread')})`);
+      out(`PyTorch ${torch.torch}: ${torch.trainImagesPerSec === null ? '' : `training ${fmt(torch.trainImagesPerSec)} images/s, `}inference ${fmt(torch.inferImagesPerSec)} images/s (${plural(torch.threads, 'thread')}, malloc: ${torch.malloc})`);
       out(`Tessera / PyTorch: ${train ? trainText(train.timing.imagesPerSec, torch.trainImagesPerSec) : ''}inference ${(infer.timing.imagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`);
     }
   }

@@ -12,6 +12,8 @@
 #   SEED=1 bash bench/airbench_compare.sh /tmp/cifar/train runs/ab45k-s1 500   # another seed, both sides
 #   TORCH_MALLOC=glibc bash bench/airbench_compare.sh ...   # PyTorch on glibc's malloc (default auto: tcmalloc
 #                                                           # when installed; see bench/torch_malloc.py)
+#   TESSERA_GLIBC_TUNABLES= bash bench/airbench_compare.sh ...  # Tessera without glibc.malloc.hugetlb=1 (its
+#                                                               # default here, as the README recommends)
 #
 # Wall time is the whole process for both (start-up, decoding, whitening, training, the final
 # evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
@@ -35,12 +37,13 @@ RUN_ARGS=(--seed "$SEED")
   lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
   echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "recipe: $RECIPE, threads: $THREADS, seed: $SEED, data: $DATA, val split: ${SPLIT:-none}"
+  echo "Tessera GLIBC_TUNABLES: ${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}; PyTorch malloc: ${TORCH_MALLOC:-auto}"
 } | tee "$OUT/machine.txt"
 
 stamp() { date +%s.%N; }
 
 t0=$(stamp)
-node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+GLIBC_TUNABLES=${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1} node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
 t1=$(stamp)
 /usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "${TORCH_MALLOC:-auto}" --out "$OUT/torch" | tee "$OUT/torch.log"
 t2=$(stamp)

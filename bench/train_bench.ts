@@ -120,16 +120,25 @@ interface ProfileEvent {
   cat?: string;
   name?: string;
   dur?: number;
+  ts?: number;
   args?: { op_name?: string };
 }
 
-/** Top ops of an ORT JSON profile, aggregated by op_name over kernel-time events. */
-function summarizeProfile(file: string, stepsProfiled: number, top = 15): string[] {
+/**
+ * Top ops of an ORT JSON profile, aggregated by op_name over kernel-time events of the measured
+ * steps: every step runs the same kernels, so the first `warmup` steps' share of the events
+ * (in time order) is left out: they include first-touch page faults and allocations.
+ */
+function summarizeProfile(file: string, warmup: number, steps: number, top = 15): string[] {
   const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
   const nodes = events.filter((e) => e.cat === 'Node' && typeof e.dur === 'number');
   // each node has *_fence_before, *_kernel_time, *_fence_after events; count the kernel time only
   const kernels = nodes.filter((e) => e.name?.endsWith('_kernel_time'));
-  const used = kernels.length ? kernels : nodes;
+  const all = (kernels.length ? kernels : nodes).sort((x, y) => (x.ts ?? 0) - (y.ts ?? 0));
+  const perStep = all.length / (warmup + steps);
+  const skipWarmup = Number.isInteger(perStep);
+  const used = skipWarmup ? all.slice(warmup * perStep) : all;
+  const stepsProfiled = skipWarmup ? steps : warmup + steps;
   const byOp = new Map<string, { us: number; calls: number }>();
   for (const e of used) {
     const op = e.args?.op_name ?? e.name ?? '?';
@@ -142,7 +151,7 @@ function summarizeProfile(file: string, stepsProfiled: number, top = 15): string
   const rows = [...byOp.entries()].sort((x, y) => y[1].us - x[1].us).slice(0, top);
   const lines = [
     `ORT profile ${file}`,
-    `  ${used.length} kernel events over ${stepsProfiled} steps (warmup + measured), ${(total / 1000).toFixed(1)} ms of kernel time, ${(total / 1000 / stepsProfiled).toFixed(1)} ms/step`,
+    `  ${used.length} kernel events over ${stepsProfiled} ${skipWarmup ? 'measured steps (warmup left out)' : 'steps (warmup + measured)'}, ${(total / 1000).toFixed(1)} ms of kernel time, ${(total / 1000 / stepsProfiled).toFixed(1)} ms/step`,
     `  ${'op'.padEnd(28)} ${'total ms'.padStart(10)} ${'ms/step'.padStart(9)} ${'share'.padStart(7)} ${'calls'.padStart(7)} ${'avg us'.padStart(9)}`,
   ];
   for (const [op, { us, calls }] of rows) {
@@ -163,6 +172,11 @@ function findProfile(dir: string, prefix: string): string | null {
 }
 
 // ---------------------------------------------------------------- PyTorch
+
+/** the PyTorch row's name: version and allocator ('PyTorch 1.13.0a0 (malloc: tcmalloc)') */
+function torchName(t: TorchResult): string {
+  return `PyTorch ${t.torch} (malloc: ${t.malloc.split(' ')[0]})`;
+}
 
 function runTorch(a: Args, size: number, root: string): { result: TorchResult | null; note: string; command: string | null } {
   return runTorchBench({ ...a, size, malloc: a.torchMalloc, train: !a.inferenceOnly, root, onStart: (command) => console.log(`\nrunning PyTorch: ${command}`) });
@@ -242,6 +256,7 @@ async function main(): Promise<void> {
   console.log(`Tessera bench: ${a.model}, input [${inputShape.join(', ')}], float32, ${a.threads} threads, ${a.warmup} warmup + ${a.steps} measured steps`);
   console.log(`(one fixed random batch reused every step; load average at start ${load0.toFixed(2)})`);
   console.log(`training-step convolutions: ${convLayoutNote()}; CPU ${cpuModel()}, features ${cpuFeatures()}`);
+  console.log(`Tessera's malloc: GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? '(unset)'} (npm run bench sets glibc.malloc.hugetlb=1: huge pages, see README)`);
 
   const { images, labels } = randomBatch(inputShape, info.numClasses);
   const model = createModel(a.model);
@@ -261,7 +276,7 @@ async function main(): Promise<void> {
   let profileLines: string[] = [];
   if (profileDir) {
     const file = findProfile(profileDir, profileName);
-    profileLines = file ? summarizeProfile(file, a.warmup + a.steps) : [`no ORT profile found in ${profileDir}`];
+    profileLines = file ? summarizeProfile(file, a.warmup, a.steps) : [`no ORT profile found in ${profileDir}`];
   }
 
   // ---- inference (built after training, so it bakes in the trained weights; any weights do)
@@ -285,7 +300,7 @@ async function main(): Promise<void> {
     ['Tessera (onnxruntime-node)', fmt(train?.imagesPerSec), fmt(infer.imagesPerSec)],
   ];
   if (torch) {
-    rows.push([`PyTorch ${torch.torch}`, fmt(torch.trainImagesPerSec), fmt(torch.inferImagesPerSec)]);
+    rows.push([torchName(torch), fmt(torch.trainImagesPerSec), fmt(torch.inferImagesPerSec)]);
     rows.push(['Tessera / PyTorch', ratio(train?.imagesPerSec, torch.trainImagesPerSec), ratio(infer.imagesPerSec, torch.inferImagesPerSec)]);
   }
   const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
@@ -309,7 +324,7 @@ async function main(): Promise<void> {
   const npm = process.env.npm_lifecycle_event === 'bench';
   const argv = process.argv.slice(2).join(' ');
   const command = npm ? `npm run bench${argv ? ` -- ${argv}` : ''}` : `node dist/bench/train_bench.js${argv ? ` ${argv}` : ''}`;
-  const envVars = ['OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'TESSERA_THREADS', 'TESSERA_CONV_LAYOUT', 'TESSERA_WGRAD'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const envVars = ['GLIBC_TUNABLES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'TESSERA_THREADS', 'TESSERA_CONV_LAYOUT', 'TESSERA_WGRAD'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   const md: string[] = [
     `## ${a.model}`,
@@ -321,7 +336,7 @@ async function main(): Promise<void> {
     `| Tessera (onnxruntime-node ${ortVersion(root)}) | ${fmt(train?.imagesPerSec)} | ${fmt(infer.imagesPerSec)} |`,
   ];
   if (torch) {
-    md.push(`| PyTorch ${torch.torch} | ${fmt(torch.trainImagesPerSec)} | ${fmt(torch.inferImagesPerSec)} |`);
+    md.push(`| ${torchName(torch)} | ${fmt(torch.trainImagesPerSec)} | ${fmt(torch.inferImagesPerSec)} |`);
     md.push(`| **Tessera / PyTorch** | **${ratio(train?.imagesPerSec, torch.trainImagesPerSec)}** | **${ratio(infer.imagesPerSec, torch.inferImagesPerSec)}** |`);
   }
   md.push(

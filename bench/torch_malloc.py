@@ -1,7 +1,7 @@
 """The memory allocator PyTorch runs with in the bench scripts (torch_bench.py, torch_train.py,
 airbench_train.py), chosen with `--malloc auto|tcmalloc|jemalloc|glibc` (default auto).
 
-PyTorch's CPU tensors come from the C library's malloc. glibc serves every block above 32 MiB with
+PyTorch's CPU tensors come from the C library's malloc. glibc serves every block above its mmap threshold (at most 32 MiB) with
 a fresh mmap and gives it back on free, so each training step touches new pages; on a VM where a
 page fault is expensive that dominates the step (Zen 5 VM, 2026-12-07, cifar_resnet18 batch 128:
 24 img/s with glibc against 86 with tcmalloc). PyTorch's CPU performance guide recommends tcmalloc

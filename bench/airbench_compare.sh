@@ -26,6 +26,8 @@ THREADS=${THREADS:-2}
 RECIPE=${RECIPE:-airbench94}
 SEED=${SEED:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TESSERA_TUNABLES=${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}
+TORCH_MALLOC=${TORCH_MALLOC:-auto}
 mkdir -p "$OUT"
 RUN_ARGS=(--seed "$SEED")
 [ -n "$SPLIT" ] && RUN_ARGS+=(--val-split "$SPLIT")
@@ -37,15 +39,15 @@ RUN_ARGS=(--seed "$SEED")
   lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
   echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "recipe: $RECIPE, threads: $THREADS, seed: $SEED, data: $DATA, val split: ${SPLIT:-none}"
-  echo "Tessera GLIBC_TUNABLES: ${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}; PyTorch malloc: ${TORCH_MALLOC:-auto}"
+  echo "Tessera GLIBC_TUNABLES: $TESSERA_TUNABLES; PyTorch malloc: $TORCH_MALLOC"
 } | tee "$OUT/machine.txt"
 
 stamp() { date +%s.%N; }
 
 t0=$(stamp)
-GLIBC_TUNABLES=${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1} node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+GLIBC_TUNABLES=$TESSERA_TUNABLES node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
 t1=$(stamp)
-/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "${TORCH_MALLOC:-auto}" --out "$OUT/torch" | tee "$OUT/torch.log"
+/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "$TORCH_MALLOC" --out "$OUT/torch" | tee "$OUT/torch.log"
 t2=$(stamp)
 
 node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'

@@ -35,8 +35,8 @@ def requested(argv):
 
 
 def reexec_with(argv):
-    """Re-execute this script with the requested allocator preloaded (once); exit with one line if
-    it is unknown or not installed."""
+    """Re-execute this script once with the requested allocator preloaded (glibc: carry on as is);
+    exit with one line if it is unknown or not installed."""
     if os.environ.get(_DONE):
         return
     choice = requested(argv)
@@ -47,13 +47,14 @@ def reexec_with(argv):
     if name in LIBRARIES and library is None and choice != 'auto':
         sys.exit(f'--malloc {choice}: lib{LIBRARIES[name]} is not installed '
                  f'(apt-get install {"libtcmalloc-minimal4" if name == "tcmalloc" else "libjemalloc2"}), or use --malloc glibc')
-    env = dict(os.environ, **{_DONE: f'{name} ({library})' if library else 'glibc'})
-    if library:
-        env['LD_PRELOAD'] = ' '.join(p for p in (library, os.environ.get('LD_PRELOAD', '')) if p)
-    elif choice == 'auto':
-        print('note: libtcmalloc-minimal4 is not installed; PyTorch runs with glibc malloc, '
-              'which can make it several times slower on VMs with costly page faults', file=sys.stderr)
-    os.execve(sys.executable, [sys.executable, *argv], env)
+    if library is None:  # glibc: nothing to preload, so no need to start again
+        if choice == 'auto':
+            print('note: libtcmalloc-minimal4 is not installed; PyTorch runs with glibc malloc, '
+                  'which can make it several times slower on VMs with costly page faults', file=sys.stderr)
+        os.environ[_DONE] = 'glibc'
+        return
+    preload = ' '.join(p for p in (library, os.environ.get('LD_PRELOAD', '')) if p)
+    os.execve(sys.executable, [sys.executable, *argv], dict(os.environ, LD_PRELOAD=preload, **{_DONE: f'{name} ({library})'}))
 
 
 def in_use():

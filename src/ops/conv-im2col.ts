@@ -1,5 +1,5 @@
 /**
- * Convolutions as im2col (Pad, strided Slices, Concat) plus MatMul/Gemm:
+ * Convolutions as im2col (Pad, one Gather) plus MatMul/Gemm:
  * - the float32 weight gradient, where one large Gemm beats ORT's Conv with a batch-sized kernel;
  * - float64 Conv and ConvTranspose, which ORT's CPU Conv kernels do not support (reference-
  *   precision graphs for parity checks against float64 PyTorch references).
@@ -18,79 +18,67 @@ export interface ConvGeometry {
   readonly dtype?: 'float32' | 'float64';
 }
 
-/** the two spatial axes of a 4-D layout: [A, B, H, W] (NCHW, or CNHW) or [C, H, W, N] (batch innermost) */
+/** the two spatial axes of a 4-D layout */
 type SpatialAxes = readonly [number, number];
-const TRAILING: SpatialAxes = [2, 3];
+/** a 4-D layout of activations: NCHW, or batch innermost (CHWN, as the weight gradient reads x) */
+type MapLayout = 'NCHW' | 'CHWN';
+const SPATIAL: Record<MapLayout, SpatialAxes> = { NCHW: [2, 3], CHWN: [1, 2] };
 
 /**
- * The kh·kw shifted windows of (padded) x, stacked on a new axis inserted at position `axis`
- * (x [A, B, H, W], axis 2: [A, B, K, Ho, Wo]; axis 1: [A, K, B, Ho, Wo]; x [C, H, W, N] with
- * `spatial` [1, 2], axis 1: [C, K, Ho, Wo, N]). `g.x` gives the sizes in NCHW order.
+ * Every tap's window of (padded) x in one Gather: x's map viewed as one axis of
+ * Hp·Wp positions and gathered at each (tap, output position), taps outer. x [C, H, W, N]
+ * (`layout` CHWN) gives [C, kh·kw·Ho·Wo, N]; x [N, C, H, W] gives [N·C, kh·kw·Ho·Wo, 1]. ORT's
+ * Gather copies whole blocks (everything after the gathered axis: N floats in the first form) on
+ * all threads, where a Slice per tap and a Concat copy on one thread twice. `g.x` gives the sizes
+ * in NCHW order.
  */
-function emitWindows(e: Emitter, x: string, g: ConvGeometry, axis: 1 | 2, spatial: SpatialAxes = TRAILING): { stacked: string; ho: number; wo: number } {
-  const [, , h, wd] = g.x;
+function gatherWindows(e: Emitter, x: string, g: ConvGeometry, layout: MapLayout): { windows: string; ho: number; wo: number } {
+  const [n, c, h, wd] = g.x;
   const [, , kh, kw] = g.w;
-  const padded = padOrCrop(e, x, g.pads, g.dtype ?? 'float64', spatial);
   const hp = h + g.pads[0] + g.pads[2];
   const wp = wd + g.pads[1] + g.pads[3];
   const ho = Math.floor((hp - g.dilations[0] * (kh - 1) - 1) / g.strides[0]) + 1;
   const wo = Math.floor((wp - g.dilations[1] * (kw - 1) - 1) / g.strides[1]) + 1;
-  const windows: string[] = [];
+  const positions: number[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const r0 = i * g.dilations[0];
-      const c0 = j * g.dilations[1];
-      const whole = r0 === 0 && c0 === 0 && g.strides[0] === 1 && g.strides[1] === 1 && ho === hp && wo === wp;
-      const s = whole ? padded : e.tmp('win');
-      if (!whole) e.node('Slice', [padded, e.ints([r0, c0]), e.ints([r0 + g.strides[0] * (ho - 1) + 1, c0 + g.strides[1] * (wo - 1) + 1]), e.ints([...spatial]), e.ints([...g.strides])], [s]);
-      const u = e.tmp('win');
-      e.node('Unsqueeze', [s, e.ints([axis])], [u]);
-      windows.push(u);
+      for (let y = 0; y < ho; y++) {
+        for (let x0 = 0; x0 < wo; x0++) positions.push((y * g.strides[0] + i * g.dilations[0]) * wp + x0 * g.strides[1] + j * g.dilations[1]);
+      }
     }
   }
-  const stacked = e.tmp('cols');
-  if (windows.length === 1) e.node('Identity', windows, [stacked]);
-  else e.node('Concat', windows, [stacked], { axis });
-  return { stacked, ho, wo };
+  const [outer, inner] = layout === 'CHWN' ? [c, n] : [n * c, 1];
+  const [flat, windows] = [e.tmp('map'), e.tmp('windows')];
+  e.node('Reshape', [padOrCrop(e, x, g.pads, g.dtype ?? 'float64', SPATIAL[layout]), e.ints([outer, hp * wp, inner])], [flat]);
+  e.node('Gather', [flat, e.ints(positions)], [windows], { axis: 1 });
+  return { windows, ho, wo };
 }
 
 /** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
 function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho: number; wo: number } {
   const [n] = g.x;
   const [, cg, kh, kw] = g.w;
-  const { stacked, ho, wo } = emitWindows(e, x, g, 2);
-  // [N, C, K, Ho, Wo] -> [N, G, C/G·K, Ho·Wo]
+  const { windows, ho, wo } = gatherWindows(e, x, g, 'NCHW');
   const cols = e.tmp('colmat');
-  e.node('Reshape', [stacked, e.ints([n, g.group, cg * kh * kw, ho * wo])], [cols]);
+  e.node('Reshape', [windows, e.ints([n, g.group, cg * kh * kw, ho * wo])], [cols]);
   return { cols, ho, wo };
 }
 
 /**
- * The largest output map (Ho·Wo) whose weight-gradient patches are built with the batch innermost:
- * there a window's rows (Wo floats) are too short to copy efficiently, while batch-innermost rows
- * are Wo·N floats long. Measured alone (BENCHMARKS.md, stop 15): 20–25% faster on airbench94's
- * 7×7 maps (batch 1024, 256 → 256) and on cifar_resnet18's 8×8 (batch 128), slower on 16×16.
- */
-const WGRAD_BATCH_INNER_MAX_MAP = 8 * 8;
-
-/**
- * float32 dW of an ungrouped conv as one Gemm: dW[O, C·K] = dY[O, N·L] · cols[C·K, N·L]ᵀ, with the
- * patches built from x transposed to [C, N, H, W] (or, on maps of at most 8×8, [C, H, W, N]) so
- * no large matrix needs transposing.
+ * float32 dW of an ungrouped conv as one Gemm: dW[O, C·K] = dY[O, L·N] · cols[C·K, L·N]ᵀ, with x
+ * and dY transposed batch-innermost ([C, H, W, N], [O, Ho, Wo, N]) so the patches gather as
+ * N-float blocks and no large matrix needs transposing.
  */
 export function emitConvWeightGradGemm(e: Emitter, x: string, dy: string, dw: string, g: ConvGeometry, dyShape: readonly number[]): void {
   const [n, c] = g.x;
   const [, o, ho, wo] = dyShape;
   const [, , kh, kw] = g.w;
-  const batchInner = ho * wo <= WGRAD_BATCH_INNER_MAX_MAP;
-  const perm = batchInner ? [1, 2, 3, 0] : [1, 0, 2, 3];
-  const xT = e.tmp('xT');
-  e.node('Transpose', [x], [xT], { perm });
-  const { stacked } = emitWindows(e, xT, { ...g, dtype: 'float32' }, 1, batchInner ? [1, 2] : TRAILING);
-  const [cols, dyT, dyMat, prod] = [e.tmp('cols'), e.tmp('dyT'), e.tmp('dymat'), e.tmp('dw')];
-  e.node('Reshape', [stacked, e.ints([c * kh * kw, n * ho * wo])], [cols]);
-  e.node('Transpose', [dy], [dyT], { perm });
-  e.node('Reshape', [dyT, e.ints([o, n * ho * wo])], [dyMat]);
+  const [xT, cols, dyT, dyMat, prod] = [e.tmp('xT'), e.tmp('cols'), e.tmp('dyT'), e.tmp('dymat'), e.tmp('dw')];
+  e.node('Transpose', [x], [xT], { perm: [1, 2, 3, 0] });
+  const { windows } = gatherWindows(e, xT, { ...g, dtype: 'float32' }, 'CHWN');
+  e.node('Reshape', [windows, e.ints([c * kh * kw, ho * wo * n])], [cols]);
+  e.node('Transpose', [dy], [dyT], { perm: [1, 2, 3, 0] });
+  e.node('Reshape', [dyT, e.ints([o, ho * wo * n])], [dyMat]);
   e.node('Gemm', [dyMat, cols], [prod], { transB: 1 });
   e.node('Reshape', [prod, e.ints([o, c, kh, kw])], [dw]);
 }

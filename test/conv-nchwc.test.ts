@@ -53,8 +53,6 @@ interface ConvCase {
    * standard graph
    */
   readonly nchwcWgrad: boolean;
-  /** whether the default (TESSERA_WGRAD unset) takes that Conv form: stride 1, a map of at most 4×4 */
-  readonly autoConv?: boolean;
 }
 
 const cases: readonly ConvCase[] = [
@@ -65,7 +63,7 @@ const cases: readonly ConvCase[] = [
   { name: '32→64 1×1 shortcut, stride 2', x: [4, 32, 16, 16], w: [64, 32, 1, 1], bias: false, opts: { stride: 2 }, nchwcConvs: 1, nchwcWgrad: true },
   { name: '32→32 5×5, dilation 2, padding [2, 1, 3, 2]', x: [2, 32, 12, 12], w: [32, 32, 5, 5], bias: true, opts: { dilation: 2, padding: [2, 1, 3, 2] }, nchwcConvs: 2, nchwcWgrad: true },
   { name: '16→32 3×3, batch 16 (a blocked batch in the weight gradient\'s Conv form)', x: [16, 16, 8, 8], w: [32, 16, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
-  { name: '64→64 3×3 on a 4×4 map, batch 16', x: [16, 64, 4, 4], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true, autoConv: true },
+  { name: '64→64 3×3 on a 4×4 map, batch 16', x: [16, 64, 4, 4], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
   { name: 'depthwise 32 3×3, padding 1, bias', x: [4, 32, 16, 16], w: [32, 1, 3, 3], bias: true, opts: { padding: 1, groups: 32 }, nchwcConvs: 1, nchwcWgrad: false },
   { name: '24→24 (channels not blocked: standard Conv)', x: [2, 24, 8, 8], w: [24, 24, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 0, nchwcWgrad: false },
 ];
@@ -151,7 +149,7 @@ for (const c of cases) {
       assert.equal(nchwcNodes(plain, 'Conv'), 0);
       if (BLOCK === null) return;
       const blocked = withEnv('TESSERA_WGRAD', wgrad, () => writeOnnx(graph, outputs, { nchwcBlock: BLOCK }));
-      const wgradConv = wgrad === 'conv' ? c.nchwcWgrad : wgrad === 'auto' && c.autoConv === true;
+      const wgradConv = wgrad === 'conv' && c.nchwcWgrad;
       assert.equal(nchwcNodes(blocked, 'Conv'), c.nchwcConvs + (wgradConv ? 1 : 0));
       const expected = await run(plain, named);
       const r = weights.data as Float32Array;
@@ -198,7 +196,7 @@ test('a step graph with convLayout nchwc has the loss and gradients of the stand
   const [plain, blocked] = results;
   assert.equal(nchwcNodes(plain.onnx, 'Conv'), 0);
   // forward: stem, conv, down, depthwise; input gradients: conv (stride 1, blocked); stem's input
-  // needs none; no weight gradient as a Conv (the stride-1 convs' maps are 8×8, above 4×4)
+  // needs none; no weight gradient as a Conv (TESSERA_WGRAD unset: im2col + Gemm)
   assert.equal(nchwcNodes(blocked.onnx, 'Conv'), BLOCK === null ? 0 : 5);
   assert.ok('grad.stem.weight' in plain.values);
   assertSameOutputs(blocked.values, plain.values, 'step graph');

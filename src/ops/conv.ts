@@ -6,7 +6,7 @@ import { environment } from '#platform/runtime';
 import { Value } from '../graph/ir.js';
 import { Emitter, defineOp } from './registry.js';
 import { ConvGeometry, emitConvF64, emitConvTransposeF64, emitConvWeightGradF64, emitConvWeightGradGemm } from './conv-im2col.js';
-import { emitNchwcConv, nchwcPlan } from './conv-nchwc.js';
+import { emitNchwcConv } from './conv-nchwc.js';
 import { expectRank, sameDtype, windowOut } from './shape-rules.js';
 import { reduceSum } from './shape.js';
 
@@ -79,7 +79,7 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
     const [xv, dyv] = node.inputs;
     const geometry = { x: xv.shape, w: node.outputs[0].shape, ...a };
     if (xv.dtype === 'float64') emitConvWeightGradF64(e, x, dy, dw, geometry, dyv.shape);
-    else if (a.group === 1 && !weightGradAsConv(e, xv.shape, dyv.shape, a.strides)) emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
+    else if (a.group === 1 && !weightGradAsConv()) emitConvWeightGradGemm(e, x, dy, dw, geometry, dyv.shape);
     else emitConvWeightGrad(e, x, dy, dw, xv.shape, dyv.shape, a);
   },
   // dW is bilinear in (x, dy): its cotangent flows back as a ConvTranspose and a Conv
@@ -95,23 +95,15 @@ const convWeightGradOp = defineOp<Conv2dAttrs & { kernel: readonly number[] }>({
   },
 });
 
-/** the largest map (Ho·Wo) whose stride-1 weight gradient takes the Conv form by default */
-const WGRAD_CONV_MAX_MAP = 4 * 4;
-
 /**
- * Which form an ungrouped float32 weight gradient takes: one NCHWc Conv with the batch as channels
- * for a stride-1 conv whose map is at most 4×4 (there im2col's rows are too short to copy
- * efficiently, and the Conv measured faster: cifar_resnet18's layer4; on 7×7 and 8×8 maps it
- * measured slower or level; a strided conv's Conv form computes outputs it then drops), else
- * im2col + one Gemm. TESSERA_WGRAD=conv or =gemm forces one.
+ * Whether an ungrouped float32 weight gradient takes the Conv form (batch as channels, dY as the
+ * kernel) instead of im2col + one Gemm: only when TESSERA_WGRAD=conv asks (=gemm, the default,
+ * is accepted too). Since the patches gather in one multithreaded Gather the Gemm measured faster
+ * on every map, cifar_resnet18's 4×4 layer4 included, the Conv form's last default case (Zen 5:
+ * 127 against 155 ms per step).
  */
-function weightGradAsConv(e: Emitter, xs: readonly number[], ys: readonly number[], strides: readonly number[]): boolean {
-  const forced = environment('TESSERA_WGRAD');
-  if (forced === 'conv' || forced === 'gemm') return forced === 'conv';
-  const [n, c, h, w] = xs;
-  const [, o, ho, wo] = ys;
-  const small = ho * wo <= WGRAD_CONV_MAX_MAP && strides.every((s) => s === 1);
-  return e.nchwcBlock !== undefined && small && nchwcPlan([c, n, h, w], [o, n, ho, wo], 1, e.nchwcBlock) !== null;
+function weightGradAsConv(): boolean {
+  return environment('TESSERA_WGRAD') === 'conv';
 }
 
 /** Gradient of a convolution's weight, given its input `x` and output gradient `dy`. */

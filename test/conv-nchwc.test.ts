@@ -64,6 +64,7 @@ const cases: readonly ConvCase[] = [
   { name: '32→32 5×5, dilation 2, padding [2, 1, 3, 2]', x: [2, 32, 12, 12], w: [32, 32, 5, 5], bias: true, opts: { dilation: 2, padding: [2, 1, 3, 2] }, nchwcConvs: 2, nchwcWgrad: true },
   { name: '16→32 3×3, batch 16 (a blocked batch in the weight gradient\'s Conv form)', x: [16, 16, 8, 8], w: [32, 16, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
   { name: '64→64 3×3 on a 4×4 map, batch 16', x: [16, 64, 4, 4], w: [64, 64, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
+  { name: '16→144 3×3, padding 1 (over 128 output channels: dY as the weight gradient Gemm\'s left operand)', x: [2, 16, 6, 6], w: [144, 16, 3, 3], bias: false, opts: { padding: 1 }, nchwcConvs: 2, nchwcWgrad: true },
   { name: 'depthwise 32 3×3, padding 1, bias', x: [4, 32, 16, 16], w: [32, 1, 3, 3], bias: true, opts: { padding: 1, groups: 32 }, nchwcConvs: 1, nchwcWgrad: false },
   { name: '24→24 (channels not blocked: standard Conv)', x: [2, 24, 8, 8], w: [24, 24, 3, 3], bias: true, opts: { padding: 1 }, nchwcConvs: 0, nchwcWgrad: false },
 ];

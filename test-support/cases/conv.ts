@@ -171,8 +171,9 @@ export const convTransposeCases = DTYPES.flatMap((dtype) =>
 // the weight gradient of the conv `s` as an op of its own: inputs x and dY (bilinear)
 export const convWeightGradSpecs: ConvSpec[] = [
   { name: 'group 1, 3x3 pad 1', x: [2, 3, 5, 5], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] },
-  // float32 patches are built batch-innermost up to 8x8 maps, batch-second above
   { name: 'group 1, 3x3 pad 1, a 9x9 map', x: [2, 2, 9, 9], w: [3, 2, 3, 3], pads: [1, 1, 1, 1] },
+  // float32: above 128 output channels dY is the Gemm's left operand, at most 128 the patches are
+  { name: 'group 1, 3x3 pad 1, 130 output channels', x: [1, 2, 3, 3], w: [130, 2, 3, 3], pads: [1, 1, 1, 1] },
   { name: 'group 1, 3x3 stride 2 pad 1, even input 6x6', x: [2, 2, 6, 6], w: [3, 2, 3, 3], stride: [2, 2], pads: [1, 1, 1, 1] },
   { name: 'group 1, 3x3 dilation 2 pad 1', x: [1, 2, 7, 7], w: [2, 2, 3, 3], dilation: [2, 2], pads: [1, 1, 1, 1] },
   { name: 'group 1, 2x3 kernel, pads [0, 1, 1, 2]', x: [2, 3, 5, 6], w: [2, 3, 2, 3], pads: [0, 1, 1, 2] },

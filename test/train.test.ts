@@ -194,6 +194,17 @@ test('progress: plain lines every N batches plus the summary; a TTY bar redraws 
   assert.deepEqual(tty.slice(-2), ['\r\x1b[K', 'summary\n']);
 });
 
+test('progress of a pass that does not train: its label, no loss or accuracy', () => {
+  let t = 0;
+  const lines: string[] = [];
+  const p = new EpochProgress({ epoch: 1, epochs: 1, label: 'decoding 40 images', batches: 4, sink: { write: (s: string) => lines.push(s) }, tty: false, everyBatches: 2, now: () => t });
+  for (let b = 1; b <= 4; b++) {
+    t += 500;
+    p.update({ batch: b, images: 10 * b, loss: null, correct: null });
+  }
+  assert.deepEqual(lines, ['decoding 40 images batch 2/4: 20 img/s eta 0:01\n', 'decoding 40 images batch 4/4: 20 img/s eta 0:00\n']);
+});
+
 // ---- validation hold-out ------------------------------------------------------------------
 
 test('--val-split holds out the last N images of every class, deterministically', () => {

@@ -74,6 +74,18 @@ interface PendingTask {
   readonly sourceAt: (position: number) => SourceRef;
 }
 
+/** One pass over the dataset: an epoch, or predecode's. */
+interface PassPlan {
+  /** dataset indices by position */
+  readonly order: Int32Array;
+  readonly draws: Int32Array | null;
+  readonly epoch: number;
+  readonly batches: number;
+  /** names the pass in errors ("epoch 3") */
+  readonly what: string;
+  readonly decodeOnly?: boolean;
+}
+
 interface Job {
   readonly promise: Promise<PreparedBatch>;
   readonly taskId: number | null;
@@ -196,6 +208,11 @@ export class DataLoader {
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  /** Whether decoded files are kept (see `decodeCache`), so that `predecode` has work to do. */
+  get cachesDecodedFiles(): boolean {
+    return this.cache !== null;
+  }
+
   /** Worker threads that have not exited (0 after `close()`). */
   get liveWorkers(): number {
     return this.slots.filter((s) => s.alive).length;
@@ -220,6 +237,42 @@ export class DataLoader {
       throw new RangeError(`DataLoader(${this.dataset.name}): epoch must be a non-negative integer, got ${e}`);
     }
     return this.iterate(e);
+  }
+
+  /**
+   * Decodes every file of the dataset into the decode cache now, on all workers, so that the epochs
+   * start from decoded pixels rather than decoding beside the training step (airbench's way: the
+   * images are in memory before the first step). Without a cache (pixel datasets, RandomResizedCrop,
+   * `decodeCache: false`, a cache over 1 GiB) there is nothing to do. Files that fail are left to
+   * the epochs, which replace them. `onProgress(done, total)` follows each batch of files.
+   *
+   * @example
+   *   import { mkdirSync, mkdtempSync } from 'node:fs';
+   *   import { tmpdir } from 'node:os';
+   *   import { join } from 'node:path';
+   *   import sharp from 'sharp';
+   *   const dir = mkdtempSync(join(tmpdir(), 'predecode-'));
+   *   for (const name of ['red', 'blue']) {
+   *     mkdirSync(join(dir, name));
+   *     await sharp({ create: { width: 8, height: 8, channels: 3, background: name } }).png().toFile(join(dir, name, '0.png'));
+   *   }
+   *   const loader = new DataLoader(await openDataset(dir, { split: 'train' }), { batchSize: 1, shuffle: true, seed: 0, dropLast: false, transform: { size: 8, mean: [0, 0, 0], std: [1, 1, 1] } });
+   *   const result = await loader.predecode();
+   *   result.decoded; // → 2
+   *   await loader.close();
+   */
+  async predecode(onProgress?: (done: number, total: number) => void): Promise<{ readonly decoded: number; readonly failed: Batch['skipped'] }> {
+    this.checkUsable();
+    const n = this.cache ? this.dataset.length : 0;
+    const batches = Math.ceil(n / this.batchSize);
+    const failed: Batch['skipped'][number][] = [];
+    let done = 0;
+    const pass: PassPlan = { order: Int32Array.from({ length: n }, (_, i) => i), draws: null, epoch: 0, batches, what: 'decoding', decodeOnly: true };
+    for await (const prepared of this.prepared(pass)) {
+      failed.push(...prepared.skipped);
+      onProgress?.(++done, batches);
+    }
+    return { decoded: n - failed.length, failed };
   }
 
   /**
@@ -250,29 +303,38 @@ export class DataLoader {
   }
 
   private async *iterate(e: number): AsyncGenerator<Batch, void, undefined> {
+    this.checkUsable();
+    const order = this.order ? this.sampledOrder(e) : epochOrder(this.dataset.length, this.shuffle, this.seed, e);
+    const draws = this.order ? repeats(order) : null;
+    for await (const { input, target, indices, skipped } of this.prepared({ order, draws, epoch: e, batches: this.batchesPerEpoch, what: `epoch ${e}` })) {
+      yield { input, target, indices, skipped, size: indices.length };
+    }
+  }
+
+  private checkUsable(): void {
     const name = this.dataset.name;
     if (this.closed) throw new Error(`DataLoader(${name}): the DataLoader is closed`);
     if (this.failure) throw new Error(`DataLoader(${name}): unusable after a worker failure: ${this.failure.message}`);
-    const order = this.order ? this.sampledOrder(e) : epochOrder(this.dataset.length, this.shuffle, this.seed, e);
-    const draws = this.order ? repeats(order) : null;
-    const nb = this.batchesPerEpoch;
+  }
+
+  /** The batches of a pass over `order`, prepared `prefetch` per worker ahead and yielded in order. */
+  private async *prepared(pass: PassPlan): AsyncGenerator<PreparedBatch, void, undefined> {
     const window = this.workers === 0 ? 1 : this.prefetch * this.workers;
     const queue: Job[] = [];
     let next = 0;
     try {
-      for (let b = 0; b < nb; b++) {
-        while (next < nb && next < b + window) queue.push(this.start(order, draws, e, next++));
+      for (let b = 0; b < pass.batches; b++) {
+        while (next < pass.batches && next < b + window) queue.push(this.start(pass, next++));
         const job = queue.shift()!;
         let prepared: PreparedBatch;
         try {
           prepared = await job.promise;
           if (this.closed) throw new Error('the DataLoader was closed');
         } catch (err) {
-          const message = `DataLoader(${name}): epoch ${e}, batch ${b}: ${errorMessage(err)}`;
+          const message = `DataLoader(${this.dataset.name}): ${pass.what}, batch ${b}: ${errorMessage(err)}`;
           throw err instanceof DatasetError ? new DatasetError(message) : new Error(message, { cause: err });
         }
-        const { input, target, indices, skipped } = prepared;
-        yield { input, target, indices, skipped, size: indices.length };
+        yield prepared;
       }
     } finally {
       this.cancel(queue);
@@ -289,8 +351,9 @@ export class DataLoader {
     return order;
   }
 
-  /** Starts preparing batch `b` of an epoch (in a worker, or on this thread). */
-  private start(order: Int32Array, draws: Int32Array | null, epoch: number, b: number): Job {
+  /** Starts preparing batch `b` of a pass (in a worker, or on this thread). */
+  private start(pass: PassPlan, b: number): Job {
+    const { order, draws } = pass;
     const first = b * this.batchSize;
     const count = Math.min(this.batchSize, order.length - first);
     const inWorker = this.workers > 0;
@@ -299,7 +362,7 @@ export class DataLoader {
     try {
       const sources: SourceRef[] = [];
       for (let s = 0; s < count; s++) sources.push(sourceAt(first + s));
-      const task: BatchTask = { epoch, first, total: order.length, sources, draws: draws ? Array.from(draws.subarray(first, first + count)) : undefined };
+      const task: BatchTask = { epoch: pass.epoch, first, total: order.length, sources, draws: draws ? Array.from(draws.subarray(first, first + count)) : undefined, decodeOnly: pass.decodeOnly };
       job = inWorker
         ? this.dispatch(task, sourceAt)
         : { promise: prepareBatch(task, { seed: this.seed, spec: this.transform, pool: null, cache: this.cache, sourceAt }), taskId: null };

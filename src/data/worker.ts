@@ -140,6 +140,11 @@ export interface BatchTask {
   readonly sources: readonly SourceRef[];
   /** per slot, how often its sample was drawn earlier in the epoch (a sampler; absent: 0) */
   readonly draws?: readonly number[];
+  /**
+   * only decode the file samples into the decode cache (DataLoader.predecode): the batch comes
+   * back without pixels, `skipped` naming the samples that failed (no replacements)
+   */
+  readonly decodeOnly?: boolean;
 }
 
 export interface BatchContext {
@@ -332,6 +337,7 @@ async function decodeRef(ref: SourceRef, spec: TransformSpec, pool: PixelPool | 
  *   });
  */
 export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<PreparedBatch> {
+  if (task.decodeOnly) return decodeOnly(task, ctx);
   const S = ctx.spec.size;
   const per = 3 * S * S;
   const count = task.sources.length;
@@ -392,6 +398,13 @@ export async function prepareBatch(task: BatchTask, ctx: BatchContext): Promise<
     indices[s] = ref.index;
   }
   return { input, target, indices, skipped };
+}
+
+/** A decodeOnly task: every source decoded (files into the cache, all at once), failures listed. */
+async function decodeOnly(task: BatchTask, ctx: BatchContext): Promise<PreparedBatch> {
+  const decoded = await Promise.all(task.sources.map((ref) => decodeRef(ref, ctx.spec, ctx.pool, ctx.cache ?? null)));
+  const skipped = decoded.flatMap((d, s) => (d.ok ? [] : [{ index: task.sources[s].index, reason: d.reason }]));
+  return { input: new Float32Array(0), target: new BigInt64Array(0), indices: new Int32Array(0), skipped };
 }
 
 // ---------------------------------------------------------------------------------------------

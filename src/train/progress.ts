@@ -1,8 +1,8 @@
 /**
- * Training progress for one epoch. On a terminal: one bar redrawn in place with `\r` (loss,
- * accuracy, images/s, ETA), at most ~10 times a second. Otherwise (a log file, CI): a plain line
- * every `everyBatches` batches or every `everySeconds` seconds, whichever comes first. Either way
- * `finish` prints the epoch's summary line.
+ * Training progress for one epoch (or another pass over batches: `label`). On a terminal: one bar
+ * redrawn in place with `\r` (loss, accuracy, images/s, ETA), at most ~10 times a second.
+ * Otherwise (a log file, CI): a plain line every `everyBatches` batches or every `everySeconds`
+ * seconds, whichever comes first. Either way `finish` prints the pass's summary line.
  *
  * @example
  * const bar = new EpochProgress({ epoch: 1, epochs: 200, batches: 390 });
@@ -23,6 +23,8 @@ export interface ProgressOptions {
   readonly epochs: number;
   /** batches in this epoch */
   readonly batches: number;
+  /** what the line starts with; default `epoch <epoch>/<epochs>` */
+  readonly label?: string;
   /** default process.stdout */
   readonly sink?: ProgressSink;
   /** default: the sink's isTTY */
@@ -41,8 +43,8 @@ export interface ProgressStats {
   readonly batch: number;
   /** images trained on so far */
   readonly images: number;
-  /** mean loss so far */
-  readonly loss: number;
+  /** mean loss so far (null for a pass that does not train: decoding) */
+  readonly loss: number | null;
   /** correct top-1 predictions so far (null when the run does not classify: MAE pre-training) */
   readonly correct: number | null;
 }
@@ -101,13 +103,14 @@ export class EpochProgress {
     const perSecond = s.images / seconds;
     const eta = s.batch > 0 ? (seconds / s.batch) * (this.opts.batches - s.batch) : NaN;
     const acc = s.correct === null ? '' : ` acc ${(s.images > 0 ? (100 * s.correct) / s.images : 0).toFixed(1)}%`;
-    return { perSecond, eta, acc };
+    const loss = s.loss === null ? '' : ` loss ${s.loss.toFixed(4)}`;
+    return { perSecond, eta, acc, loss };
   }
 
   private barLine(s: ProgressStats, t: number): string {
-    const { perSecond, eta, acc } = this.rates(s, t);
-    const head = `epoch ${this.opts.epoch}/${this.opts.epochs}`;
-    const tail = `${s.batch}/${this.opts.batches} loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s ETA ${formatDuration(eta)}`;
+    const { perSecond, eta, acc, loss } = this.rates(s, t);
+    const head = this.head();
+    const tail = `${s.batch}/${this.opts.batches}${loss}${acc} ${Math.round(perSecond)} img/s ETA ${formatDuration(eta)}`;
     const columns = this.sink.columns ?? 100;
     const width = Math.max(10, Math.min(30, columns - head.length - tail.length - 4));
     const filled = Math.round((width * s.batch) / Math.max(1, this.opts.batches));
@@ -115,8 +118,12 @@ export class EpochProgress {
   }
 
   private plainLine(s: ProgressStats, t: number): string {
-    const { perSecond, eta, acc } = this.rates(s, t);
-    return `epoch ${this.opts.epoch}/${this.opts.epochs} batch ${s.batch}/${this.opts.batches}: loss ${s.loss.toFixed(4)}${acc} ${Math.round(perSecond)} img/s eta ${formatDuration(eta)}`;
+    const { perSecond, eta, acc, loss } = this.rates(s, t);
+    return `${this.head()} batch ${s.batch}/${this.opts.batches}:${loss}${acc} ${Math.round(perSecond)} img/s eta ${formatDuration(eta)}`;
+  }
+
+  private head(): string {
+    return this.opts.label ?? `epoch ${this.opts.epoch}/${this.opts.epochs}`;
   }
 }
 

@@ -31,6 +31,7 @@ import { mixupPlugin } from './mixup.js';
 import { modelEmaPlugin, runEmaOptions } from './ema.js';
 import { airbenchPlugin, requireAirbenchModel } from './airbench.js';
 import { reportPlugin } from '../report/plugin.js';
+import { EpochProgress, ProgressSink } from './progress.js';
 import { maePlugin } from '../mae/plugin.js';
 import { linearProbePlugin } from '../mae/linear-probe.js';
 
@@ -191,6 +192,22 @@ export function openLoaders(opts: TrainOptions, splits: Splits, transforms: RunT
       await val?.close();
     },
   };
+}
+
+/**
+ * Phase "decode": the training files decoded into the loader's cache before the first step (when
+ * it keeps one; DataLoader.predecode), with progress, so that no epoch decodes beside the training
+ * step. Files that fail are counted here and replaced in every epoch.
+ */
+export async function predecodeTraining(loader: DataLoader, sink: ProgressSink): Promise<void> {
+  if (!loader.cachesDecodedFiles) return;
+  const images = loader.dataset.length;
+  const started = performance.now();
+  const progress = new EpochProgress({ epoch: 1, epochs: 1, label: `decoding ${images} training images`, batches: Math.ceil(images / loader.batchSize), sink });
+  const { decoded, failed } = await loader.predecode((done) => progress.update({ batch: done, images: Math.min(images, done * loader.batchSize), loss: null, correct: null }));
+  const seconds = (performance.now() - started) / 1000;
+  const failures = failed.length === 0 ? '' : `; ${failed.length} could not be decoded (e.g. ${failed[0].reason}) and are replaced in every epoch`;
+  progress.finish(`decoded ${decoded} training images in ${seconds.toFixed(1)} s (${Math.round(images / seconds)} img/s)${failures}`);
 }
 
 /**

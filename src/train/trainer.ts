@@ -49,7 +49,7 @@ import { loadResume, metricsBefore, metricsText } from './resume.js';
 import { RunFolder } from './run-folder.js';
 import { runConfig } from './run-config.js';
 import { Schedule, totalEpochs } from './schedule.js';
-import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, makeOptimizer, openLoaders, openSession, openTrainData, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
+import { RunLoaders, RunTarget, buildModel, buildSchedule, builtInPlugins, makeOptimizer, openLoaders, openSession, openTrainData, predecodeTraining, refuseFinishedRun, resolveTarget, tesseraVersion, trainLoss } from './setup.js';
 import { LossSpec, describeLoss } from '../runtime/step-graph.js';
 import type { Splits } from './subset.js';
 import { runTransforms } from './run-transforms.js';
@@ -113,6 +113,7 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
       log(`loss: ${options.objective?.description ?? describeLoss(options.loss ?? p.loss)}`);
+      await predecodeTraining(p.loaders.train, hooks.sink ?? process.stdout);
       const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
       await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);

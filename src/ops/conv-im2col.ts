@@ -1,5 +1,5 @@
 /**
- * Convolutions as im2col (Pad, one Gather) plus MatMul/Gemm:
+ * Convolutions as im2col (one Gather) plus MatMul/Gemm:
  * - the float32 weight gradient, where one large Gemm beats ORT's Conv with a batch-sized kernel;
  * - float64 Conv and ConvTranspose, which ORT's CPU Conv kernels do not support (reference-
  *   precision graphs for parity checks against float64 PyTorch references).
@@ -20,45 +20,78 @@ export interface ConvGeometry {
 
 /** the two spatial axes of a 4-D layout */
 type SpatialAxes = readonly [number, number];
-/** a 4-D layout of activations: NCHW, or batch innermost (CHWN, as the weight gradient reads x) */
-type MapLayout = 'NCHW' | 'CHWN';
-const SPATIAL: Record<MapLayout, SpatialAxes> = { NCHW: [2, 3], CHWN: [1, 2] };
 
-/**
- * Every tap's window of (padded) x in one Gather: x's map viewed as one axis of
- * Hp·Wp positions and gathered at each (tap, output position), taps outer. x [C, H, W, N]
- * (`layout` CHWN) gives [C, kh·kw·Ho·Wo, N]; x [N, C, H, W] gives [N·C, kh·kw·Ho·Wo, 1]. ORT's
- * Gather copies whole blocks (everything after the gathered axis: N floats in the first form) on
- * all threads, where a Slice per tap and a Concat copy on one thread twice. `g.x` gives the sizes
- * in NCHW order.
- */
-function gatherWindows(e: Emitter, x: string, g: ConvGeometry, layout: MapLayout): { windows: string; ho: number; wo: number } {
-  const [n, c, h, wd] = g.x;
+/** The output size of a convolution's map with geometry `g`. */
+function outputMap(g: ConvGeometry): { ho: number; wo: number } {
+  const [, , h, wd] = g.x;
   const [, , kh, kw] = g.w;
   const hp = h + g.pads[0] + g.pads[2];
   const wp = wd + g.pads[1] + g.pads[3];
-  const ho = Math.floor((hp - g.dilations[0] * (kh - 1) - 1) / g.strides[0]) + 1;
-  const wo = Math.floor((wp - g.dilations[1] * (kw - 1) - 1) / g.strides[1]) + 1;
-  const positions: number[] = [];
+  return {
+    ho: Math.floor((hp - g.dilations[0] * (kh - 1) - 1) / g.strides[0]) + 1,
+    wo: Math.floor((wp - g.dilations[1] * (kw - 1) - 1) / g.strides[1]) + 1,
+  };
+}
+
+/** Visits the source pixel (row, column of x's unpadded map; outside it in the padding) of every (tap, output position), taps outer. */
+function forEachWindowPixel(g: ConvGeometry, visit: (row: number, col: number) => void): void {
+  const [, , kh, kw] = g.w;
+  const { ho, wo } = outputMap(g);
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
       for (let y = 0; y < ho; y++) {
-        for (let x0 = 0; x0 < wo; x0++) positions.push((y * g.strides[0] + i * g.dilations[0]) * wp + x0 * g.strides[1] + j * g.dilations[1]);
+        for (let x0 = 0; x0 < wo; x0++) visit(y * g.strides[0] + i * g.dilations[0] - g.pads[0], x0 * g.strides[1] + j * g.dilations[1] - g.pads[1]);
       }
     }
   }
-  const [outer, inner] = layout === 'CHWN' ? [c, n] : [n * c, 1];
+}
+
+/**
+ * Every tap's window of x [N, C, H, W] in one Gather, x padded: its map viewed as one axis of
+ * Hp·Wp positions and gathered at each (tap, output position), taps outer: [N·C, kh·kw·Ho·Wo].
+ */
+function gatherWindowsNCHW(e: Emitter, x: string, g: ConvGeometry): string {
+  const [n, c, h, wd] = g.x;
+  const hp = h + g.pads[0] + g.pads[2];
+  const wp = wd + g.pads[1] + g.pads[3];
+  const positions: number[] = [];
+  forEachWindowPixel(g, (row, col) => positions.push((row + g.pads[0]) * wp + col + g.pads[1]));
   const [flat, windows] = [e.tmp('map'), e.tmp('windows')];
-  e.node('Reshape', [padOrCrop(e, x, g.pads, g.dtype ?? 'float64', SPATIAL[layout]), e.ints([outer, hp * wp, inner])], [flat]);
+  e.node('Reshape', [padOrCrop(e, x, g.pads, g.dtype ?? 'float64', [2, 3]), e.ints([n * c, hp * wp])], [flat]);
   e.node('Gather', [flat, e.ints(positions)], [windows], { axis: 1 });
-  return { windows, ho, wo };
+  return windows;
+}
+
+/**
+ * The patches of float32 xT [C, H, W, N] (x batch innermost) in one Gather: the rows [C·H·W, N]
+ * and one zero row after them, gathered at (channel, tap, output position), padding taps reading
+ * the zero row: [C·kh·kw, Ho·Wo·N]. ORT's Gather copies the N-float rows on all its threads; the
+ * zero row costs one contiguous copy where a Pad of the map wrote every padded row on one thread.
+ */
+function gatherPatchesCHWN(e: Emitter, xT: string, g: ConvGeometry): string {
+  const [n, c, h, wd] = g.x;
+  const [, , kh, kw] = g.w;
+  const { ho, wo } = outputMap(g);
+  const zeroRow = c * h * wd;
+  const perChannel: number[] = [];
+  forEachWindowPixel(g, (row, col) => perChannel.push(row >= 0 && row < h && col >= 0 && col < wd ? row * wd + col : -1));
+  const rows = new Array<number>(c * perChannel.length);
+  for (let ch = 0; ch < c; ch++) perChannel.forEach((src, k) => (rows[ch * perChannel.length + k] = src < 0 ? zeroRow : ch * h * wd + src));
+  const [flat, zeros, padded, windows, cols] = [e.tmp('map'), e.tmp('zero'), e.tmp('map'), e.tmp('windows'), e.tmp('cols')];
+  e.node('Reshape', [xT, e.ints([zeroRow, n])], [flat]);
+  e.node('ConstantOfShape', [e.ints([1, n])], [zeros]);
+  e.node('Concat', [flat, zeros], [padded], { axis: 0 });
+  e.node('Gather', [padded, e.ints(rows)], [windows], { axis: 0 });
+  e.node('Reshape', [windows, e.ints([c * kh * kw, ho * wo * n])], [cols]);
+  return cols;
 }
 
 /** the im2col matrix [N, G, C/G·kh·kw, Ho·Wo] of x for a convolution with weight shape `g.w` */
 function emitIm2col(e: Emitter, x: string, g: ConvGeometry): { cols: string; ho: number; wo: number } {
   const [n] = g.x;
   const [, cg, kh, kw] = g.w;
-  const { windows, ho, wo } = gatherWindows(e, x, g, 'NCHW');
+  const { ho, wo } = outputMap(g);
+  const windows = gatherWindowsNCHW(e, x, g);
   const cols = e.tmp('colmat');
   e.node('Reshape', [windows, e.ints([n, g.group, cg * kh * kw, ho * wo])], [cols]);
   return { cols, ho, wo };
@@ -83,10 +116,9 @@ export function emitConvWeightGradGemm(e: Emitter, x: string, dy: string, dw: st
   const [n, c] = g.x;
   const [, o, ho, wo] = dyShape;
   const [, , kh, kw] = g.w;
-  const [xT, cols, dyT, dyMat, prod] = [e.tmp('xT'), e.tmp('cols'), e.tmp('dyT'), e.tmp('dymat'), e.tmp('dw')];
+  const [xT, dyT, dyMat, prod] = [e.tmp('xT'), e.tmp('dyT'), e.tmp('dymat'), e.tmp('dw')];
   e.node('Transpose', [x], [xT], { perm: [1, 2, 3, 0] });
-  const { windows } = gatherWindows(e, xT, { ...g, dtype: 'float32' }, 'CHWN');
-  e.node('Reshape', [windows, e.ints([c * kh * kw, ho * wo * n])], [cols]);
+  const cols = gatherPatchesCHWN(e, xT, g);
   e.node('Transpose', [dy], [dyT], { perm: [1, 2, 3, 0] });
   e.node('Reshape', [dyT, e.ints([o, ho * wo * n])], [dyMat]);
   if (o <= WGRAD_PATCHES_LEFT_MAX_CHANNELS) {

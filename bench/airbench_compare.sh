@@ -14,6 +14,8 @@
 #                                                           # when installed; see bench/torch_malloc.py)
 #   TESSERA_GLIBC_TUNABLES= bash bench/airbench_compare.sh ...  # Tessera without glibc.malloc.hugetlb=1 (its
 #                                                               # default here, as the README recommends)
+#   ORDER=torch-first bash bench/airbench_compare.sh ...  # PyTorch before Tessera (a VM's speed drifts:
+#                                                         # alternate the order between runs)
 #
 # Wall time is the whole process for both (start-up, decoding, whitening, training, the final
 # evaluation with and without TTA), measured here; PyTorch's summary.json also splits its own
@@ -28,6 +30,7 @@ SEED=${SEED:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESSERA_TUNABLES=${TESSERA_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}
 TORCH_MALLOC=${TORCH_MALLOC:-auto}
+ORDER=${ORDER:-tessera-first}
 mkdir -p "$OUT"
 RUN_ARGS=(--seed "$SEED")
 [ -n "$SPLIT" ] && RUN_ARGS+=(--val-split "$SPLIT")
@@ -39,20 +42,30 @@ RUN_ARGS=(--seed "$SEED")
   lscpu | grep -E '^(Model name|CPU\(s\)):' | sed 's/  */ /g'
   echo "simd: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "recipe: $RECIPE, threads: $THREADS, seed: $SEED, data: $DATA, val split: ${SPLIT:-none}"
-  echo "Tessera GLIBC_TUNABLES: $TESSERA_TUNABLES; PyTorch malloc: $TORCH_MALLOC"
+  echo "Tessera GLIBC_TUNABLES: $TESSERA_TUNABLES; PyTorch malloc: $TORCH_MALLOC; order: $ORDER"
 } | tee "$OUT/machine.txt"
 
 stamp() { date +%s.%N; }
 
-t0=$(stamp)
-GLIBC_TUNABLES=$TESSERA_TUNABLES node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
-t1=$(stamp)
-/usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "$TORCH_MALLOC" --out "$OUT/torch" | tee "$OUT/torch.log"
-t2=$(stamp)
+run_tessera() {
+  ts0=$(stamp)
+  GLIBC_TUNABLES=$TESSERA_TUNABLES node "$ROOT/bin/tessera.js" train --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --out "$OUT/tessera" | tee "$OUT/tessera.log"
+  ts1=$(stamp)
+}
+run_torch() {
+  tp0=$(stamp)
+  /usr/bin/python3 "$ROOT/bench/airbench_train.py" --recipe "$RECIPE" --data "$DATA" "${RUN_ARGS[@]}" --threads "$THREADS" --malloc "$TORCH_MALLOC" --out "$OUT/torch" | tee "$OUT/torch.log"
+  tp1=$(stamp)
+}
+case "$ORDER" in
+  tessera-first) run_tessera; run_torch ;;
+  torch-first) run_torch; run_tessera ;;
+  *) echo "ORDER must be tessera-first or torch-first, got $ORDER" >&2; exit 2 ;;
+esac
 
-node - "$OUT" "$t0" "$t1" "$t2" <<'EOF'
+node - "$OUT" "$ts0" "$ts1" "$tp0" "$tp1" <<'EOF'
 const { readFileSync, writeFileSync } = require('node:fs');
-const [out, t0, t1, t2] = process.argv.slice(2);
+const [out, ts0, ts1, tp0, tp1] = process.argv.slice(2);
 const lines = readFileSync(`${out}/tessera/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const last = lines[lines.length - 1];
 const config = JSON.parse(readFileSync(`${out}/tessera/config.json`, 'utf8'));
@@ -63,8 +76,8 @@ const steps = Math.ceil(per * config.options.epochs);
 const trainSeconds = lines.reduce((s, m, e) => s + (Math.min(per, steps - e * per) * config.options.batchSize) / m.imagesPerSecond, 0);
 const pct = (x) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(2)}%`);
 const rows = [
-  ['Tessera', pct(last.valTop1), pct(last.valTtaTop1), (t1 - t0).toFixed(0), (steps * config.options.batchSize / trainSeconds).toFixed(1)],
-  ['PyTorch', pct(torch.valTop1), pct(torch.valTop1Tta), (t2 - t1).toFixed(0), torch.imagesPerSecond.toFixed(1)],
+  ['Tessera', pct(last.valTop1), pct(last.valTtaTop1), (ts1 - ts0).toFixed(0), (steps * config.options.batchSize / trainSeconds).toFixed(1)],
+  ['PyTorch', pct(torch.valTop1), pct(torch.valTop1Tta), (tp1 - tp0).toFixed(0), torch.imagesPerSecond.toFixed(1)],
 ];
 const table = ['| engine | val top-1 | val top-1 (TTA) | wall time (s) | train images/s |', '| --- | ---: | ---: | ---: | ---: |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 console.log(`\n${table}\n\nTessera: ${steps} steps; PyTorch: ${torch.steps} steps, malloc ${torch.malloc}, its own split (s): ${JSON.stringify(torch.seconds)}`);

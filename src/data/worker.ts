@@ -107,8 +107,9 @@ export interface PixelPool {
 
 /**
  * Decoded file samples shared by every worker: sample i's size×size CHW pixels at i·3·size², and
- * `state[i]` = 1 once they are there. Files are decoded once, in whichever epoch first needs them;
- * augmentation still runs per epoch on the cached pixels.
+ * `state[i]` = 1 once they are there. Files are decoded once: all before the first step
+ * (DataLoader.predecode), or else in whichever epoch first needs them; augmentation still runs per
+ * epoch on the cached pixels.
  */
 export interface DecodeCache {
   readonly data: SharedArrayBuffer;

@@ -113,10 +113,13 @@ async function setUpAndRun(opts: TrainOptions, target: RunTarget, folder: RunFol
       const version = tesseraVersion();
       const history = startRun(p, folder, options.optimizer.config, version);
       log(`loss: ${options.objective?.description ?? describeLoss(options.loss ?? p.loss)}`);
-      await predecodeTraining(p.loaders.train, hooks.sink ?? process.stdout);
-      const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink: hooks.sink ?? process.stdout, history };
+      const sink = hooks.sink ?? process.stdout;
+      const startEpoch = p.ckpt?.meta.epoch ?? 0;
+      // a resumed run with no epoch left decodes nothing
+      if (startEpoch < totalEpochs(opts)) await predecodeTraining(p.loaders.train, sink);
+      const run: LoopRun = { ...p.view, info: target.info, session, schedule: p.schedule, loaders: p.loaders, valSet: p.splits.val, optimizerConfig: options.optimizer.config, version, plugins, folder, sink, history };
       const best: Best = { top1: p.ckpt?.meta.bestTop1 ?? null, epoch: p.ckpt?.meta.bestEpoch ?? null };
-      await runEpochs(run, p.ckpt?.meta.epoch ?? 0, best);
+      await runEpochs(run, startEpoch, best);
       return { out: opts.out, epochs: totalEpochs(opts), bestTop1: best.top1, bestEpoch: best.epoch, metrics: history };
     } finally {
       await session.release();
